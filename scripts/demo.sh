@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job: set up (idempotent), build and install semvec into PostgreSQL 15, start the project
+# cluster (port 28815, data under .pgdata/), create the extension and run a short demo.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/install.sh"
+cluster_start
+
+psql_semvec -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'semvec_demo'" | grep -q 1 \
+    || psql_semvec -d postgres -qc "CREATE DATABASE semvec_demo"
+log "running demo (psql -h $SEMVEC_SOCKDIR -p $SEMVEC_PORT -U postgres semvec_demo to explore)"
+psql_semvec -d semvec_demo -f "$ROOT/scripts/demo.sql"

@@ -1,0 +1,68 @@
+# Shared settings and helpers for semvec's scripts. Source it; do not run it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_MAJOR=15
+PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+PG_CONFIG="${PG_BIN}/pg_config"
+PGRX_VERSION=0.18.0
+# The project's own cluster: a non-default port, data under the (git-ignored) checkout.
+SEMVEC_PORT="${SEMVEC_PORT:-28815}"
+SEMVEC_PGDATA="${SEMVEC_PGDATA:-$ROOT/.pgdata/pg${PG_MAJOR}}"
+SEMVEC_SOCKDIR="${SEMVEC_SOCKDIR:-/tmp}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+psql_semvec() {
+    "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -h "$SEMVEC_SOCKDIR" -p "$SEMVEC_PORT" -U postgres "$@"
+}
+
+# The cluster's data folder lives in the checkout; when a parent folder is not traversable by the
+# postgres user, fall back to a folder under /var/tmp.
+resolve_pgdata() {
+    local parent
+    parent="$(dirname "$SEMVEC_PGDATA")"
+    mkdir -p "$parent"
+    chown postgres:postgres "$parent"
+    if ! as_postgres test -w "$parent"; then
+        SEMVEC_PGDATA="/var/tmp/semvec-pgdata-$(echo "$ROOT" | md5sum | cut -c1-8)/pg${PG_MAJOR}"
+        mkdir -p "$(dirname "$SEMVEC_PGDATA")"
+        chown postgres:postgres "$(dirname "$SEMVEC_PGDATA")"
+        log "checkout not writable by postgres; cluster data in $SEMVEC_PGDATA"
+    fi
+}
+
+cluster_start() {
+    resolve_pgdata
+    if [ ! -s "$SEMVEC_PGDATA/PG_VERSION" ]; then
+        log "initdb $SEMVEC_PGDATA"
+        as_postgres "$PG_BIN/initdb" -D "$SEMVEC_PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        cat >>"$SEMVEC_PGDATA/postgresql.conf" <<CONF
+port = $SEMVEC_PORT
+unix_socket_directories = '$SEMVEC_SOCKDIR'
+listen_addresses = '127.0.0.1'
+shared_buffers = 256MB
+maintenance_work_mem = 1GB
+max_parallel_maintenance_workers = 2
+wal_level = replica
+max_wal_senders = 4
+fsync = on
+CONF
+    fi
+    if as_postgres "$PG_BIN/pg_ctl" -D "$SEMVEC_PGDATA" status >/dev/null 2>&1; then
+        log "cluster already running on port $SEMVEC_PORT"
+    else
+        log "starting cluster on port $SEMVEC_PORT"
+        as_postgres "$PG_BIN/pg_ctl" -D "$SEMVEC_PGDATA" -l "$SEMVEC_PGDATA/server.log" -w -t 60 start >/dev/null
+    fi
+}
+
+cluster_stop() {
+    resolve_pgdata
+    if as_postgres "$PG_BIN/pg_ctl" -D "$SEMVEC_PGDATA" status >/dev/null 2>&1; then
+        as_postgres "$PG_BIN/pg_ctl" -D "$SEMVEC_PGDATA" -m fast -w stop >/dev/null
+    fi
+}

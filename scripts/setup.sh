@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything semvec needs on a fresh Debian 12 machine (as root), skipping what is there:
+# Debian packages, cargo-pgrx, pgrx's PostgreSQL 15 registration, the ONNX runtime and default model.
+# Usage: scripts/setup.sh [--no-models]
+source "$(dirname "$0")/lib.sh"
+
+want_models=1
+[ "${1:-}" = "--no-models" ] && want_models=0
+
+pkgs=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang sudo pkg-config python3-venv)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts a default cluster on 5432; we do not need it.
+if [ -d /etc/postgresql/$PG_MAJOR/main ] && command -v pg_ctlcluster >/dev/null; then
+    pg_ctlcluster $PG_MAJOR main stop >/dev/null 2>&1 || true
+fi
+
+if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+    log "cargo install cargo-pgrx $PGRX_VERSION"
+    cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+if ! grep -qs "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+    log "cargo pgrx init --pg$PG_MAJOR"
+    cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG"
+fi
+
+if [ "$want_models" = 1 ] && [ -x "$ROOT/scripts/models/setup_models.sh" ]; then
+    "$ROOT/scripts/models/setup_models.sh"
+fi

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up (idempotent), core crates (cargo test), pgrx #[pg_test]s,
+# pg_regress SQL sessions against a real cluster, and the multi-process scenario scripts.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/setup.sh"
+
+log "core crates: cargo test"
+cargo test --workspace --exclude semvec --release
+
+log "pgrx tests: cargo pgrx test"
+PGRX_TEST_DIR=/tmp/semvec-pgrx
+mkdir -p "$PGRX_TEST_DIR"; chown postgres:postgres "$PGRX_TEST_DIR"
+cargo pgrx test pg$PG_MAJOR -p semvec --runas postgres --pgdata "$PGRX_TEST_DIR/data"
+
+# pgrx test installed a debug build with test hooks; the SQL tests run against that same install.
+"$ROOT/tests/run_regress.sh"
+
+for t in "$ROOT"/tests/scenarios/*.sh; do
+    [ -e "$t" ] || continue
+    log "scenario $(basename "$t")"
+    bash "$t"
+done
+log "all tests passed"
