@@ -7,7 +7,8 @@ OUT=/tmp/semvec-regress-out
 rm -rf "$OUT"; mkdir -p "$OUT"
 tests=$(cd "$ROOT/tests/pg_regress/sql" && ls *.sql | sed 's/\.sql$//' | sort)
 log "pg_regress: $(echo $tests | wc -w) files"
-if "$PG_REGRESS" --use-existing --host="$SEMVEC_SOCKDIR" --port="$SEMVEC_PORT" --user=postgres \
+cd "$OUT"  # \copy in the tests writes to results/, relative to here
+if "$PG_REGRESS" --host="$SEMVEC_SOCKDIR" --port="$SEMVEC_PORT" --user=postgres \
     --dbname=semvec_regress --inputdir="$ROOT/tests/pg_regress" --outputdir="$OUT" \
     --bindir="$PG_BIN" $tests; then
     echo "pg_regress: $(echo $tests | wc -w) passed, 0 failed"

@@ -1,0 +1,30 @@
+-- casts between arrays and vector
+SELECT ARRAY[1,2,3]::vector;
+SELECT ARRAY[1.0,2.0,3.0]::vector;
+SELECT ARRAY[1,2,3]::real[]::vector;
+SELECT ARRAY[1,2,3]::double precision[]::vector;
+SELECT ARRAY[1,2,3]::numeric[]::vector;
+SELECT '{1,2,3}'::real[]::vector;
+SELECT '{1,2,3}'::real[]::vector(3);
+SELECT '{1,2,3}'::real[]::vector(2);
+SELECT '{NULL}'::real[]::vector;
+SELECT '{NaN}'::real[]::vector;
+SELECT '{Infinity}'::real[]::vector;
+SELECT '{-Infinity}'::real[]::vector;
+SELECT '{}'::real[]::vector;
+SELECT '{{1}}'::real[]::vector;
+SELECT '{1,2,3}'::double precision[]::vector;
+SELECT '{1,2,3}'::double precision[]::vector(3);
+SELECT '{1,2,3}'::double precision[]::vector(2);
+SELECT '{4e38,-4e38}'::double precision[]::vector;
+SELECT '{1e-46,-1e-46}'::double precision[]::vector;
+SELECT '[1,2,3]'::vector::real[];
+SELECT array_agg(n)::vector FROM generate_series(1, 16001) n;
+SELECT array_to_vector(array_agg(n), 16001, false) FROM generate_series(1, 16001) n;
+SELECT ARRAY[1,2,3] = ARRAY[1,2,3];
+-- assignment casts into a typed column; the implicit cast to real[] lets array functions work
+CREATE TABLE cast_t (v vector(3));
+INSERT INTO cast_t VALUES (ARRAY[1,2,3]), (ARRAY[1.5,2.5,3.5]::numeric[]), ('{4,5,6}'::float8[]);
+SELECT v, array_length(v::real[], 1) FROM cast_t ORDER BY v;
+SELECT (v::real[])[2] FROM cast_t ORDER BY v;
+DROP TABLE cast_t;
