@@ -1,0 +1,70 @@
+//! The HNSW index of semvec, in pure Rust: PostgreSQL page format, parallel
+//! in-memory build, on-disk insert, search (with iterative scans) and vacuum.
+//!
+//! The pgrx glue implements [`RelationRead`] / [`RelationWrite`] on an index
+//! relation and calls:
+//!
+//! | callback       | this crate |
+//! |----------------|------------|
+//! | `ambuild`      | [`BuildArena::push`] per heap tuple (watch [`BuildArena::estimate_build_memory`]), [`build_graph_parallel`], [`write_graph`] (or [`init_empty`] for no rows); past `maintenance_work_mem`: build + write what fits, then [`Inserter::insert`] the rest |
+//! | `ambuildempty` | [`init_empty`] |
+//! | `aminsert`     | [`insert`] |
+//! | `amrescan` / `amgettuple` | [`Searcher::begin`] / [`Searcher::next`] |
+//! | `ambulkdelete` | [`bulk_delete_with`] |
+//! | `amvacuumcleanup` | [`count_tuples`] when no bulk delete ran |
+//!
+//! Payloads are opaque bytes compared by a [`Metric`]; see [`metric`] for the
+//! built-in payload layouts and [`tuple`] for the on-page format.
+//!
+//! # Locking protocol
+//!
+//! Page locks are the buffer content locks of Postgres (`LWLock`s, no
+//! deadlock detection), so the rules are strict:
+//!
+//! * **At most one page lock is held at any time**, by every operation. No
+//!   code path holds a page while locking another; meta page changes are
+//!   separate single-page writes too.
+//! * Each [`RelationWrite::write`] guard is one atomic change (one Generic WAL
+//!   record) and leaves the index valid on its own. Multi-page changes are
+//!   ordered so every intermediate state is valid: an insert writes its new
+//!   element (unreachable) before linking it from neighbours, and the entry
+//!   point last; vacuum unlinks dead elements before marking them reusable.
+//! * Read-modify-write of a neighbour list (insert's back links, vacuum's
+//!   repair) is optimistic: read under a share lock, compute, then write only
+//!   if the list is unchanged under the exclusive lock, else retry.
+//! * The coarse **update lock** ([`RelationWrite::lock_update`], a heavyweight
+//!   lock, taken before any page lock and never while holding one): inserts
+//!   hold it shared, or exclusive when they may become the new entry point
+//!   (new top level or empty index); vacuum takes it exclusive once, briefly,
+//!   to wait for inserts that started before it removed heap TIDs. Scans
+//!   never take it.
+//! * Scans hold nothing between `amgettuple` calls; an element slot reused
+//!   meanwhile is detected by its version byte.
+//! * The parallel build runs on private memory with one mutex per node, at
+//!   most one held at a time (plus a global entry mutex taken before node
+//!   mutexes), and never touches Postgres from worker threads.
+
+pub mod build;
+pub mod error;
+pub mod insert;
+pub mod metric;
+mod ops;
+pub mod page;
+pub mod relation;
+pub mod search;
+mod select;
+pub mod tuple;
+pub mod vacuum;
+mod visited;
+pub mod write;
+
+pub use build::{build_graph_parallel, estimate_graph_memory, BuildArena, BuildParams, Cancelled, Graph, VectorSource};
+pub use error::HnswError;
+pub use insert::{insert, Inserted, Inserter};
+pub use metric::Metric;
+pub use page::{Page, PageOpaque, BLCKSZ};
+pub use relation::{MemRelation, RelationRead, RelationWrite};
+pub use search::{IterativeScan, SearchOptions, SearchStats, Searcher};
+pub use tuple::{Meta, Tid, HEAP_TIDS_MAX, MAX_PAYLOAD};
+pub use vacuum::{bulk_delete, bulk_delete_with, count_tuples, BulkDeleteStats};
+pub use write::{init_empty, read_meta, write_graph, IndexOptions, WriteStats};

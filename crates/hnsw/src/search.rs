@@ -1,0 +1,453 @@
+//! Graph search on pages: the traversal shared by scans and inserts, and the
+//! [`Searcher`] behind `amgettuple`.
+//!
+//! Expanding a candidate reads its neighbour tuple once, evaluates at once
+//! the unvisited neighbours stored on that same page, and collects the rest;
+//! those are sorted by block, prefetched, and evaluated one page lock per
+//! block, computing distances on the payload in place (no copy, no
+//! allocation per candidate). At most one page is locked at any time.
+
+use crate::metric::Metric;
+use crate::relation::RelationRead;
+use crate::tuple::{ElementRef, NeighborsRef, Tid};
+use crate::visited::VisitedTids;
+use crate::write::read_meta;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// An evaluated element.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cand {
+    pub dist: f32,
+    /// Packed element TID.
+    pub elem: u64,
+    /// Packed TID of its neighbour tuple.
+    pub nbrs: u64,
+    /// Packed first heap TID (meaningful when `ntids >= 1`).
+    pub heap: u64,
+    pub ntids: u8,
+    pub version: u8,
+    pub level: u8,
+    pub live: bool,
+}
+
+impl PartialEq for Cand {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Cand {
+    #[inline]
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.dist.total_cmp(&o.dist).then(self.elem.cmp(&o.elem))
+    }
+}
+
+impl Cand {
+    #[inline]
+    fn from_element(dist: f32, elem: Tid, e: ElementRef<'_>) -> Cand {
+        Cand {
+            dist,
+            elem: elem.to_u64(),
+            nbrs: e.neighbors().to_u64(),
+            heap: if e.heap_tid_count() > 0 { e.heap_tid(0).to_u64() } else { 0 },
+            ntids: e.heap_tid_count() as u8,
+            version: e.version(),
+            level: e.level(),
+            live: e.is_live(),
+        }
+    }
+}
+
+/// Reusable traversal state.
+pub(crate) struct Core {
+    pub visited: VisitedTids,
+    pub candidates: BinaryHeap<Reverse<Cand>>,
+    pub results: BinaryHeap<Cand>,
+    pub discarded: BinaryHeap<Reverse<Cand>>,
+    pub evals: Vec<Cand>,
+    nbuf: Vec<u64>,
+    batch: Vec<u64>,
+    /// Elements whose distance was computed.
+    pub evaluated: usize,
+}
+
+impl Core {
+    pub fn new() -> Core {
+        Core {
+            visited: VisitedTids::new(),
+            candidates: BinaryHeap::new(),
+            results: BinaryHeap::new(),
+            discarded: BinaryHeap::new(),
+            evals: Vec::new(),
+            nbuf: Vec::new(),
+            batch: Vec::new(),
+            evaluated: 0,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.visited.clear();
+        self.candidates.clear();
+        self.results.clear();
+        self.discarded.clear();
+        self.evals.clear();
+        self.evaluated = 0;
+    }
+
+    /// Evaluates one element (e.g. the entry point).
+    pub fn evaluate_one<R: RelationRead, M: Metric>(&mut self, rel: &R, metric: &M, q: &[u8], tid: Tid) -> Option<Cand> {
+        let page = rel.read(tid.block);
+        let e = ElementRef::parse(page.get(tid.offset)?)?;
+        self.evaluated += 1;
+        Some(Cand::from_element(metric.distance(q, e.payload()), tid, e))
+    }
+
+    /// Evaluates the neighbours of `c` at `layer` into `self.evals`, skipping
+    /// (and marking) visited ones when `use_visited`.
+    pub fn expand<R: RelationRead, M: Metric>(
+        &mut self,
+        rel: &R,
+        metric: &M,
+        q: &[u8],
+        c: &Cand,
+        layer: u8,
+        use_visited: bool,
+    ) {
+        self.evals.clear();
+        self.batch.clear();
+        let nt = Tid::from_u64(c.nbrs);
+        {
+            let page = rel.read(nt.block);
+            let Some(list) = page.get(nt.offset).and_then(NeighborsRef::parse) else { return };
+            self.nbuf.clear();
+            self.nbuf.extend(list.layer(layer).map(Tid::to_u64));
+            for i in 0..self.nbuf.len() {
+                let n = self.nbuf[i];
+                if use_visited && !self.visited.insert(n) {
+                    continue;
+                }
+                let t = Tid::from_u64(n);
+                if t.block != nt.block {
+                    self.batch.push(n);
+                    continue;
+                }
+                // Same page as the neighbour tuple: evaluate under this lock.
+                if let Some(e) = page.get(t.offset).and_then(ElementRef::parse) {
+                    self.evaluated += 1;
+                    self.evals.push(Cand::from_element(metric.distance(q, e.payload()), t, e));
+                }
+            }
+        }
+        if self.batch.is_empty() {
+            return;
+        }
+        self.batch.sort_unstable();
+        let mut last = u32::MAX;
+        for &n in &self.batch {
+            let b = (n >> 16) as u32;
+            if b != last {
+                rel.prefetch(b);
+                last = b;
+            }
+        }
+        let mut i = 0;
+        while i < self.batch.len() {
+            let blk = (self.batch[i] >> 16) as u32;
+            let page = rel.read(blk);
+            while i < self.batch.len() && (self.batch[i] >> 16) as u32 == blk {
+                let t = Tid::from_u64(self.batch[i]);
+                i += 1;
+                if let Some(e) = page.get(t.offset).and_then(ElementRef::parse) {
+                    self.evaluated += 1;
+                    self.evals.push(Cand::from_element(metric.distance(q, e.payload()), t, e));
+                }
+            }
+        }
+    }
+
+    /// Greedy descent (ef = 1) from `cur` through layers `from` down to `to`
+    /// inclusive; returns the closest element found.
+    pub fn descend<R: RelationRead, M: Metric>(&mut self, rel: &R, metric: &M, q: &[u8], mut cur: Cand, from: u8, to: u8) -> Cand {
+        if from < to {
+            return cur;
+        }
+        for layer in (to..=from).rev() {
+            loop {
+                self.expand(rel, metric, q, &cur, layer, false);
+                match self.evals.iter().min() {
+                    Some(best) if best.dist < cur.dist => cur = *best,
+                    _ => break,
+                }
+            }
+        }
+        cur
+    }
+
+    /// Seeds a fresh layer search with `entries`.
+    pub fn seed(&mut self, entries: impl IntoIterator<Item = Cand>) {
+        self.visited.clear();
+        self.candidates.clear();
+        self.results.clear();
+        for e in entries {
+            self.visited.insert(e.elem);
+            self.candidates.push(Reverse(e));
+            self.results.push(e);
+        }
+    }
+
+    /// Best-first search of `layer` keeping the `ef` closest in `results`.
+    /// With `keep_discarded`, every evaluated element that leaves or never
+    /// enters `results` goes to `discarded` (for iterative scans). Stops early
+    /// once `evaluated >= max_evaluated`.
+    pub fn search_layer<R: RelationRead, M: Metric>(
+        &mut self,
+        rel: &R,
+        metric: &M,
+        q: &[u8],
+        ef: usize,
+        layer: u8,
+        keep_discarded: bool,
+        max_evaluated: usize,
+    ) {
+        while let Some(Reverse(c)) = self.candidates.pop() {
+            if self.results.len() >= ef && c.dist > self.results.peek().unwrap().dist {
+                self.candidates.push(Reverse(c));
+                break;
+            }
+            if !self.visited.set_expanded(c.elem) {
+                continue;
+            }
+            self.expand(rel, metric, q, &c, layer, true);
+            for i in 0..self.evals.len() {
+                let n = self.evals[i];
+                if self.results.len() < ef || n.dist < self.results.peek().unwrap().dist {
+                    self.candidates.push(Reverse(n));
+                    self.results.push(n);
+                    if self.results.len() > ef {
+                        let out = self.results.pop().unwrap();
+                        if keep_discarded {
+                            self.discarded.push(Reverse(out));
+                        }
+                    }
+                } else if keep_discarded {
+                    self.discarded.push(Reverse(n));
+                }
+            }
+            if self.evaluated >= max_evaluated {
+                break;
+            }
+        }
+    }
+}
+
+/// `hnsw.iterative_scan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IterativeScan {
+    /// Return at most the first `ef_search` results.
+    Off,
+    /// Keep searching when they run out; never return a row closer than one
+    /// already returned (rows found late and closer are skipped).
+    Strict,
+    /// Keep searching; later rows may be slightly closer than earlier ones.
+    Relaxed,
+}
+
+/// Per-scan settings (`hnsw.ef_search`, `hnsw.iterative_scan`, `hnsw.max_scan_tuples`).
+#[derive(Clone, Copy, Debug)]
+pub struct SearchOptions {
+    pub ef_search: usize,
+    pub iterative: IterativeScan,
+    /// Iterative scans stop after computing this many distances.
+    pub max_scan_tuples: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions { ef_search: 40, iterative: IterativeScan::Off, max_scan_tuples: 20_000 }
+    }
+}
+
+/// Counters of one scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Distances computed.
+    pub evaluated: usize,
+    /// Search rounds run (1 + resumptions of an iterative scan).
+    pub rounds: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Idle,
+    Start,
+    Running,
+    Done,
+}
+
+/// An index scan: [`Searcher::begin`] in `amrescan`, [`Searcher::next`] in
+/// `amgettuple`. Holds no page lock between calls; one `Searcher` can be
+/// reused for many queries without reallocating.
+pub struct Searcher<M: Metric> {
+    metric: M,
+    opts: SearchOptions,
+    core: Core,
+    query: Vec<u64>,
+    query_len: usize,
+    state: State,
+    /// Results of the last round, farthest first (we pop the closest).
+    out: Vec<Cand>,
+    /// Further heap TIDs of a duplicate element being returned.
+    pending: Vec<(Tid, f32)>,
+    last_emitted: f32,
+    rounds: usize,
+}
+
+impl<M: Metric> Searcher<M> {
+    pub fn new(metric: M, opts: SearchOptions) -> Searcher<M> {
+        Searcher {
+            metric,
+            opts,
+            core: Core::new(),
+            query: Vec::new(),
+            query_len: 0,
+            state: State::Idle,
+            out: Vec::new(),
+            pending: Vec::new(),
+            last_emitted: f32::NEG_INFINITY,
+            rounds: 0,
+        }
+    }
+
+    pub fn options(&self) -> &SearchOptions {
+        &self.opts
+    }
+    pub fn set_options(&mut self, opts: SearchOptions) {
+        self.opts = opts;
+    }
+    pub fn metric(&self) -> &M {
+        &self.metric
+    }
+
+    /// Starts a new query (the payload of the ORDER BY argument). No I/O
+    /// happens until the first [`Searcher::next`].
+    pub fn begin(&mut self, query: &[u8]) {
+        self.query.clear();
+        self.query.resize(query.len().div_ceil(8), 0);
+        self.query_len = query.len();
+        // SAFETY: u64 storage viewed as bytes, long enough.
+        unsafe { std::ptr::copy_nonoverlapping(query.as_ptr(), self.query.as_mut_ptr() as *mut u8, query.len()) };
+        self.core.reset();
+        self.out.clear();
+        self.pending.clear();
+        self.last_emitted = f32::NEG_INFINITY;
+        self.rounds = 0;
+        self.state = State::Start;
+    }
+
+    /// Ends the query; [`Searcher::next`] returns `None` until the next `begin`.
+    pub fn end(&mut self) {
+        self.state = State::Done;
+    }
+
+    pub fn stats(&self) -> SearchStats {
+        SearchStats { evaluated: self.core.evaluated, rounds: self.rounds }
+    }
+
+    /// The next `(heap TID, distance)` in distance order (see
+    /// [`IterativeScan`]), or `None` when the scan is over. Distances are the
+    /// metric's (e.g. squared for L2; see [`Metric::to_sql`]).
+    pub fn next<R: RelationRead>(&mut self, rel: &R) -> Option<(Tid, f32)> {
+        loop {
+            if let Some(x) = self.pending.pop() {
+                return Some(x);
+            }
+            if let Some(c) = self.out.pop() {
+                if self.opts.iterative == IterativeScan::Strict && c.dist < self.last_emitted {
+                    continue;
+                }
+                self.last_emitted = self.last_emitted.max(c.dist);
+                if c.ntids == 1 {
+                    return Some((Tid::from_u64(c.heap), c.dist));
+                }
+                self.load_duplicates(rel, &c);
+                continue;
+            }
+            match self.state {
+                State::Idle | State::Done => return None,
+                State::Start => self.first_round(rel),
+                State::Running => self.next_round(rel),
+            }
+        }
+    }
+
+    /// Re-reads an element with several heap TIDs and queues them all.
+    fn load_duplicates<R: RelationRead>(&mut self, rel: &R, c: &Cand) {
+        let t = Tid::from_u64(c.elem);
+        let page = rel.read(t.block);
+        if let Some(e) = page.get(t.offset).and_then(ElementRef::parse) {
+            if e.version() == c.version && e.is_live() {
+                let mut tids: Vec<Tid> = e.heap_tids().collect();
+                tids.reverse();
+                self.pending.extend(tids.into_iter().map(|t| (t, c.dist)));
+            }
+        }
+    }
+
+    fn finish_round(&mut self) {
+        self.rounds += 1;
+        self.out.clear();
+        self.out.extend(self.core.results.drain().filter(|c| c.live));
+        self.out.sort_unstable_by(|a, b| b.cmp(a));
+    }
+
+    fn first_round<R: RelationRead>(&mut self, rel: &R) {
+        self.state = State::Done;
+        let Ok(meta) = read_meta(rel) else { return };
+        let Some((ep, top)) = meta.entry else { return };
+        // Copy the query out of `self` so the core can be borrowed mutably.
+        let query = std::mem::take(&mut self.query);
+        // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
+        let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, self.query_len) };
+        if let Some(entry) = self.core.evaluate_one(rel, &self.metric, q, ep) {
+            let best = if top > 0 { self.core.descend(rel, &self.metric, q, entry, top, 1) } else { entry };
+            self.core.seed([best]);
+            let keep = self.opts.iterative != IterativeScan::Off;
+            let max = if keep { self.opts.max_scan_tuples } else { usize::MAX };
+            self.core.search_layer(rel, &self.metric, q, self.opts.ef_search.max(1), 0, keep, max);
+            self.finish_round();
+            if keep {
+                self.state = State::Running;
+            }
+        }
+        self.query = query;
+    }
+
+    fn next_round<R: RelationRead>(&mut self, rel: &R) {
+        if self.core.evaluated >= self.opts.max_scan_tuples
+            || (self.core.discarded.is_empty() && self.core.candidates.is_empty())
+        {
+            self.state = State::Done;
+            return;
+        }
+        let ef = self.opts.ef_search.max(1);
+        self.core.results.clear();
+        while self.core.results.len() < ef {
+            let Some(Reverse(c)) = self.core.discarded.pop() else { break };
+            self.core.results.push(c);
+            self.core.candidates.push(Reverse(c));
+        }
+        let query = std::mem::take(&mut self.query);
+        // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
+        let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, self.query_len) };
+        self.core.search_layer(rel, &self.metric, q, ef, 0, true, self.opts.max_scan_tuples);
+        self.query = query;
+        self.finish_round();
+    }
+}

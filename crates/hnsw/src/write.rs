@@ -1,0 +1,201 @@
+//! Writing a built graph (or an empty index) to pages.
+
+use crate::build::{BuildArena, Graph};
+use crate::error::HnswError;
+use crate::page::{maxalign, Page, BLCKSZ, INVALID_BLOCK, ITEM_ID_SIZE, PAGE_DATA, PAGE_HEADER_SIZE, PAGE_META, SPECIAL_SIZE};
+use crate::relation::{RelationRead, RelationWrite};
+use crate::tuple::{
+    element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, Meta, NeighborsMut, Tid, MAX_PAYLOAD,
+};
+
+/// The settings an index is created with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexOptions {
+    pub dims: u32,
+    pub m: u16,
+    pub ef_construction: u16,
+    /// Stored in the meta page for the glue; this crate ignores it.
+    pub vector_kind: u16,
+}
+
+/// What [`write_graph`] wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub pages: u32,
+    pub elements: u64,
+    pub heap_tuples: u64,
+}
+
+/// Initialises an empty index: the meta page only (`ambuildempty`, or a build
+/// over an empty table). `rel` must have no blocks.
+pub fn init_empty<R: RelationWrite>(rel: &R, opts: &IndexOptions) {
+    write_meta_page(
+        rel,
+        &Meta {
+            dims: opts.dims,
+            m: opts.m,
+            ef_construction: opts.ef_construction,
+            entry: None,
+            element_count: 0,
+            insert_page: 1,
+            vector_kind: opts.vector_kind,
+        },
+    );
+}
+
+fn write_meta_page<R: RelationWrite>(rel: &R, meta: &Meta) {
+    let (blk, mut page) = rel.extend();
+    assert_eq!(blk, 0, "the meta page must be block 0 of an empty relation");
+    page.init_hnsw(PAGE_META);
+    page.alloc(&meta.encode()).expect("meta fits an empty page");
+}
+
+/// Reads the meta page.
+pub fn read_meta<R: RelationRead>(rel: &R) -> Result<Meta, HnswError> {
+    if rel.nblocks() == 0 {
+        return Err(HnswError::NotAnIndex);
+    }
+    let page = rel.read(0);
+    page.get(1).and_then(Meta::decode).ok_or(HnswError::NotAnIndex)
+}
+
+pub(crate) const PAGE_USABLE: usize = BLCKSZ - PAGE_HEADER_SIZE - SPECIAL_SIZE;
+
+#[inline]
+pub(crate) fn item_cost(len: usize) -> usize {
+    maxalign(len) + ITEM_ID_SIZE
+}
+
+/// Breadth-first order over layer 0 from the entry point, so that an element
+/// and its neighbours tend to share pages (fewer page reads per search).
+fn locality_order(graph: &Graph) -> Vec<u32> {
+    let n = graph.len();
+    let mut order = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    let mut buf = Vec::new();
+    let starts = graph.entry_point().into_iter().chain(0..n as u32);
+    for s in starts {
+        if seen[s as usize] {
+            continue;
+        }
+        seen[s as usize] = true;
+        let mut head = order.len();
+        order.push(s);
+        while head < order.len() {
+            let x = order[head];
+            head += 1;
+            graph.neighbors_into(x, 0, &mut buf);
+            for &y in &buf {
+                if !seen[y as usize] {
+                    seen[y as usize] = true;
+                    order.push(y);
+                }
+            }
+        }
+    }
+    order
+}
+
+/// Writes the meta page and all element and neighbour tuples of `graph`
+/// (whose element `i` is `arena`'s element `i`) into the empty `rel`,
+/// strictly sequentially through `extend()`: one page at a time, each fully
+/// written once, so the glue may skip per-page WAL and log the range in bulk.
+pub fn write_graph<R: RelationWrite>(
+    rel: &R,
+    arena: &BuildArena,
+    graph: &Graph,
+    opts: &IndexOptions,
+) -> Result<WriteStats, HnswError> {
+    assert_eq!(arena.len(), graph.len(), "arena and graph disagree");
+    let m = graph.m();
+    assert_eq!(m, opts.m as usize, "graph built with another m");
+    let n = graph.len();
+    for i in 0..n {
+        if arena.payload(i).len() > MAX_PAYLOAD {
+            return Err(HnswError::ElementTooLarge { size: element_tuple_size(arena.payload(i).len()), max: element_tuple_size(MAX_PAYLOAD) });
+        }
+    }
+    let order = locality_order(graph);
+
+    // Pass 1: place every tuple, so neighbour lists can name their TIDs.
+    #[derive(Clone, Copy)]
+    struct Item {
+        node: u32,
+        neighbors: bool,
+    }
+    let mut pages: Vec<Vec<Item>> = vec![Vec::new()];
+    let mut used = 0usize;
+    let mut element_tid = vec![Tid::INVALID; n];
+    let mut neighbor_tid = vec![Tid::INVALID; n];
+    let place = |pages: &mut Vec<Vec<Item>>, used: &mut usize, cost: usize, item: Item| -> Tid {
+        if *used + cost > PAGE_USABLE {
+            pages.push(Vec::new());
+            *used = 0;
+        }
+        *used += cost;
+        let blk = pages.len() as u32;
+        let p = pages.last_mut().unwrap();
+        p.push(item);
+        Tid::new(blk, p.len() as u16)
+    };
+    for &node in &order {
+        let e = item_cost(element_tuple_size(arena.payload(node as usize).len()));
+        let nb = item_cost(neighbor_tuple_size(graph.level(node), m));
+        if used + e + nb > PAGE_USABLE && used > 0 {
+            pages.push(Vec::new());
+            used = 0;
+        }
+        element_tid[node as usize] = place(&mut pages, &mut used, e, Item { node, neighbors: false });
+        neighbor_tid[node as usize] = place(&mut pages, &mut used, nb, Item { node, neighbors: true });
+    }
+    if pages.last().is_some_and(|p| p.is_empty()) {
+        pages.pop();
+    }
+
+    let entry = graph.entry_point().map(|e| (element_tid[e as usize], graph.level(e)));
+    let last_page = pages.len() as u32;
+    write_meta_page(
+        rel,
+        &Meta {
+            dims: opts.dims,
+            m: opts.m,
+            ef_construction: opts.ef_construction,
+            entry,
+            element_count: n as u64,
+            insert_page: last_page.max(1),
+            vector_kind: opts.vector_kind,
+        },
+    );
+
+    // Pass 2: fill the pages in order.
+    let mut buf = Vec::new();
+    let mut ids = Vec::new();
+    let mut tids = Vec::new();
+    for (i, items) in pages.iter().enumerate() {
+        let (blk, mut page) = rel.extend();
+        assert_eq!(blk as usize, i + 1, "relation grew concurrently during write_graph");
+        let page: &mut Page = &mut page;
+        page.init_hnsw(PAGE_DATA);
+        page.opaque_mut().next_blkno = if blk < last_page { blk + 1 } else { INVALID_BLOCK };
+        for it in items {
+            let node = it.node as usize;
+            if it.neighbors {
+                let level = graph.level(it.node);
+                encode_neighbors(&mut buf, level, m);
+                let mut nm = NeighborsMut::parse(&mut buf).unwrap();
+                for layer in 0..=level {
+                    graph.neighbors_into(it.node, layer, &mut ids);
+                    tids.clear();
+                    tids.extend(ids.iter().map(|&x| element_tid[x as usize]));
+                    nm.set_layer(layer, &tids);
+                }
+            } else {
+                encode_element(&mut buf, graph.level(it.node), 0, &arena.heap_tids(node), neighbor_tid[node], arena.payload(node));
+            }
+            let off = page.alloc(&buf).expect("layout pass reserved the space");
+            let want = if it.neighbors { neighbor_tid[node] } else { element_tid[node] };
+            debug_assert_eq!(Tid::new(blk, off), want);
+        }
+    }
+    Ok(WriteStats { pages: last_page + 1, elements: n as u64, heap_tuples: arena.heap_tuples() as u64 })
+}
