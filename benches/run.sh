@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: semvec (PostgreSQL 15, port 28815) against pgvector 0.8 (PostgreSQL 18,
+# port 28818) on real data, in one run. Prints a markdown table with semvec/pgvector ratios and writes
+# it (plus JSON) under .cache/bench/results/. Everything stays on the loopback / Unix sockets.
+#
+# Usage: benches/run.sh [--quick] [semvec-bench options...]   (benches/run.sh --help for all)
+# It does not build or install semvec: run scripts/install.sh first (it says whether semvec is there).
+source "$(dirname "$0")/../scripts/pgvector/env.sh"
+cd "$ROOT"
+
+case " $* " in
+    *" --help "*|*" -h "*)
+        cargo run --quiet --release -p semvec-bench -- --help; exit 0 ;;
+esac
+
+dataset=fashion-mnist
+prev=
+for a in "$@"; do
+    [ "$prev" = --dataset ] && dataset="$a"
+    case "$a" in --dataset=*) dataset="${a#--dataset=}" ;; esac
+    prev="$a"
+done
+
+# Data sources (Debian packages and apt's lists).
+if [ "$dataset" = fashion-mnist ] && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    log "apt-get install dataset-fashion-mnist"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dataset-fashion-mnist >/dev/null
+fi
+if [ "$dataset" = debian ] && ! ls /var/lib/apt/lists/*bookworm_main_i18n_Translation-en.lz4 >/dev/null 2>&1; then
+    log "apt-get update -o Acquire::Languages=en (for the package descriptions)"
+    apt-get update -qq -o Acquire::Languages=en
+fi
+
+# pgvector: fetched, set up and started by its own idempotent script.
+"$ROOT/scripts/pgvector/setup.sh" >/dev/null
+
+# semvec: only checked, never built here.
+sharedir="$("$PG_CONFIG" --sharedir)"
+pkglib="$("$PG_CONFIG" --pkglibdir)"
+if [ -e "$sharedir/extension/semvec.control" ] && [ -e "$pkglib/semvec.so" ]; then
+    version="$(grep -oP "^default_version\s*=\s*'\K[^']+" "$sharedir/extension/semvec.control" || echo '?')"
+    log "semvec $version is installed in PostgreSQL $PG_MAJOR ($pkglib/semvec.so of $(date -r "$pkglib/semvec.so" '+%F %T'))"
+else
+    log "semvec is NOT installed in PostgreSQL $PG_MAJOR (run scripts/install.sh): its column will show n/a"
+fi
+cluster_start
+
+log "building the benchmark client"
+cargo build --quiet --release -p semvec-bench
+log "running: semvec-bench $*"
+exec "$ROOT/target/release/semvec-bench" "$@"

@@ -1,0 +1,239 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use semvec_bench::datasets::{self, DatasetName};
+use semvec_bench::report::{self, Header};
+use semvec_bench::runner::{self, Settings, System};
+
+/// Side-by-side benchmark of semvec and pgvector on real data (loopback only).
+#[derive(Parser)]
+#[command(name = "semvec-bench", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prepare a data set's cache files (vectors, binary COPY stream, ground truth).
+    Prepare {
+        #[arg(long, value_enum, default_value = "fashion-mnist")]
+        dataset: DatasetName,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Embed the Debian package descriptions with semvec's embed() and cache them as a data set.
+    EmbedDebian {
+        /// SQL expression over the text column `body` that yields a vector.
+        #[arg(long, default_value = "embed(body)")]
+        embed_sql: String,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Cache folder (default: <checkout>/.cache/bench).
+    #[arg(long, env = "SEMVEC_BENCH_CACHE")]
+    cache: Option<PathBuf>,
+    /// Unix socket folder (or 127.0.0.1) of both servers.
+    #[arg(long, default_value = "/tmp")]
+    host: String,
+    #[arg(long, default_value = "postgres")]
+    user: String,
+    #[arg(long, default_value = "bench")]
+    dbname: String,
+    #[arg(long, default_value_t = 28815)]
+    semvec_port: u16,
+    #[arg(long, default_value_t = 28818)]
+    pgvector_port: u16,
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Small run (10k base rows, 200 queries, 1 s per ef_search): about a minute per system on 2 cores.
+    #[arg(long)]
+    quick: bool,
+    #[arg(long, value_enum, default_value = "fashion-mnist")]
+    dataset: DatasetName,
+    /// Systems to run, in table order.
+    #[arg(long, value_delimiter = ',', default_value = "semvec,pgvector")]
+    systems: Vec<String>,
+    /// Base rows (default 60000, quick 10000).
+    #[arg(long)]
+    base: Option<usize>,
+    /// Queries (default 1000, quick 200).
+    #[arg(long)]
+    queries: Option<usize>,
+    /// Single-row inserts after the build (default 5000).
+    #[arg(long)]
+    inserts: Option<usize>,
+    /// Queries for the exact (sequential scan) figure (default 20, quick 10).
+    #[arg(long)]
+    seqscan_queries: Option<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "10,20,40,80,160")]
+    ef_search: Vec<u32>,
+    /// Minimum seconds of querying per ef_search value and connection count (default 3, quick 1).
+    #[arg(long)]
+    min_time: Option<f64>,
+    #[arg(long, default_value_t = 16)]
+    m: u32,
+    #[arg(long, default_value_t = 64)]
+    ef_construction: u32,
+    #[arg(long, default_value = "1GB")]
+    maintenance_work_mem: String,
+    #[arg(long, default_value_t = 2)]
+    parallel_workers: u32,
+    /// Keep synchronous_commit on for the insert figure (then it mostly measures the disk's flush).
+    #[arg(long)]
+    synchronous_commit: bool,
+    /// Also write the markdown report here (default: <cache>/results/<dataset>-<mode>-<time>.md).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn cache_dir(c: &Common) -> PathBuf {
+    let dir = c.cache.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/bench"));
+    let _ = std::fs::create_dir_all(&dir);
+    dir.canonicalize().unwrap_or(dir)
+}
+
+fn system(label: &str, c: &Common) -> Result<System> {
+    let (extension, port) = match label {
+        "semvec" => ("semvec", c.semvec_port),
+        "pgvector" => ("vector", c.pgvector_port),
+        other => anyhow::bail!("unknown system {other:?} (semvec or pgvector)"),
+    };
+    Ok(System {
+        label: label.into(),
+        extension: extension.into(),
+        host: c.host.clone(),
+        port,
+        user: c.user.clone(),
+        dbname: c.dbname.clone(),
+    })
+}
+
+fn now_stamp() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y%m%d-%H%M%S"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "now".into())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Prepare { dataset, common }) => {
+            let cache = cache_dir(&common);
+            datasets::prepare(&cache, dataset)?;
+            let d = datasets::load(&cache, dataset, usize::MAX, datasets::QUERIES, datasets::INSERTS)?;
+            println!(
+                "{}: {} base, {} queries, {} inserts, {} dims, ground truth ready in {}",
+                dataset.dir_name(),
+                d.base.len(),
+                d.queries.len(),
+                d.inserts.len(),
+                d.base.dim,
+                datasets::dataset_dir(&cache, dataset).display()
+            );
+            Ok(())
+        }
+        Some(Command::EmbedDebian { embed_sql, batch, common }) => {
+            let sys = system("semvec", &common)?;
+            let mut client = postgres::Config::new()
+                .host(&sys.host)
+                .port(sys.port)
+                .user(&sys.user)
+                .dbname(&sys.dbname)
+                .connect(postgres::NoTls)
+                .context("connect to semvec")?;
+            client.batch_execute("CREATE EXTENSION IF NOT EXISTS semvec")?;
+            datasets::embed_debian(&mut client, &cache_dir(&common), &embed_sql, batch)
+        }
+        None => run(cli.run),
+    }
+}
+
+fn run(a: RunArgs) -> Result<()> {
+    let cache = cache_dir(&a.common);
+    let q = a.quick;
+    let n_base = a.base.unwrap_or(if q { 10_000 } else { 60_000 });
+    let n_queries = a.queries.unwrap_or(if q { 200 } else { 1000 });
+    let n_inserts = a.inserts.unwrap_or(datasets::INSERTS);
+    let settings = Settings {
+        maintenance_work_mem: a.maintenance_work_mem.clone(),
+        parallel_workers: a.parallel_workers,
+        m: a.m,
+        ef_construction: a.ef_construction,
+        ef_search: a.ef_search.clone(),
+        min_time: Duration::from_secs_f64(a.min_time.unwrap_or(if q { 1.0 } else { 3.0 })),
+        warmup_queries: if q { 50 } else { 200 },
+        seqscan_queries: a.seqscan_queries.unwrap_or(if q { 10 } else { 20 }),
+        synchronous_commit: a.synchronous_commit,
+    };
+    let systems: Vec<System> = a.systems.iter().map(|s| system(s, &a.common)).collect::<Result<_>>()?;
+
+    let data = datasets::load(&cache, a.dataset, n_base, n_queries, n_inserts)?;
+    // Other work on the machine skews every figure: say how busy it was.
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into());
+    let t0 = std::time::Instant::now();
+    let results: Vec<_> = systems.iter().map(|s| runner::run_system(s, &settings, &data)).collect();
+
+    let mode = if q { "quick" } else { "full" };
+    let command = format!("benches/run.sh {}", std::env::args().skip(1).collect::<Vec<_>>().join(" "));
+    let header = Header {
+        title: format!("semvec vs pgvector — {} ({mode})", a.dataset.dir_name()),
+        command: command.trim().to_string(),
+        lines: vec![
+            format!("date (UTC): {}", now_stamp()),
+            format!("machine: {}", report::machine()),
+            format!(
+                "data: {} — {} base rows, {} queries, {} dims, {} distance, top-{}, recall against brute-force ground truth (ties count)",
+                a.dataset.dir_name(),
+                data.base.len(),
+                data.queries.len(),
+                data.base.dim,
+                data.metric.name(),
+                datasets::K
+            ),
+            format!(
+                "index: hnsw (m = {}, ef_construction = {}); session: maintenance_work_mem = {}, max_parallel_maintenance_workers = {}, jit = off; logged tables",
+                settings.m, settings.ef_construction, settings.maintenance_work_mem, settings.parallel_workers
+            ),
+            format!(
+                "queries: prepared `ORDER BY embedding {} $1 LIMIT 10`, binary parameters; ≥ {:.1} s per ef_search; exact scan: {} queries, enable_indexscan = off, no parallel workers; inserts: {} single-row autocommit transactions, synchronous_commit = {}",
+                data.metric.operator(),
+                settings.min_time.as_secs_f64(),
+                settings.seqscan_queries.min(data.queries.len()),
+                data.inserts.len(),
+                if settings.synchronous_commit { "on" } else { "off" }
+            ),
+            format!("run time: {:.0} s; load average at start: {}", t0.elapsed().as_secs_f64(), load_average),
+        ],
+    };
+    let md = report::markdown(&header, &results, &settings.ef_search);
+    println!("\n{md}");
+    let out = a.out.clone().unwrap_or_else(|| cache.join("results").join(format!("{}-{mode}-{}.md", a.dataset.dir_name(), now_stamp())));
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, &md)?;
+    std::fs::write(out.with_extension("json"), serde_json::to_string_pretty(&report::json(&header, &results))?)?;
+    eprintln!("report written to {} (and .json)", out.display());
+    Ok(())
+}
