@@ -175,7 +175,12 @@ impl<'a> Planner<'a> {
             return cut;
         }
         let target = cut.saturating_sub(overlap).max(start + 1);
-        (target..cut).find(|&c| self.is_word_start(c)).unwrap_or(cut)
+        // Rather start on a word than on the punctuation after one.
+        let starts_word = |c: usize| self.token_text(c).chars().next().is_some_and(char::is_alphanumeric);
+        (target..cut)
+            .find(|&c| self.is_word_start(c) && starts_word(c))
+            .or_else(|| (target..cut).find(|&c| self.is_word_start(c)))
+            .unwrap_or(cut)
     }
 
     /// The text covered by tokens `[from, to)`.

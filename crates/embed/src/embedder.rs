@@ -309,6 +309,11 @@ impl Embedder {
         Ok(v.pop().unwrap_or_default())
     }
 
+    /// The token ids the model is fed for `text`: special tokens added, truncated to `max_tokens`.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, EmbedError> {
+        no_panic("tokenizing", || Ok(encode(&self.tokenizer, text, true)?.get_ids().to_vec()))
+    }
+
     /// Number of model tokens in `text`, special tokens excluded, without truncation.
     pub fn count_tokens(&self, text: &str) -> Result<usize, EmbedError> {
         no_panic("counting tokens", || Ok(encode(&self.plain, text, false)?.len()))

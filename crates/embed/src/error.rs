@@ -32,7 +32,7 @@ pub enum EmbedError {
     TokenizerInvalid { path: PathBuf, reason: String },
 
     /// The tokenizer and the model do not belong together, or the graph has the wrong interface.
-    #[error("embedding model \"{}\" does not match its tokenizer: {detail}", path.display())]
+    #[error("embedding model \"{}\" cannot be used: {detail}", path.display())]
     ModelMismatch { path: PathBuf, detail: String },
 
     #[error("invalid embedding configuration: {0}")]

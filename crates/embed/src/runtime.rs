@@ -8,6 +8,7 @@ use crate::EmbedError;
 
 struct Runtime {
     path: PathBuf,
+    version: String,
     env: ort::environment::Environment,
 }
 
@@ -37,7 +38,8 @@ pub fn init_runtime(lib_path: &Path) -> Result<(), EmbedError> {
             .build()
             .map_err(|e| load_err(e.to_string()))
     })?;
-    *slot = Some(Runtime { path: lib_path.to_path_buf(), env });
+    let version = library_version(lib_path).unwrap_or_else(|| "unknown".to_string());
+    *slot = Some(Runtime { path: lib_path.to_path_buf(), version, env });
     Ok(())
 }
 
@@ -46,16 +48,29 @@ pub fn runtime_path() -> Option<PathBuf> {
     RUNTIME.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|r| r.path.clone())
 }
 
-/// The version string the loaded runtime reports (e.g. "1.32.0").
+/// The version the loaded runtime reports (e.g. "1.32.0").
 pub fn runtime_version() -> Option<String> {
-    runtime_path()?;
-    no_panic("reading the ONNX Runtime version", || Ok(ort::info().to_string())).ok().map(|info| {
-        // "ORT Build Info: git-branch=rel-1.32.0, ..." -> "1.32.0"
-        info.split(|c: char| c == ',' || c.is_whitespace())
-            .find_map(|part| part.strip_prefix("git-branch=rel-"))
-            .map(str::to_string)
-            .unwrap_or(info)
-    })
+    RUNTIME.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|r| r.version.clone())
+}
+
+/// Asks an already loaded ONNX Runtime library for its version (OrtGetApiBase()->GetVersionString()).
+fn library_version(path: &Path) -> Option<String> {
+    // SAFETY: the library was just loaded by ort from this path, so opening it again only bumps
+    // its reference count, and OrtGetApiBase has this signature in every ONNX Runtime release.
+    unsafe {
+        let lib = libloading::Library::new(path).ok()?;
+        let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
+            lib.get(b"OrtGetApiBase").ok()?;
+        let base = get_base();
+        if base.is_null() {
+            return None;
+        }
+        let version = ((*base).GetVersionString)();
+        if version.is_null() {
+            return None;
+        }
+        Some(std::ffi::CStr::from_ptr(version).to_string_lossy().into_owned())
+    }
 }
 
 pub(crate) fn environment() -> Result<ort::environment::Environment, EmbedError> {
