@@ -3,7 +3,9 @@
 # port 28818) and diffs the output with our expected files (tests/pg_regress/expected/*.out), to show
 # statement-by-statement parity. The extension name is the only thing rewritten, the same way in the
 # SQL and in the expected output: `CREATE/DROP/ALTER EXTENSION [IF [NOT] EXISTS] semvec` -> `vector`
-# and `extname = 'semvec'` -> `'vector'` (\echo text is left alone: it prints the same on both).
+# and `extname = 'semvec'` -> `'vector'` (\echo text is left alone: it prints the same on both); in the
+# expected output also `extension "semvec"` in messages and a result row that is just ` semvec`.
+# Sessions run from the output folder (pg_regress's convention for `results/...` paths).
 #
 # Usage: scripts/pgvector/compare_regress.sh [--client15|--client18] [--inputdir DIR] [TEST...]
 #   --client15  (default) PostgreSQL 15's pg_regress + psql, the client that wrote the expected files,
@@ -52,6 +54,12 @@ rename_extension() {
         -e "s/(extname[[:space:]]*=[[:space:]]*)'semvec'/\\1'vector'/g"
 }
 
+# Server messages and result rows that name the extension itself, in the expected output only:
+# `extension "semvec" ...` notices/errors, and a one-column row that is just the name.
+rename_in_output() {
+    sed -E -e 's/(extension|EXTENSION) "semvec"/\1 "vector"/g' -e 's/^ semvec$/ vector/'
+}
+
 if [ ${#tests[@]} -eq 0 ]; then
     for f in "$inputdir"/sql/*.sql; do
         [ -e "$f" ] || continue
@@ -67,7 +75,7 @@ for t in "${tests[@]}"; do
     # Still run it: pgvector's output is then in $OUT/results for a look.
     if ! ls "$inputdir/expected/$t"*.out >/dev/null 2>&1; then missing+=("$t"); run+=("$t"); : >"$OUT/input/expected/$t.out"; continue; fi
     for e in "$inputdir/expected/$t".out "$inputdir/expected/$t"_[0-9].out; do
-        [ -e "$e" ] && rename_extension <"$e" >"$OUT/input/expected/$(basename "$e")"
+        [ -e "$e" ] && rename_extension <"$e" | rename_in_output >"$OUT/input/expected/$(basename "$e")"
     done
     run+=("$t")
 done
@@ -76,6 +84,8 @@ log "pgvector $(psql_pgvector -d postgres -qAt -c "SELECT default_version FROM p
 status=0
 if [ ${#run[@]} -gt 0 ]; then
     # pg_regress prints "ok"/"FAILED" per test; keep its log and re-read the outcome from it.
+    # From the output folder, so that sessions' relative paths (\copy ... 'results/x') land there.
+    cd "$OUT"
     env ${runenv[@]+"${runenv[@]}"} "$regress" --host="$PGV_SOCKDIR" --port="$PGV_PORT" --user=postgres \
         --dbname=semvec_compare_pgvector --inputdir="$OUT/input" --outputdir="$OUT" --bindir="$bindir" \
         "${run[@]}" >"$OUT/pg_regress.log" 2>&1 || status=$?
