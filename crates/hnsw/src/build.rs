@@ -552,7 +552,81 @@ where
     let entry = builder.entry.lock().unwrap().0;
     drop(builder);
     graph.entry = Some(entry);
+    graph.ensure_reachable(src, metric);
     Ok(graph)
+}
+
+impl Graph {
+    /// Pruning can leave a node that no layer-0 list names, which no search
+    /// (not even an unbounded iterative scan) would ever return. Give each
+    /// such node an in-edge from its closest reachable neighbour, replacing
+    /// that neighbour's farthest edge whose target has other in-edges.
+    fn ensure_reachable<S: VectorSource + ?Sized, M: Metric>(&self, src: &S, metric: &M) {
+        let n = self.len();
+        let Some(entry) = self.entry else { return };
+        let mut indeg = vec![0u32; n];
+        let mut buf = Vec::new();
+        for u in 0..n as u32 {
+            self.neighbors_into(u, 0, &mut buf);
+            for &v in &buf {
+                indeg[v as usize] += 1;
+            }
+        }
+        let mut reached = vec![false; n];
+        let mut queue = Vec::new();
+        let mut bfs = |start: u32, reached: &mut Vec<bool>, queue: &mut Vec<u32>| {
+            let mut buf = Vec::new();
+            reached[start as usize] = true;
+            queue.clear();
+            queue.push(start);
+            while let Some(x) = queue.pop() {
+                self.neighbors_into(x, 0, &mut buf);
+                for &y in &buf {
+                    if !reached[y as usize] {
+                        reached[y as usize] = true;
+                        queue.push(y);
+                    }
+                }
+            }
+        };
+        bfs(entry, &mut reached, &mut queue);
+        let dist = |a: u32, b: u32| metric.distance(src.vector(a as usize), src.vector(b as usize));
+        for u in 0..n as u32 {
+            if reached[u as usize] {
+                continue;
+            }
+            self.neighbors_into(u, 0, &mut buf);
+            let mut outs: Vec<Scored> =
+                buf.iter().filter(|&&v| reached[v as usize]).map(|&v| Scored { dist: dist(u, v), id: v }).collect();
+            outs.sort_unstable();
+            if outs.is_empty() {
+                outs.push(Scored { dist: dist(u, entry), id: entry });
+            }
+            for v in outs {
+                let mut list = Vec::new();
+                self.neighbors_into(v.id, 0, &mut list);
+                if list.len() < self.capacity(0) {
+                    list.push(u);
+                } else {
+                    let far = list
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &w)| indeg[w as usize] > 1)
+                        .map(|(i, &w)| (dist(v.id, w), i))
+                        .max_by(|a, b| a.0.total_cmp(&b.0));
+                    let Some((_, i)) = far else { continue };
+                    indeg[list[i] as usize] -= 1;
+                    list[i] = u;
+                }
+                indeg[u as usize] += 1;
+                self.set_list(v.id, 0, list.iter().copied());
+                break;
+            }
+            if indeg[u as usize] > 0 {
+                bfs(u, &mut reached, &mut queue);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -616,5 +690,18 @@ mod tests {
                 }
             }
         }
+        // Every node is reachable from the entry point through layer 0.
+        let mut seen = vec![false; 2000];
+        let mut stack = vec![g.entry_point().unwrap()];
+        seen[stack[0] as usize] = true;
+        while let Some(x) = stack.pop() {
+            for y in g.neighbors(x, 0) {
+                if !seen[y as usize] {
+                    seen[y as usize] = true;
+                    stack.push(y);
+                }
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
     }
 }

@@ -149,7 +149,7 @@ impl<M: Metric> Inserter<M> {
         for (layer, w) in found.iter().enumerate() {
             let cap = if layer == 0 { 2 * m } else { m };
             let tids: Vec<Tid> = w.iter().filter(|c| c.live).map(|c| Tid::from_u64(c.elem)).collect();
-            let sel = choose_neighbors(rel, &self.metric, q, &tids, cap, ef, &mut self.arena, &mut self.loaded);
+            let sel = choose_neighbors(rel, &self.metric, q, &tids, cap, ef, false, &mut self.arena, &mut self.loaded);
             // Remember each neighbour's neighbour tuple for the back links.
             let nb_of = |t: Tid| w.iter().find(|c| c.elem == t.to_u64()).map(|c| Tid::from_u64(c.nbrs)).unwrap();
             chosen.push(sel.into_iter().map(|(t, d)| (t, d, nb_of(t))).collect());

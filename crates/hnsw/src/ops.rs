@@ -110,7 +110,10 @@ pub(crate) fn replace_layer_if<R: RelationWrite>(rel: &R, nbrs: Tid, layer: u8, 
 
 /// Chooses up to `cap` neighbours for `base` among `cands` (element TIDs):
 /// scores them, keeps the `pool` closest live ones, runs the heuristic.
-/// Returns the chosen TIDs with their distances, closest first.
+/// With `fill`, slots the heuristic left empty get the closest pruned
+/// candidates (the paper's "keep pruned connections"). Returns the chosen
+/// TIDs with their distances.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn choose_neighbors<R: RelationRead, M: Metric>(
     rel: &R,
     metric: &M,
@@ -118,6 +121,7 @@ pub(crate) fn choose_neighbors<R: RelationRead, M: Metric>(
     cands: &[Tid],
     cap: usize,
     pool: usize,
+    fill: bool,
     arena: &mut PayloadArena,
     loaded: &mut Vec<Option<Loaded>>,
 ) -> Vec<(Tid, f32)> {
@@ -140,5 +144,15 @@ pub(crate) fn choose_neighbors<R: RelationRead, M: Metric>(
         },
         &mut chosen,
     );
+    if fill && chosen.len() < cap {
+        for s in &scored {
+            if chosen.len() >= cap {
+                break;
+            }
+            if !chosen.iter().any(|c| c.id == s.id) {
+                chosen.push(*s);
+            }
+        }
+    }
     chosen.iter().map(|s| (cands[s.id as usize], s.dist)).collect()
 }

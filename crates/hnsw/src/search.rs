@@ -354,6 +354,8 @@ impl<M: Metric> Searcher<M> {
     /// Ends the query; [`Searcher::next`] returns `None` until the next `begin`.
     pub fn end(&mut self) {
         self.state = State::Done;
+        self.out.clear();
+        self.pending.clear();
     }
 
     pub fn stats(&self) -> SearchStats {

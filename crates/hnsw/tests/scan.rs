@@ -1,0 +1,131 @@
+//! Scan behaviour: ordering, iterative scans, limits.
+
+mod common;
+use common::*;
+use semvec_hnsw::metric::{f32_bytes, L2Squared};
+use semvec_hnsw::*;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+fn fixture() -> &'static (Vec<Vec<f32>>, Vec<Vec<f32>>, MemRelation) {
+    static F: OnceLock<(Vec<Vec<f32>>, Vec<Vec<f32>>, MemRelation)> = OnceLock::new();
+    F.get_or_init(|| {
+        let (data, queries) = clustered_with_queries(3000, 20, 32, 8, 21);
+        let rel = build_index(&data, &L2Squared::new(), 16, 64);
+        (data, queries, rel)
+    })
+}
+
+fn stream(s: &mut Searcher<L2Squared>, rel: &MemRelation, q: &[f32], limit: usize) -> Vec<(usize, f32)> {
+    s.begin(f32_bytes(q));
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match s.next(rel) {
+            Some((t, d)) => out.push((row_of(t), d)),
+            None => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn plain_scan_returns_at_most_ef_search_rows_in_distance_order() {
+    let (data, queries, rel) = fixture();
+    let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search: 25, ..Default::default() });
+    for q in queries {
+        let got = stream(&mut s, rel, q, usize::MAX);
+        assert_eq!(got.len(), 25);
+        assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));
+        for (row, d) in got {
+            assert_eq!(d, L2Squared::new().distance(f32_bytes(q), f32_bytes(&data[row])));
+        }
+    }
+}
+
+#[test]
+fn iterative_scan_finds_rows_passing_a_selective_filter() {
+    let (data, queries, rel) = fixture();
+    let keep = |i: usize| i % 25 == 0; // 4% of rows
+    let metric = L2Squared::new();
+    let mut plain = Searcher::new(metric, SearchOptions { ef_search: 40, ..Default::default() });
+    let mut iter = Searcher::new(metric, SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: 20_000 });
+    let (mut hits, mut plain_found, mut total) = (0, 0, 0);
+    for q in queries {
+        let truth = brute_force(&metric, data, q, 10, keep);
+        plain_found += stream(&mut plain, rel, q, usize::MAX).iter().filter(|r| keep(r.0)).count();
+        iter.begin(f32_bytes(q));
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let Some((t, _)) = iter.next(rel) else { break };
+            if keep(row_of(t)) {
+                got.push(row_of(t));
+            }
+        }
+        assert_eq!(got.len(), 10, "iterative scan keeps going until the filter is satisfied");
+        hits += truth.iter().filter(|t| got.contains(t)).count();
+        total += 10;
+    }
+    let r = hits as f64 / total as f64;
+    eprintln!("filtered recall {r:.3}; plain scans found {plain_found} of {total} wanted");
+    assert!(r >= 0.95, "filtered recall {r}");
+    assert!(plain_found < total / 2, "without iterative scan the filter starves the result");
+}
+
+#[test]
+fn unbounded_iterative_scan_returns_every_row_exactly_once() {
+    let (data, queries, rel) = fixture();
+    for mode in [IterativeScan::Relaxed, IterativeScan::Strict] {
+        let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search: 40, iterative: mode, max_scan_tuples: usize::MAX });
+        let got = stream(&mut s, rel, &queries[0], usize::MAX);
+        let rows: HashSet<usize> = got.iter().map(|r| r.0).collect();
+        assert_eq!(rows.len(), got.len(), "{mode:?}: no row twice");
+        if mode == IterativeScan::Relaxed {
+            assert_eq!(rows.len(), data.len(), "relaxed order reaches every row");
+        } else {
+            assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "strict order never goes back");
+            assert!(rows.len() >= data.len() * 9 / 10, "strict order drops only late, closer rows: {}", rows.len());
+        }
+        assert!(s.stats().rounds > 1);
+    }
+}
+
+#[test]
+fn relaxed_order_is_nearly_sorted() {
+    let (_, queries, rel) = fixture();
+    let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: usize::MAX });
+    let got = stream(&mut s, rel, &queries[1], 400);
+    let inversions = got.windows(2).filter(|w| w[0].1 > w[1].1).count();
+    assert!(inversions < got.len() / 10, "{inversions} inversions in {}", got.len());
+}
+
+#[test]
+fn max_scan_tuples_bounds_the_work_of_an_iterative_scan() {
+    let (data, queries, rel) = fixture();
+    let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: 500 });
+    let got = stream(&mut s, rel, &queries[2], usize::MAX);
+    assert!(s.stats().evaluated <= 500 + 64, "evaluated {}", s.stats().evaluated);
+    assert!(got.len() < data.len() / 2);
+    assert!(got.len() >= 40);
+}
+
+#[test]
+fn scanning_an_empty_index_returns_nothing() {
+    let rel = MemRelation::new();
+    init_empty(&rel, &options(4, 16, 64));
+    let mut s = Searcher::new(L2Squared::new(), SearchOptions { iterative: IterativeScan::Relaxed, ..Default::default() });
+    assert!(stream(&mut s, &rel, &[0.0, 1.0, 2.0, 3.0], 10).is_empty());
+}
+
+#[test]
+fn a_searcher_is_reusable_across_queries_and_can_end_early() {
+    let (data, queries, rel) = fixture();
+    let metric = L2Squared::new();
+    let mut s = Searcher::new(metric, SearchOptions::default());
+    let first = stream(&mut s, rel, &queries[3], 10);
+    s.end();
+    assert!(s.next(rel).is_none());
+    let again = stream(&mut s, rel, &queries[3], 10);
+    assert_eq!(first, again);
+    let truth = brute_force(&metric, data, &queries[3], 10, |_| true);
+    assert!(truth.iter().filter(|t| again.iter().any(|g| g.0 == **t)).count() >= 9);
+}
