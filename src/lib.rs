@@ -6,7 +6,7 @@
 
 use pgrx::prelude::*;
 
-pgrx::pg_module_magic!();
+pgrx::pg_module_magic!(name, version);
 
 #[macro_use]
 pub mod fmgr;
@@ -19,6 +19,13 @@ pgrx::extension_sql_file!("../sql/vector.sql", name = "vector_sql", bootstrap);
 #[allow(non_snake_case)]
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // Errors raised by PostgreSQL inside our calls travel through Rust unwinding; without this a
+    // server started with RUST_BACKTRACE=1 would append a Rust backtrace to every user error's
+    // DETAIL. Set RUST_LIB_BACKTRACE yourself to get them back when debugging.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: _PG_init runs on the backend's only thread, before any thread is started.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     gucs::init();
 }
 

@@ -57,31 +57,39 @@ pub fn accum_f16(state: &[f64], x: &[f16]) -> Result<Vec<f64>, VecError> {
 }
 
 /// `vector_combine(a, b)` (also used for halfvec): merges two partial
-/// states. pgvector checks the dimension of the non-empty side even when the
-/// other is empty, so `combine({0}, {0})` is "vector must have at least 1
-/// dimension".
+/// states. Emptiness is decided by the number of sums (dimensions), not the
+/// count: two empty states give an empty state, and a non-empty side is
+/// dimension-checked (more than 16000 sums is an error) before it is copied.
 pub fn combine(a: &[f64], b: &[f64]) -> Result<Vec<f64>, VecError> {
     let (n1, s1) = state_parts(a, "vector_combine")?;
     let (n2, s2) = state_parts(b, "vector_combine")?;
-    if n1 == 0.0 || n2 == 0.0 {
-        let (n, sums) = if n1 == 0.0 { (n2, s2) } else { (n1, s1) };
-        check_dim("vector", sums.len(), VECTOR_MAX_DIM)?;
-        let mut out = Vec::with_capacity(sums.len() + 1);
-        out.push(n);
-        out.extend_from_slice(sums);
-        return Ok(out);
-    }
-    check_dim("vector", s1.len(), VECTOR_MAX_DIM)?;
-    check_expected_dim(s1.len() as i32, s2.len())?;
-    let mut out = Vec::with_capacity(s1.len() + 1);
-    out.push(n1 + n2);
-    for (x, y) in s1.iter().zip(s2) {
-        let v = x + y;
-        if v.is_infinite() {
-            return Err(VecError::float_overflow());
+    let sums: Vec<f64> = match (s1.is_empty(), s2.is_empty()) {
+        (true, true) => Vec::new(),
+        (true, false) => {
+            check_dim("vector", s2.len(), VECTOR_MAX_DIM)?;
+            s2.to_vec()
         }
-        out.push(v);
-    }
+        (false, true) => {
+            check_dim("vector", s1.len(), VECTOR_MAX_DIM)?;
+            s1.to_vec()
+        }
+        (false, false) => {
+            check_dim("vector", s1.len(), VECTOR_MAX_DIM)?;
+            check_expected_dim(s1.len() as i32, s2.len())?;
+            let mut out = Vec::with_capacity(s1.len());
+            for (x, y) in s1.iter().zip(s2) {
+                let v = x + y;
+                if v.is_infinite() {
+                    return Err(VecError::float_overflow());
+                }
+                out.push(v);
+            }
+            out
+        }
+    };
+    let mut out = Vec::with_capacity(sums.len() + 1);
+    out.push(n1 + n2);
+    out.extend(sums);
     Ok(out)
 }
 
@@ -191,7 +199,8 @@ mod tests {
         assert_eq!(combine(&[1., 2.], &[3., 4.]).unwrap(), vec![4., 6.]);
         assert_eq!(combine(&[0.], &[2., 5., 6.]).unwrap(), vec![2., 5., 6.]);
         assert_eq!(combine(&[2., 5., 6.], &[0.]).unwrap(), vec![2., 5., 6.]);
-        assert_eq!(msg(combine(&[0.], &[0.])), ("22000", "vector must have at least 1 dimension".into()));
+        // two empty states stay empty (pgvector's test: vector_combine('{0}', '{0}') = {0})
+        assert_eq!(combine(&[0.], &[0.]).unwrap(), vec![0.]);
         let big: Vec<f64> = (1..=16002).map(f64::from).collect();
         assert_eq!(msg(combine(&[0.], &big)).1, "vector cannot have more than 16000 dimensions");
         assert_eq!(msg(combine(&big, &[0.])).1, "vector cannot have more than 16000 dimensions");
