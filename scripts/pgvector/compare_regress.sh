@@ -110,7 +110,7 @@ for t in "${run[@]}"; do
         printf '  DIFFERS   %s\n' "$t"; failed=$((failed + 1)); failed_tests+=("$t")
     fi
 done
-for t in "${skipped[@]}"; do printf '  skipped   %s (semvec-only)\n' "$t"; done
+for t in "${skipped[@]}"; do printf '  skipped   %s (semvec-only or newer-pgvector behaviour)\n' "$t"; done
 for t in "${missing[@]}"; do printf '  no .out   %s (pgvector output: %s)\n' "$t" "$OUT/results/$t.out"; done
 
 if [ "$failed" -gt 0 ]; then
