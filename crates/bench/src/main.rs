@@ -125,8 +125,12 @@ fn system(label: &str, c: &Common) -> Result<System> {
 }
 
 fn now_stamp() -> String {
+    date("+%Y%m%d-%H%M%S")
+}
+
+fn date(format: &str) -> String {
     std::process::Command::new("date")
-        .args(["-u", "+%Y%m%d-%H%M%S"])
+        .args(["-u", format])
         .output()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
@@ -200,7 +204,7 @@ fn run(a: RunArgs) -> Result<()> {
         title: format!("semvec vs pgvector — {} ({mode})", a.dataset.dir_name()),
         command: command.trim().to_string(),
         lines: vec![
-            format!("date (UTC): {}", now_stamp()),
+            format!("date: {}", date("+%F %T UTC")),
             format!("machine: {}", report::machine()),
             format!(
                 "data: {} — {} base rows, {} queries, {} dims, {} distance, top-{}, recall against brute-force ground truth (ties count)",
@@ -216,9 +220,10 @@ fn run(a: RunArgs) -> Result<()> {
                 settings.m, settings.ef_construction, settings.maintenance_work_mem, settings.parallel_workers
             ),
             format!(
-                "queries: prepared `ORDER BY embedding {} $1 LIMIT 10`, binary parameters; ≥ {:.1} s per ef_search; exact scan: {} queries, enable_indexscan = off, no parallel workers; inserts: {} single-row autocommit transactions, synchronous_commit = {}",
+                "queries: prepared `ORDER BY embedding {} $1 LIMIT 10`, binary parameters; ≥ {:.1} s per ef_search and connection count, QPS = median over {} windows (robust to bursts of other load); exact scan: {} queries, enable_indexscan = off, no parallel workers; inserts: {} single-row autocommit transactions, synchronous_commit = {}",
                 data.metric.operator(),
                 settings.min_time.as_secs_f64(),
+                10,
                 settings.seqscan_queries.min(data.queries.len()),
                 data.inserts.len(),
                 if settings.synchronous_commit { "on" } else { "off" }

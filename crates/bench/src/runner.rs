@@ -235,6 +235,7 @@ fn sweep(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset, r: &
             run_query(c, &stmt, data.queries.row(i))?;
         }
         let mut lat = Vec::with_capacity(nq);
+        let mut stamps = Vec::with_capacity(nq);
         let mut recall = 0.0;
         let t0 = Instant::now();
         let mut pass = 0;
@@ -244,6 +245,7 @@ fn sweep(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset, r: &
                 let t = Instant::now();
                 let ids = run_query(c, &stmt, q)?;
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
+                stamps.push(t0.elapsed().as_secs_f64());
                 if pass == 0 {
                     recall += crate::exact::recall(&data.base, q, &data.truth[i], &ids, data.metric);
                 }
@@ -255,7 +257,7 @@ fn sweep(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset, r: &
         let mut p = EfPoint {
             ef,
             recall: recall / nq as f64,
-            qps1: lat.len() as f64 / elapsed,
+            qps1: windowed_qps(&stamps, elapsed, window(settings)),
             p50_ms: percentile(&lat, 50.0),
             p99_ms: percentile(&lat, 99.0),
             qps2: None,
@@ -283,11 +285,11 @@ fn sweep(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset, r: &
 fn two_connections(sys: &System, settings: &Settings, data: &Dataset, ef: u32) -> Result<f64> {
     const THREADS: usize = 2;
     let barrier = Barrier::new(THREADS);
-    let results: Vec<Result<(usize, f64)>> = std::thread::scope(|s| {
+    let results: Vec<Result<(Instant, Vec<Instant>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
             .map(|t| {
                 let barrier = &barrier;
-                s.spawn(move || -> Result<(usize, f64)> {
+                s.spawn(move || -> Result<(Instant, Vec<Instant>)> {
                     let prepared = (|| -> Result<(Client, Statement)> {
                         let mut c = session(sys, settings, None)?;
                         c.batch_execute(&format!("SET hnsw.ef_search = {ef}"))?;
@@ -301,30 +303,63 @@ fn two_connections(sys: &System, settings: &Settings, data: &Dataset, ef: u32) -
                     let (mut c, stmt) = prepared?;
                     let mine: Vec<usize> = (t..data.queries.len()).step_by(THREADS).collect();
                     let t0 = Instant::now();
-                    let mut n = 0;
+                    let mut done = Vec::new();
                     'outer: loop {
                         for &i in &mine {
                             run_query(&mut c, &stmt, data.queries.row(i))?;
-                            n += 1;
-                            if t0.elapsed() >= settings.min_time && n >= mine.len() {
+                            done.push(Instant::now());
+                            if t0.elapsed() >= settings.min_time && done.len() >= mine.len() {
                                 break 'outer;
                             }
                         }
                     }
-                    Ok((n, t0.elapsed().as_secs_f64()))
+                    Ok((t0, done))
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("thread panicked")))).collect()
     });
-    let mut total = 0;
-    let mut wall: f64 = 0.0;
+    let mut runs = Vec::new();
     for r in results {
-        let (n, secs) = r?;
-        total += n;
-        wall = wall.max(secs);
+        runs.push(r?);
     }
-    Ok(total as f64 / wall)
+    // Only the span in which every connection was running counts.
+    let start = runs.iter().map(|(t0, _)| *t0).max().unwrap();
+    let end = runs.iter().map(|(_, d)| *d.last().unwrap()).min().unwrap();
+    let stamps: Vec<f64> = runs
+        .iter()
+        .flat_map(|(_, d)| d.iter())
+        .filter(|&&t| t > start && t <= end)
+        .map(|&t| (t - start).as_secs_f64())
+        .collect();
+    Ok(windowed_qps(&stamps, (end - start).as_secs_f64(), window(settings)))
+}
+
+fn window(settings: &Settings) -> f64 {
+    settings.min_time.as_secs_f64() / WINDOWS as f64
+}
+
+/// Throughput windows per measurement: enough for a median that shrugs off a burst of other work.
+const WINDOWS: usize = 10;
+
+/// Queries per second as the median over fixed windows of the completion times (seconds since the
+/// start), so that a few windows slowed by other work on the machine do not move the figure; with
+/// fewer than three whole windows, the plain average.
+pub fn windowed_qps(stamps: &[f64], span: f64, window: f64) -> f64 {
+    let n = if window > 0.0 { (span / window).floor() as usize } else { 0 };
+    if n < 3 {
+        return stamps.len() as f64 / span;
+    }
+    let mut counts = vec![0usize; n];
+    for &t in stamps {
+        let w = (t / window) as usize;
+        if w < n {
+            counts[w] += 1;
+        }
+    }
+    counts.sort_unstable();
+    let median = if n % 2 == 1 { counts[n / 2] as f64 } else { (counts[n / 2 - 1] + counts[n / 2]) as f64 / 2.0 };
+    median / window
 }
 
 fn inserts(c: &mut Client, settings: &Settings, data: &Dataset, r: &mut SystemResult) -> Result<()> {
@@ -351,7 +386,21 @@ fn inserts(c: &mut Client, settings: &Settings, data: &Dataset, r: &mut SystemRe
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
+    use super::{percentile, windowed_qps};
+
+    #[test]
+    fn windowed_qps_ignores_a_slow_window() {
+        // 100 queries a second for 10 s, except second 4, when other work let only 10 through.
+        let mut stamps = Vec::new();
+        for w in 0..10 {
+            let n = if w == 4 { 10 } else { 100 };
+            stamps.extend((0..n).map(|i| w as f64 + (i as f64 + 0.5) / n as f64));
+        }
+        assert_eq!(windowed_qps(&stamps, 10.0, 1.0), 100.0);
+        assert!((stamps.len() as f64 / 10.0 - 91.0).abs() < 1e-9, "the plain average would say 91");
+        // too short for windows: the average
+        assert_eq!(windowed_qps(&stamps[..150], 2.0, 1.0), 75.0);
+    }
 
     #[test]
     fn percentiles_use_nearest_rank() {
