@@ -370,12 +370,15 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
     }
 
     /// Best-first search of one layer from the entries in `sc.found`;
-    /// leaves the `ef` closest, ascending, in `sc.found`.
-    fn search_layer(&self, q: &[u8], ef: usize, layer: u8, sc: &mut Scratch) {
+    /// leaves the `ef` closest, ascending, in `sc.found`. `me`, the node being
+    /// inserted, is never returned: other threads may already link to it.
+    fn search_layer(&self, q: &[u8], me: u32, ef: usize, layer: u8, sc: &mut Scratch) {
         let g = self.graph;
         sc.visited.clear();
+        sc.visited.insert(me);
         sc.candidates.clear();
         sc.results.clear();
+        sc.found.retain(|e| e.id != me);
         for &e in &sc.found {
             sc.visited.insert(e.id);
             sc.candidates.push(Reverse(e));
@@ -451,6 +454,9 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
                 g.neighbors_into(cur.id, layer, &mut sc.buf);
                 for i in 0..sc.buf.len() {
                     let n = sc.buf[i];
+                    if n == q {
+                        continue;
+                    }
                     let d = self.dist(qv, n);
                     if d < cur.dist {
                         cur = Scored { dist: d, id: n };
@@ -465,7 +471,7 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
         sc.found.clear();
         sc.found.push(cur);
         for layer in (0..=level.min(top)).rev() {
-            self.search_layer(qv, self.ef, layer, sc);
+            self.search_layer(qv, q, self.ef, layer, sc);
             let cap = g.capacity(layer);
             let mut selected = std::mem::take(&mut sc.selected);
             select_neighbors(
@@ -574,7 +580,7 @@ impl Graph {
         }
         let mut reached = vec![false; n];
         let mut queue = Vec::new();
-        let mut bfs = |start: u32, reached: &mut Vec<bool>, queue: &mut Vec<u32>| {
+        let bfs = |start: u32, reached: &mut Vec<bool>, queue: &mut Vec<u32>| {
             let mut buf = Vec::new();
             reached[start as usize] = true;
             queue.clear();

@@ -244,28 +244,45 @@ impl<M: Metric> Inserter<M> {
         let nblocks = rel.nblocks();
 
         if both <= PAGE_USABLE {
+            // The hint only moves past pages where not even a level-0 element
+            // fits: a rare high-level element must not skip freed slots.
+            let nlen0 = neighbor_tuple_size(0, m);
+            let both0 = item_cost(elen) + item_cost(nlen0);
+            let mut first_fit0: Option<u32> = None;
+            let mut stored = None;
             for blk in start..nblocks {
                 let fits = {
                     let page = rel.read(blk);
-                    room(&page) >= both || find_reusable(&page, blk, elen, nlen).is_some()
+                    let fits = room(&page) >= both || find_reusable(&page, blk, elen, nlen).is_some();
+                    if first_fit0.is_none()
+                        && (fits || room(&page) >= both0 || find_reusable(&page, blk, elen, nlen0).is_some())
+                    {
+                        first_fit0 = Some(blk);
+                    }
+                    fits
                 };
                 if !fits {
                     continue;
                 }
                 let mut page = rel.write(blk);
                 if let Some(t) = self.store_on(&mut page, blk, level, heap_tid, q, &nb, elen, nlen, both) {
-                    drop(page);
-                    if blk != meta.insert_page {
-                        set_insert_page(rel, blk);
-                    }
-                    return Ok(t);
+                    stored = Some((blk, t));
+                    break;
                 }
             }
-            let (blk, mut page) = rel.extend();
-            page.init_hnsw(PAGE_DATA);
-            let t = self.store_on(&mut page, blk, level, heap_tid, q, &nb, elen, nlen, both).expect("fits an empty page");
-            drop(page);
-            set_insert_page(rel, blk);
+            let (blk, t) = match stored {
+                Some(x) => x,
+                None => {
+                    let (blk, mut page) = rel.extend();
+                    page.init_hnsw(PAGE_DATA);
+                    let t = self.store_on(&mut page, blk, level, heap_tid, q, &nb, elen, nlen, both).expect("fits an empty page");
+                    (blk, t)
+                }
+            };
+            let hint = first_fit0.map_or(blk, |f| f.min(blk));
+            if hint != meta.insert_page {
+                set_insert_page(rel, hint);
+            }
             return Ok(t);
         }
 
@@ -373,10 +390,3 @@ fn set_insert_page<R: RelationWrite>(rel: &R, blk: u32) {
     b[..crate::tuple::META_SIZE].copy_from_slice(&meta.encode());
 }
 
-/// Sets the meta page's insert hint no later than `blk` (vacuum freed space there).
-pub(crate) fn lower_insert_page<R: RelationWrite>(rel: &R, blk: u32) {
-    if read_meta(rel).is_ok_and(|m| m.insert_page <= blk) {
-        return;
-    }
-    set_insert_page(rel, blk);
-}

@@ -38,10 +38,7 @@ impl PayloadArena {
 /// An element copied out of its page.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Loaded {
-    pub tid: Tid,
-    pub nbrs: Tid,
     pub live: bool,
-    pub level: u8,
     /// Index into the [`PayloadArena`].
     pub slot: u32,
 }
@@ -74,7 +71,7 @@ pub(crate) fn load_elements<R: RelationRead>(
             k += 1;
             if let Some(e) = page.get(tids[i].offset).and_then(ElementRef::parse) {
                 let slot = arena.push(e.payload());
-                out[i] = Some(Loaded { tid: tids[i], nbrs: e.neighbors(), live: e.is_live(), level: e.level(), slot });
+                out[i] = Some(Loaded { live: e.is_live(), slot });
             }
         }
     }

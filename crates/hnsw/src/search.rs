@@ -27,7 +27,6 @@ pub(crate) struct Cand {
     pub heap: u64,
     pub ntids: u8,
     pub version: u8,
-    pub level: u8,
     pub live: bool,
 }
 
@@ -59,7 +58,6 @@ impl Cand {
             heap: if e.heap_tid_count() > 0 { e.heap_tid(0).to_u64() } else { 0 },
             ntids: e.heap_tid_count() as u8,
             version: e.version(),
-            level: e.level(),
             live: e.is_live(),
         }
     }

@@ -57,6 +57,7 @@ impl VisitedTids {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -148,6 +149,7 @@ mod tests {
             v.clear();
             assert_eq!(v.len(), 0);
             assert!(v.insert(k));
+            v.clear();
         }
     }
 
