@@ -6,7 +6,7 @@
 use pgrx::pg_sys::{self, Datum};
 use std::ffi::CStr;
 
-/// Define a V1 function callable from SQL: emits `pg_finfo_<name>` and a `#[pg_guard]`ed body.
+/// Define a V1 function callable from SQL: emits `pg_finfo_<name>` and a guarded body.
 #[macro_export]
 macro_rules! pg_fn {
     ($(#[$m:meta])* fn $name:ident($fcinfo:ident) $body:block) => {
@@ -19,9 +19,9 @@ macro_rules! pg_fn {
             }
             $(#[$m])*
             #[unsafe(no_mangle)]
-            #[::pgrx::pg_guard]
             pub unsafe extern "C-unwind" fn $name($fcinfo: ::pgrx::pg_sys::FunctionCallInfo) -> ::pgrx::pg_sys::Datum {
-                $body
+                // Turns Rust panics and ereport!s into PostgreSQL errors at the FFI boundary.
+                unsafe { ::pgrx::pg_sys::panic::pgrx_extern_c_guard(move || -> ::pgrx::pg_sys::Datum { $body }) }
             }
         }
     };

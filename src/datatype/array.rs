@@ -45,12 +45,11 @@ unsafe fn deconstruct(d: Datum) -> (pg_sys::Oid, Vec<Datum>) {
     }
 }
 
-/// `integer[]`, `real[]`, `double precision[]` or `numeric[]` to f32 values, checking the
-/// dimension count for `typname` (elements are checked by the caller).
-pub unsafe fn numeric_array_to_f32(d: Datum, typname: &str, max_dim: usize) -> Vec<f32> {
+/// `integer[]`, `real[]`, `double precision[]` or `numeric[]` to f32 values (dimension count and
+/// elements are checked by the caller).
+pub unsafe fn numeric_array_to_f32(d: Datum) -> Vec<f32> {
     unsafe {
         let (elemtype, elems) = deconstruct(d);
-        semvec_vector::check_dim(typname, elems.len() as i64, max_dim).unwrap_or_else(|e| crate::error::raise_vec(e));
         let mut out = Vec::with_capacity(elems.len());
         match elemtype {
             pg_sys::INT4OID => out.extend(elems.iter().map(|e| e.value() as i32 as f32)),
@@ -58,8 +57,8 @@ pub unsafe fn numeric_array_to_f32(d: Datum, typname: &str, max_dim: usize) -> V
             pg_sys::FLOAT4OID => out.extend(elems.iter().map(|e| f32::from_bits(e.value() as u32))),
             pg_sys::NUMERICOID => {
                 for e in &elems {
-                    let f = pg_sys::DirectFunctionCall1Coll(Some(pg_sys::numeric_float4), pg_sys::InvalidOid, *e);
-                    out.push(f32::from_bits(f.value() as u32));
+                    let f = pgrx::direct_function_call::<f32>(pg_sys::numeric_float4, &[Some(*e)]);
+                    out.push(f.unwrap_or(f32::NAN));
                 }
             }
             _ => raise(DATA_EXCEPTION, "unsupported array type", None, None),
@@ -104,7 +103,7 @@ pub unsafe fn float8_state(d: Datum, caller: &str) -> Vec<f64> {
         let arr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
         let dims = (arr as *const u8).add(std::mem::size_of::<pg_sys::ArrayType>()) as *const i32;
         if (*arr).ndim != 1 || *dims < 1 || (*arr).dataoffset != 0 || (*arr).elemtype != pg_sys::FLOAT8OID {
-            raise("XX000", format!("{caller}: expected state array"), None, None);
+            crate::error::raise_vec(semvec_vector::state_array_error(caller));
         }
         let n = *dims as usize;
         // data follows the header, the dims and the lower bounds, MAXALIGNed

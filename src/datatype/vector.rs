@@ -1,6 +1,6 @@
 //! The `vector` type: pgvector's on-disk and wire layout (int16 dim, int16 unused, float4 values).
 
-use crate::error::{raise, OrRaise, DATA_EXCEPTION};
+use crate::error::OrRaise;
 use crate::fmgr::*;
 use pgrx::pg_sys::{self, Datum};
 use semvec_vector as core;
@@ -107,30 +107,24 @@ pg_fn!(fn semvec_vector_typmod_in(fcinfo) {
 pg_fn!(fn semvec_vector_recv(fcinfo) {
     let buf = arg(fcinfo, 0).cast_mut_ptr::<pg_sys::StringInfoData>();
     let typmod = arg_i32(fcinfo, 2);
-    let dim = pg_sys::pq_getmsgint(buf, 2) as i16 as i32;
-    let unused = pg_sys::pq_getmsgint(buf, 2) as i16 as i32;
-    core::check_dim("vector", dim as i64, core::VECTOR_MAX_DIM).or_raise();
-    core::check_expected_dim(typmod, dim as usize).or_raise();
-    if unused != 0 {
-        raise(DATA_EXCEPTION, format!("expected unused to be 0, not {unused}"), None, None);
-    }
-    let (d, x) = new_vector(dim as usize);
-    for v in x.iter_mut() {
-        *v = pg_sys::pq_getmsgfloat4(buf);
-        core::check_element(*v).or_raise();
-    }
-    d
+    let bytes = stringinfo_remaining(buf);
+    let (v, used) = core::binary::vector_recv(bytes, typmod).or_raise();
+    (*buf).cursor += used as i32;
+    vector_datum(&v)
 });
+
+/// The unread bytes of a receive buffer.
+pub unsafe fn stringinfo_remaining<'a>(buf: *mut pg_sys::StringInfoData) -> &'a [u8] {
+    unsafe {
+        let start = (*buf).cursor.max(0) as usize;
+        let len = ((*buf).len.max(0) as usize).saturating_sub(start);
+        std::slice::from_raw_parts(((*buf).data as *const u8).add(start), len)
+    }
+}
 
 pg_fn!(fn semvec_vector_send(fcinfo) {
     let v = vec_arg(fcinfo, 0);
-    let mut out = Vec::with_capacity(4 + 4 * v.dim());
-    out.extend_from_slice(&(v.dim() as u16).to_be_bytes());
-    out.extend_from_slice(&0u16.to_be_bytes());
-    for x in v.x {
-        out.extend_from_slice(&x.to_bits().to_be_bytes());
-    }
-    bytea_datum(&out)
+    bytea_datum(&core::binary::vector_send(v.x))
 });
 
 /// Build a `bytea` datum from bytes.
@@ -153,12 +147,8 @@ pg_fn!(fn semvec_vector_typmod_cast(fcinfo) {
 
 pg_fn!(fn semvec_array_to_vector(fcinfo) {
     let typmod = arg_i32(fcinfo, 1);
-    let values = crate::datatype::array::numeric_array_to_f32(arg(fcinfo, 0), "vector", core::VECTOR_MAX_DIM);
-    core::check_expected_dim(typmod, values.len()).or_raise();
-    for x in &values {
-        core::check_element(*x).or_raise();
-    }
-    vector_datum(&values)
+    let values = crate::datatype::array::numeric_array_to_f32(arg(fcinfo, 0));
+    vector_datum(&core::convert::array_to_vector(&values, typmod).or_raise())
 });
 
 pg_fn!(fn semvec_vector_to_float4(fcinfo) {
@@ -213,11 +203,7 @@ pg_fn!(fn semvec_vector_dims(fcinfo) {
 
 pg_fn!(fn semvec_vector_norm(fcinfo) {
     let v = vec_arg(fcinfo, 0);
-    let mut s = 0f64;
-    for x in v.x {
-        s += (*x as f64) * (*x as f64);
-    }
-    f64_datum(s.sqrt())
+    f64_datum(core::norm_f64(v.x))
 });
 
 pg_fn!(fn semvec_l2_normalize(fcinfo) {
@@ -288,20 +274,20 @@ pg_fn!(fn semvec_vector_cmp(fcinfo) {
 pg_fn!(fn semvec_vector_accum(fcinfo) {
     let state = crate::datatype::array::float8_state(arg(fcinfo, 0), "vector_accum");
     let v = vec_arg(fcinfo, 1);
-    let next = core::agg::accum(&state, v.x).or_raise();
+    let next = core::accum(&state, v.x).or_raise();
     crate::datatype::array::float8_array_datum(&next)
 });
 
 pg_fn!(fn semvec_vector_combine(fcinfo) {
     let a = crate::datatype::array::float8_state(arg(fcinfo, 0), "vector_combine");
     let b = crate::datatype::array::float8_state(arg(fcinfo, 1), "vector_combine");
-    let next = core::agg::combine(&a, &b).or_raise();
+    let next = core::combine(&a, &b).or_raise();
     crate::datatype::array::float8_array_datum(&next)
 });
 
 pg_fn!(fn semvec_vector_avg(fcinfo) {
     let state = crate::datatype::array::float8_state(arg(fcinfo, 0), "vector_avg");
-    match core::agg::finalize_avg(&state).or_raise() {
+    match core::finalize_avg(&state).or_raise() {
         Some(v) => vector_datum(&v),
         None => return_null(fcinfo),
     }

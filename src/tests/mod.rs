@@ -1,0 +1,4 @@
+//! `#[pg_test]`s: SQL-reachable behaviour checked inside a real backend.
+
+pub mod util;
+mod vector;
