@@ -130,8 +130,7 @@ fn hex_float(s: &[u8]) -> (f32, usize, bool, bool) {
     let mut sticky = false; // any non-zero bit below `mant`
     let mut exp2: i64 = 0; // value = mant * 2^exp2 (before sticky)
     let mut seen_point = false;
-    loop {
-        let Some(&c) = s.get(p) else { break };
+    while let Some(&c) = s.get(p) {
         if c == b'.' && !seen_point {
             seen_point = true;
             p += 1;
@@ -177,8 +176,25 @@ fn hex_float(s: &[u8]) -> (f32, usize, bool, bool) {
     if mant == 0 {
         return (0.0, p, false, false);
     }
+    let mant = glibc_subnormal_hex_quirk(mant, exp2);
     let (value, overflow) = round_to_f32(mant, exp2, sticky);
     (value, p, overflow, value == 0.0)
+}
+
+/// glibc reads a hexadecimal significand as 24 bits plus a rounding bit and
+/// a sticky flag; when the result is subnormal, `round_and_return` shifts
+/// the 24 bits right and forgets that first rounding bit (it keeps only the
+/// bits after it as sticky). So, for subnormal results only, the 25th
+/// significant bit is ignored: 0x1.000001p-150 reads as 0, not 2^-149.
+/// pgvector runs on glibc, so the quirk is reproduced.
+fn glibc_subnormal_hex_quirk(mant: u64, exp2: i64) -> u64 {
+    let bits = 64 - i64::from(mant.leading_zeros());
+    let top = exp2 + bits - 1;
+    if top < -126 && bits >= 25 {
+        mant & !(1u64 << (bits - 25))
+    } else {
+        mant
+    }
 }
 
 /// `mant * 2^exp2` (plus a sticky bit below `mant`) rounded to nearest-even.
@@ -337,7 +353,12 @@ mod tests {
         assert!(r.value == 0.0 && r.underflow);
         // Exactly half the smallest subnormal rounds to even (zero); above half rounds up.
         assert_eq!(strtof(b"0x1p-150").value, 0.0);
-        assert_eq!(strtof(b"0x1.000001p-150").value, f32::from_bits(1));
+        assert_eq!(strtof(b"0x1.0000018p-150").value, f32::from_bits(1));
+        // glibc's one hexadecimal rounding quirk, reproduced.
+        let r = strtof(b"0x1.000001p-150");
+        assert!(r.value == 0.0 && r.underflow);
+        assert_eq!(strtof(b"0x0.8000008p-149").value, 0.0);
+        assert_eq!(strtof(b"0x1.000001p-149").value, f32::from_bits(1));
         assert_eq!(strtof(b"0x3p-150").value, f32::from_bits(2));
         // Ties to even in the normal range: 1 + 2^-24 -> 1, 1 + 3*2^-24 -> 1 + 2^-22.
         assert_eq!(strtof(b"0x1.000001p0").value, 1.0);

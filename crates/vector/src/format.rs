@@ -8,25 +8,6 @@ use crate::sparse::SparseVec;
 use half::f16;
 use std::fmt::Write;
 
-/// A fixed stack buffer for `core::fmt` output, so formatting allocates
-/// nothing. `{:e}` of an `f32` needs at most 15 bytes ("-1.2345678e-45").
-struct StackBuf {
-    buf: [u8; 32],
-    len: usize,
-}
-
-impl Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 /// Appends `x` as PostgreSQL's `float_to_shortest_decimal_bufn` prints it:
 /// `1`, `-0`, `0.0001`, `123456`, `1.234567e+06`, `1e-05`, `3.4028235e+38`,
 /// `NaN`, `Infinity`, `-Infinity`.
@@ -43,21 +24,11 @@ pub fn format_f32(x: f32, out: &mut String) {
         out.push_str(if x.is_sign_negative() { "-0" } else { "0" });
         return;
     }
-    // Rust's `{:e}` prints the shortest round-trip digits (closest to the
-    // exact value when several qualify), the same digits Ryu produces.
-    let mut sci = StackBuf { buf: [0; 32], len: 0 };
-    write!(sci, "{:e}", x.abs()).expect("fits");
-    let sci = &sci.buf[..sci.len];
-    let e_pos = sci.iter().position(|&c| c == b'e').expect("exponent");
-    let exp: i32 = std::str::from_utf8(&sci[e_pos + 1..]).expect("ASCII").parse().expect("integer");
-    let mut digits = [0u8; 16];
-    let mut n = 0;
-    for &c in &sci[..e_pos] {
-        if c != b'.' {
-            digits[n] = c;
-            n += 1;
-        }
-    }
+    // Ryu, the algorithm f2s.c implements: shortest round-trip digits,
+    // closest to the exact value, exact ties to an even last digit (Rust's
+    // own `{:e}` breaks such ties upwards, so it cannot be used here).
+    let mut ryu = ryu::Buffer::new();
+    let (digits, n, exp) = decimal_digits(ryu.format_finite(x.abs()));
     let digits = std::str::from_utf8(&digits[..n]).expect("ASCII");
 
     if x.is_sign_negative() {
@@ -137,6 +108,39 @@ pub fn format_sparsevec(v: &SparseVec, out: &mut String) {
     }
     out.push_str("}/");
     write!(out, "{}", v.dim).expect("String");
+}
+
+/// Significant digits (no leading or trailing zeros) and the decimal
+/// exponent of the first one, from any plain or scientific rendering.
+fn decimal_digits(text: &str) -> ([u8; 24], usize, i32) {
+    let (mant, exp) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i32>().expect("exponent")),
+        None => (text, 0),
+    };
+    let mut digits = [0u8; 24];
+    let mut n = 0;
+    let mut int_digits = 0i32; // digits before the point, leading zeros included
+    let mut leading_zeros = 0i32;
+    let mut seen_point = false;
+    for &c in mant.as_bytes() {
+        if c == b'.' {
+            seen_point = true;
+            continue;
+        }
+        if !seen_point {
+            int_digits += 1;
+        }
+        if n == 0 && c == b'0' {
+            leading_zeros += 1;
+            continue;
+        }
+        digits[n] = c;
+        n += 1;
+    }
+    while n > 1 && digits[n - 1] == b'0' {
+        n -= 1;
+    }
+    (digits, n, exp + int_digits - 1 - leading_zeros)
 }
 
 /// Convenience: [`format_f32`] into a new `String`.
