@@ -325,35 +325,22 @@ pub fn jaccard_distance(a: &[u8], b: &[u8]) -> f64 {
     Backend::detected().jaccard_distance(a, b)
 }
 
-/// L2 norm accumulated in `f64`, like pgvector's `vector_norm` and
-/// `l2_normalize` (which do not use the `f32` kernels).
+/// L2 norm accumulated in `f64` in index order, bit for bit pgvector's
+/// `vector_norm` (its `f64` loop is not reordered by the C compiler).
 pub fn norm_f64_f32(a: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let mut chunks = a.chunks_exact(4);
-    for c in &mut chunks {
-        for k in 0..4 {
-            acc[k] += f64::from(c[k]) * f64::from(c[k]);
-        }
+    let mut sum = 0.0f64;
+    for &x in a {
+        sum += f64::from(x) * f64::from(x);
     }
-    for (k, &x) in chunks.remainder().iter().enumerate() {
-        acc[k] += f64::from(x) * f64::from(x);
-    }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])).sqrt()
+    sum.sqrt()
 }
 
-/// L2 norm of a halfvec accumulated in `f64`, like pgvector's `l2_norm(halfvec)`.
+/// L2 norm of a halfvec accumulated in `f64`, pgvector's `l2_norm(halfvec)`.
 pub fn norm_f64_f16(a: &[f16]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let mut chunks = a.chunks_exact(4);
-    for c in &mut chunks {
-        for k in 0..4 {
-            let x = f64::from(c[k].to_f32());
-            acc[k] += x * x;
-        }
-    }
-    for (k, x) in chunks.remainder().iter().enumerate() {
+    let mut sum = 0.0f64;
+    for x in a {
         let x = f64::from(x.to_f32());
-        acc[k] += x * x;
+        sum += x * x;
     }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])).sqrt()
+    sum.sqrt()
 }
