@@ -13,8 +13,10 @@ pub mod fmgr;
 pub mod datatype;
 pub mod error;
 pub mod gucs;
+pub mod index;
 
 pgrx::extension_sql_file!("../sql/vector.sql", name = "vector_sql", bootstrap);
+pgrx::extension_sql_file!("../sql/hnsw.sql", name = "hnsw_sql", requires = ["vector_sql"]);
 
 #[allow(non_snake_case)]
 #[pg_guard]
@@ -27,6 +29,7 @@ pub extern "C-unwind" fn _PG_init() {
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
     gucs::init();
+    index::hnsw::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -1,0 +1,34 @@
+//! aminsert: one heap row into the graph on disk, WAL-logged page by page (Generic WAL).
+
+use super::build::{item_pointer_tid, raise_hnsw};
+use super::opclass::IndexType;
+use crate::index::storage::{Logging, PgRelation};
+use pgrx::pg_sys;
+
+#[allow(clippy::too_many_arguments)]
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn aminsert(
+    index: pg_sys::Relation,
+    values: *mut pg_sys::Datum,
+    isnull: *mut bool,
+    heap_tid: pg_sys::ItemPointer,
+    _heap: pg_sys::Relation,
+    _check_unique: pg_sys::IndexUniqueCheck::Type,
+    _index_unchanged: bool,
+    _info: *mut pg_sys::IndexInfo,
+) -> bool {
+    unsafe {
+        if *isnull {
+            return false;
+        }
+        let itype = IndexType::cached(index);
+        let mut buf = Vec::new();
+        let Some(payload) = itype.payload(*values, &mut buf) else {
+            return false;
+        };
+        let rel = PgRelation::new(index, Logging::Generic);
+        let metric = itype.metric();
+        semvec_hnsw::insert(&rel, &metric, payload, item_pointer_tid(heap_tid)).unwrap_or_else(|e| raise_hnsw(index, e));
+        false
+    }
+}

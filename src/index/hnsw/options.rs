@@ -1,0 +1,84 @@
+//! `WITH (m = 16, ef_construction = 64)`: reloptions with pgvector's names, defaults and ranges.
+
+use pgrx::pg_sys;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const DEFAULT_M: i32 = 16;
+pub const MIN_M: i32 = 2;
+pub const MAX_M: i32 = 100;
+pub const DEFAULT_EF_CONSTRUCTION: i32 = 64;
+pub const MIN_EF_CONSTRUCTION: i32 = 4;
+pub const MAX_EF_CONSTRUCTION: i32 = 1000;
+
+static RELOPT_KIND: AtomicU32 = AtomicU32::new(0);
+
+/// The parsed options as `build_reloptions` lays them out (a varlena).
+#[repr(C)]
+pub struct HnswOptions {
+    vl_len_: i32,
+    pub m: i32,
+    pub ef_construction: i32,
+}
+
+pub fn init() {
+    unsafe {
+        let kind = pg_sys::add_reloption_kind();
+        RELOPT_KIND.store(kind as u32, Ordering::Relaxed);
+        pg_sys::add_int_reloption(
+            kind as _,
+            c"m".as_ptr(),
+            c"Max number of connections".as_ptr(),
+            DEFAULT_M,
+            MIN_M,
+            MAX_M,
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        );
+        pg_sys::add_int_reloption(
+            kind as _,
+            c"ef_construction".as_ptr(),
+            c"Size of the dynamic candidate list for construction".as_ptr(),
+            DEFAULT_EF_CONSTRUCTION,
+            MIN_EF_CONSTRUCTION,
+            MAX_EF_CONSTRUCTION,
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        );
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea {
+    unsafe {
+        let tab = [
+            pg_sys::relopt_parse_elt {
+                optname: c"m".as_ptr(),
+                opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
+                offset: std::mem::offset_of!(HnswOptions, m) as i32,
+            },
+            pg_sys::relopt_parse_elt {
+                optname: c"ef_construction".as_ptr(),
+                opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
+                offset: std::mem::offset_of!(HnswOptions, ef_construction) as i32,
+            },
+        ];
+        pg_sys::build_reloptions(
+            reloptions,
+            validate,
+            RELOPT_KIND.load(Ordering::Relaxed) as _,
+            std::mem::size_of::<HnswOptions>(),
+            tab.as_ptr(),
+            tab.len() as i32,
+        ) as *mut pg_sys::bytea
+    }
+}
+
+/// (m, ef_construction) of an index.
+pub unsafe fn get(index: pg_sys::Relation) -> (i32, i32) {
+    unsafe {
+        let opts = (*index).rd_options as *const HnswOptions;
+        if opts.is_null() {
+            (DEFAULT_M, DEFAULT_EF_CONSTRUCTION)
+        } else {
+            ((*opts).m, (*opts).ef_construction)
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Index access methods.
+
+pub mod hnsw;
+pub mod storage;
