@@ -41,6 +41,13 @@ pkglib="$("$PG_CONFIG" --pkglibdir)"
 if [ -e "$sharedir/extension/semvec.control" ] && [ -e "$pkglib/semvec.so" ]; then
     version="$(grep -oP "^default_version\s*=\s*'\K[^']+" "$sharedir/extension/semvec.control" || echo '?')"
     log "semvec $version is installed in PostgreSQL $PG_MAJOR ($pkglib/semvec.so of $(date -r "$pkglib/semvec.so" '+%F %T'))"
+    # The release profile has no debug info; `cargo pgrx test` installs a debug build, far slower.
+    if file "$pkglib/semvec.so" 2>/dev/null | grep -q 'with debug_info'; then
+        export SEMVEC_BENCH_NOTE="semvec.so is a DEBUG build (has debug info): run scripts/install.sh for release figures"
+        log "warning: $SEMVEC_BENCH_NOTE"
+    else
+        export SEMVEC_BENCH_NOTE="semvec.so built $(date -r "$pkglib/semvec.so" '+%F %T'), release profile"
+    fi
 else
     log "semvec is NOT installed in PostgreSQL $PG_MAJOR (run scripts/install.sh): its column will show n/a"
 fi

@@ -231,6 +231,10 @@ fn run(a: RunArgs) -> Result<()> {
             format!("run time: {:.0} s; load average at start: {}", t0.elapsed().as_secs_f64(), load_average),
         ],
     };
+    let mut header = header;
+    if let Some(note) = std::env::var("SEMVEC_BENCH_NOTE").ok().filter(|_| a.systems.iter().any(|s| s == "semvec")) {
+        header.lines.push(format!("note: {note}"));
+    }
     let md = report::markdown(&header, &results, &settings.ef_search);
     println!("\n{md}");
     let out = a.out.clone().unwrap_or_else(|| cache.join("results").join(format!("{}-{mode}-{}.md", a.dataset.dir_name(), now_stamp())));
