@@ -302,6 +302,22 @@ impl Graph {
     }
 }
 
+/// Hints the CPU to start loading the first cache lines of `v`.
+#[inline(always)]
+pub(crate) fn prefetch(v: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p = v.as_ptr();
+        let lines = v.len().div_ceil(64).min(4);
+        for i in 0..lines {
+            // SAFETY: prefetch is a hint; the address is inside `v`.
+            unsafe { std::arch::x86_64::_mm_prefetch(p.add(i * 64) as *const i8, std::arch::x86_64::_MM_HINT_T0) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
 /// SplitMix64: tiny, seedable, good enough for level draws.
 pub(crate) struct SplitMix(pub u64);
 impl SplitMix {
@@ -390,10 +406,12 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
                 break;
             }
             g.neighbors_into(c.id, layer, &mut sc.buf);
+            // Drop visited ones, then prefetch the rest before computing.
+            sc.buf.retain(|&n| sc.visited.insert(n));
             for &n in &sc.buf {
-                if !sc.visited.insert(n) {
-                    continue;
-                }
+                prefetch(self.src.vector(n as usize));
+            }
+            for &n in &sc.buf {
                 let d = self.dist(q, n);
                 if sc.results.len() < ef || d < sc.results.peek().unwrap().dist {
                     sc.candidates.push(Reverse(Scored { dist: d, id: n }));
@@ -510,6 +528,27 @@ where
     S: VectorSource + ?Sized,
     M: Metric,
 {
+    build_graph_parallel_polling(src, params, metric, threads, cancel, progress, &mut || {})
+}
+
+/// [`build_graph_parallel`], calling `poll` on the caller's thread about
+/// every 20 ms while the pool works. The glue runs `CHECK_FOR_INTERRUPTS()`
+/// and progress reporting there (Postgres calls are safe on that thread
+/// only). If `poll` panics (a Postgres ERROR through pgrx), the build is
+/// cancelled, the workers are joined, and the panic continues.
+pub fn build_graph_parallel_polling<S, M>(
+    src: &S,
+    params: &BuildParams,
+    metric: &M,
+    threads: usize,
+    cancel: &AtomicBool,
+    progress: &AtomicUsize,
+    poll: &mut dyn FnMut(),
+) -> Result<Graph, Cancelled>
+where
+    S: VectorSource + ?Sized,
+    M: Metric,
+{
     assert!(params.m >= 2, "m must be at least 2");
     let n = src.len();
     let mut rng = SplitMix(params.seed);
@@ -528,32 +567,41 @@ where
         scratch: Mutex::new(Vec::new()),
     };
     progress.fetch_add(1, Ordering::Relaxed);
-    let run = || {
-        (1..n as u32).into_par_iter().with_min_len(16).try_for_each(|q| {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(Cancelled);
-            }
-            let mut sc = builder.take_scratch();
-            builder.insert(q, &mut sc);
-            builder.scratch.lock().unwrap().push(sc);
-            progress.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        })
+    let one = |q: u32| {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Cancelled);
+        }
+        let mut sc = builder.take_scratch();
+        builder.insert(q, &mut sc);
+        builder.scratch.lock().unwrap().push(sc);
+        progress.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     };
-    let result = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
-        Ok(pool) => pool.install(run),
-        // No threads to be had: build on the caller's thread.
-        Err(_) => (1..n as u32).try_for_each(|q| {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(Cancelled);
+    let result = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let worker = scope.spawn(|| {
+            let r = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
+                Ok(pool) => pool.install(|| (1..n as u32).into_par_iter().with_min_len(16).try_for_each(one)),
+                // No threads to be had: build on this one.
+                Err(_) => (1..n as u32).try_for_each(one),
+            };
+            drop(tx);
+            r
+        });
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *poll)) {
+                        cancel.store(true, Ordering::Relaxed);
+                        let _ = worker.join();
+                        std::panic::resume_unwind(panic);
+                    }
+                }
+                _ => break,
             }
-            let mut sc = builder.take_scratch();
-            builder.insert(q, &mut sc);
-            builder.scratch.lock().unwrap().push(sc);
-            progress.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        }),
-    };
+        }
+        worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    });
     result?;
     let entry = builder.entry.lock().unwrap().0;
     drop(builder);

@@ -6,7 +6,7 @@
 //!
 //! | callback       | this crate |
 //! |----------------|------------|
-//! | `ambuild`      | [`BuildArena::push`] per heap tuple (watch [`BuildArena::estimate_build_memory`]), [`build_graph_parallel`], [`write_graph`] (or [`init_empty`] for no rows); past `maintenance_work_mem`: build + write what fits, then [`Inserter::insert`] the rest |
+//! | `ambuild`      | [`IndexBuilder::add`] per heap tuple, [`IndexBuilder::finish`] (or by hand: [`BuildArena::push`], [`build_graph_parallel_polling`], [`write_graph`] / [`init_empty`], [`Inserter::insert`] past `maintenance_work_mem`) |
 //! | `ambuildempty` | [`init_empty`] |
 //! | `aminsert`     | [`insert`] |
 //! | `amrescan` / `amgettuple` | [`Searcher::begin`] / [`Searcher::next`] |
@@ -46,6 +46,7 @@
 
 pub mod build;
 pub mod error;
+mod index_build;
 pub mod insert;
 pub mod metric;
 mod ops;
@@ -58,8 +59,9 @@ pub mod vacuum;
 mod visited;
 pub mod write;
 
-pub use build::{build_graph_parallel, estimate_graph_memory, BuildArena, BuildParams, Cancelled, Graph, VectorSource};
+pub use build::{build_graph_parallel, build_graph_parallel_polling, estimate_graph_memory, BuildArena, BuildParams, Cancelled, Graph, VectorSource};
 pub use error::HnswError;
+pub use index_build::{BuildError, BuildStats, IndexBuilder};
 pub use insert::{insert, Inserted, Inserter};
 pub use metric::Metric;
 pub use page::{Page, PageOpaque, BLCKSZ};
