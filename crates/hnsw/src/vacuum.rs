@@ -9,10 +9,13 @@
 //!    element; later ones never do. Under the lock, replace a dead entry
 //!    point with the highest live element.
 //! 3. **Repair.** Every live element whose list names a dead element gets a
-//!    new list chosen by the heuristic among its live neighbours and the
-//!    live neighbours of its dead neighbours (a search from the entry point
-//!    when that leaves too few). Each list is replaced optimistically, only if
-//!    no concurrent insert changed it meanwhile (else recomputed).
+//!    new list chosen by the heuristic among all its live neighbours and the
+//!    live neighbours of its dead neighbours, free slots then filled with the
+//!    closest remaining candidates (a search from the entry point adds
+//!    candidates when too few are left). Keeping all candidates, not only the
+//!    closest, preserves the long edges between clusters that the dead
+//!    elements carried. Each list is replaced optimistically, only if no
+//!    concurrent insert changed it meanwhile (else recomputed).
 //! 4. **Free.** Mark dead elements deleted: nothing links to them any more,
 //!    and inserts may reuse their slots (the meta insert hint moves back).
 

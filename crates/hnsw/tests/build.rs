@@ -73,6 +73,10 @@ fn polling_runs_on_the_calling_thread_and_a_failing_poll_cancels_the_build() {
     let (cancel, progress) = (AtomicBool::new(false), AtomicUsize::new(0));
     let mut polls = 0;
     let mut at_cancel = 0;
+    // A silent panic hook: the default one may spend long enough printing a
+    // backtrace for the workers to finish before the cancel flag is set.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         build_graph_parallel_polling(&arena, &BuildParams::default(), &L2Squared::new(), 2, &cancel, &progress, &mut || {
             assert_eq!(std::thread::current().id(), me);
@@ -83,6 +87,7 @@ fn polling_runs_on_the_calling_thread_and_a_failing_poll_cancels_the_build() {
             }
         })
     }));
+    std::panic::set_hook(hook);
     assert!(r.is_err(), "the poll's panic propagates");
     assert!(cancel.load(Ordering::Relaxed), "and cancelled the workers");
     // Only elements already in flight finish after the cancel.
