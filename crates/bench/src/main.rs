@@ -137,7 +137,14 @@ fn date(format: &str) -> String {
         .unwrap_or_else(|| "now".into())
 }
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Prepare { dataset, common }) => {
@@ -196,6 +203,7 @@ fn run(a: RunArgs) -> Result<()> {
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into());
     let t0 = std::time::Instant::now();
+    let started = date("+%F %T UTC");
     let results: Vec<_> = systems.iter().map(|s| runner::run_system(s, &settings, &data)).collect();
 
     let mode = if q { "quick" } else { "full" };
@@ -204,7 +212,7 @@ fn run(a: RunArgs) -> Result<()> {
         title: format!("semvec vs pgvector — {} ({mode})", a.dataset.dir_name()),
         command: command.trim().to_string(),
         lines: vec![
-            format!("date: {}", date("+%F %T UTC")),
+            format!("started: {started}"),
             format!("machine: {}", report::machine()),
             format!(
                 "data: {} — {} base rows, {} queries, {} dims, {} distance, top-{}, recall against brute-force ground truth (ties count)",
