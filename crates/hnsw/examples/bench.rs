@@ -69,6 +69,7 @@ fn main() {
     for ef in [10, 20, 40, 80, 160] {
         let mut s = Searcher::new(metric, SearchOptions { ef_search: ef, ..Default::default() });
         let mut hits = 0;
+        let reads0 = rel.read_count();
         let t = Instant::now();
         for _ in 0..repeat {
             hits = 0;
@@ -82,6 +83,7 @@ fn main() {
             }
         }
         let qps = (repeat * queries.len()) as f64 / t.elapsed().as_secs_f64();
-        eprintln!("ef_search {ef:>3}: recall@10 {:.4}, {qps:.0} QPS, {:.0} distances/query", hits as f64 / (10 * queries.len()) as f64, s.stats().evaluated);
+        let reads = (rel.read_count() - reads0) as f64 / (repeat * queries.len()) as f64;
+        eprintln!("ef_search {ef:>3}: recall@10 {:.4}, {qps:.0} QPS, {:.0} distances/query (last), {reads:.0} page reads/query", hits as f64 / (10 * queries.len()) as f64, s.stats().evaluated);
     }
 }

@@ -10,6 +10,9 @@ pub enum HnswError {
     /// Block 0 does not hold our meta tuple.
     #[error("index is not a valid hnsw index")]
     NotAnIndex,
+    /// `WITH (m = .., ef_construction = ..)` violates pgvector's rule.
+    #[error("ef_construction must be greater than or equal to 2 * m")]
+    EfConstructionTooSmall,
     /// The stored vector has another number of dimensions than the index.
     #[error("expected {expected} dimensions, not {actual}")]
     DimensionMismatch { expected: u32, actual: u32 },
@@ -23,6 +26,8 @@ impl HnswError {
             HnswError::ElementTooLarge { .. } => "54000",
             // ERRCODE_INDEX_CORRUPTED
             HnswError::NotAnIndex => "XX002",
+            // ERRCODE_INVALID_PARAMETER_VALUE
+            HnswError::EfConstructionTooSmall => "22023",
             // ERRCODE_DATA_EXCEPTION
             HnswError::DimensionMismatch { .. } => "22000",
         }

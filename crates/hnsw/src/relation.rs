@@ -63,6 +63,8 @@ pub struct MemRelation {
     update: RwLock<()>,
     /// Number of times `write`/`extend` handed out a guard (a WAL record each).
     writes: std::sync::atomic::AtomicU64,
+    /// Number of read guards handed out (buffer pins a Postgres scan would take).
+    reads: std::sync::atomic::AtomicU64,
 }
 
 impl Default for MemRelation {
@@ -79,6 +81,7 @@ impl MemRelation {
             extension: Mutex::new(()),
             update: RwLock::new(()),
             writes: Default::default(),
+            reads: Default::default(),
         }
     }
 
@@ -92,6 +95,11 @@ impl MemRelation {
     /// How many write guards were handed out so far.
     pub fn write_count(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    /// How many read guards were handed out so far.
+    pub fn read_count(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// A copy of every page, for byte-level comparisons in tests.
@@ -136,6 +144,7 @@ impl RelationRead for MemRelation {
     type ReadGuard<'a> = MemReadGuard<'a>;
     #[inline]
     fn read(&self, blkno: u32) -> MemReadGuard<'_> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         MemReadGuard(self.page(blkno).read().unwrap_or_else(|e| e.into_inner()))
     }
     #[inline]

@@ -18,6 +18,21 @@ pub struct IndexOptions {
     pub vector_kind: u16,
 }
 
+impl IndexOptions {
+    /// pgvector's reloption ranges: m in 2..=100, ef_construction in 4..=1000.
+    pub const M_RANGE: std::ops::RangeInclusive<u16> = 2..=100;
+    pub const EF_CONSTRUCTION_RANGE: std::ops::RangeInclusive<u16> = 4..=1000;
+
+    /// The cross-option check pgvector makes at build time (the ranges
+    /// above are checked by the reloption machinery).
+    pub fn validate(&self) -> Result<(), HnswError> {
+        if (self.ef_construction as u32) < 2 * self.m as u32 {
+            return Err(HnswError::EfConstructionTooSmall);
+        }
+        Ok(())
+    }
+}
+
 /// What [`write_graph`] wrote.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriteStats {

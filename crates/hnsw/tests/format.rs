@@ -154,3 +154,11 @@ fn reading_a_relation_without_meta_page_is_an_error() {
     drop(p);
     assert_eq!(read_meta(&rel).unwrap_err().sqlstate(), "XX002");
 }
+
+#[test]
+fn ef_construction_below_twice_m_is_an_invalid_parameter() {
+    let err = options(3, 16, 31).validate().unwrap_err();
+    assert_eq!(err.to_string(), "ef_construction must be greater than or equal to 2 * m");
+    assert_eq!(err.sqlstate(), "22023");
+    assert!(options(3, 16, 32).validate().is_ok());
+}
