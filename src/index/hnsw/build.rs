@@ -192,7 +192,14 @@ fn run_parallel_build(arena: &BuildArena, params: &BuildParams, metric: &AnyMetr
         while !worker.is_finished() {
             std::thread::sleep(std::time::Duration::from_millis(20));
             progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, done.load(Ordering::Relaxed) as i64);
-            if unsafe { std::ptr::read_volatile(&raw const pg_sys::InterruptPending) } != 0 {
+            // Only a cancel or termination request stops the workers: InterruptPending is also
+            // raised for harmless timeouts (e.g. the idle statistics flush) that the next
+            // CHECK_FOR_INTERRUPTS services without an error.
+            let cancel_requested = unsafe {
+                std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
+                    || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
+            };
+            if cancel_requested {
                 cancel.store(true, Ordering::Relaxed);
             }
         }
