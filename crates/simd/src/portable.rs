@@ -25,14 +25,15 @@ fn reduce(acc: [f32; LANES]) -> f32 {
 fn fold2(a: &[f32], b: &[f32], step: impl Fn(f32, f32, f32) -> f32) -> f32 {
     assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (xa, xb) in (&mut ca).zip(&mut cb) {
+    let full = a.len() / LANES * LANES;
+    for i in (0..full).step_by(LANES) {
+        let xa: &[f32; LANES] = a[i..i + LANES].try_into().unwrap();
+        let xb: &[f32; LANES] = b[i..i + LANES].try_into().unwrap();
         for k in 0..LANES {
             acc[k] = step(acc[k], xa[k], xb[k]);
         }
     }
-    for (k, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
+    for (k, (x, y)) in a[full..].iter().zip(&b[full..]).enumerate() {
         acc[k] = step(acc[k], *x, *y);
     }
     reduce(acc)
