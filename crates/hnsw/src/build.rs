@@ -588,16 +588,11 @@ where
             drop(tx);
             r
         });
-        loop {
-            match rx.recv_timeout(std::time::Duration::from_millis(20)) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *poll)) {
-                        cancel.store(true, Ordering::Relaxed);
-                        let _ = worker.join();
-                        std::panic::resume_unwind(panic);
-                    }
-                }
-                _ => break,
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(std::time::Duration::from_millis(20)) {
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *poll)) {
+                cancel.store(true, Ordering::Relaxed);
+                let _ = worker.join();
+                std::panic::resume_unwind(panic);
             }
         }
         worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p))

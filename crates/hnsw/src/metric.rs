@@ -58,7 +58,7 @@ impl<M: Metric + ?Sized> Metric for Box<M> {
 #[inline(always)]
 fn with_slice<T: Copy + Default, R>(bytes: &[u8], f: impl FnOnce(&[T]) -> R) -> R {
     let n = bytes.len() / size_of::<T>();
-    if (bytes.as_ptr() as usize) % align_of::<T>() == 0 {
+    if (bytes.as_ptr() as usize).is_multiple_of(align_of::<T>()) {
         // SAFETY: aligned, in bounds, and every bit pattern is a valid T.
         f(unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, n) })
     } else {

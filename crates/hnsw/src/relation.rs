@@ -56,8 +56,10 @@ const MAX_CHUNKS: usize = 1 << 14;
 ///
 /// Pages never move once created (chunks are allocated lazily and never
 /// freed), so lookups only touch the page's own lock.
+type Chunk = Box<[RwLock<Page>]>;
+
 pub struct MemRelation {
-    chunks: Box<[OnceLock<Box<[RwLock<Page>]>>]>,
+    chunks: Box<[OnceLock<Chunk>]>,
     nblocks: AtomicU32,
     extension: Mutex<()>,
     update: RwLock<()>,

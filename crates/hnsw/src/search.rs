@@ -204,6 +204,7 @@ impl Core {
     /// With `keep_discarded`, every evaluated element that leaves or never
     /// enters `results` goes to `discarded` (for iterative scans). Stops early
     /// once `evaluated >= max_evaluated`.
+    #[allow(clippy::too_many_arguments)]
     pub fn search_layer<R: RelationRead, M: Metric>(
         &mut self,
         rel: &R,

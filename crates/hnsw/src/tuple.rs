@@ -436,7 +436,7 @@ mod tests {
         let usable = crate::page::BLCKSZ - crate::page::PAGE_HEADER_SIZE - crate::page::SPECIAL_SIZE;
         assert_eq!(usable / per_element, 4);
         assert!(element_tuple_size(2000 * 4) <= crate::page::MAX_TUPLE_SIZE);
-        assert!(MAX_PAYLOAD >= 2000 * 4);
+        const { assert!(MAX_PAYLOAD >= 2000 * 4) };
     }
 
     #[test]

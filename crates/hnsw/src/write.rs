@@ -81,28 +81,54 @@ pub(crate) fn item_cost(len: usize) -> usize {
     maxalign(len) + ITEM_ID_SIZE
 }
 
-/// Breadth-first order over layer 0 from the entry point, so that an element
-/// and its neighbours tend to share pages (fewer page reads per search).
-fn locality_order(graph: &Graph) -> Vec<u32> {
+/// The order elements are laid out in: pages of `group` elements, each a
+/// small breadth-first neighbourhood on layer 0, seeded in breadth-first
+/// order from the entry point. A node and several of its neighbours then
+/// share a page, so a search reads fewer pages (and the expansion of a node
+/// evaluates those neighbours under the lock it already holds).
+fn locality_order(graph: &Graph, group: usize) -> Vec<u32> {
     let n = graph.len();
-    let mut order = Vec::with_capacity(n);
+    let mut bfs = Vec::with_capacity(n);
     let mut seen = vec![false; n];
     let mut buf = Vec::new();
-    let starts = graph.entry_point().into_iter().chain(0..n as u32);
-    for s in starts {
+    for s in graph.entry_point().into_iter().chain(0..n as u32) {
         if seen[s as usize] {
             continue;
         }
         seen[s as usize] = true;
-        let mut head = order.len();
-        order.push(s);
-        while head < order.len() {
-            let x = order[head];
+        let mut head = bfs.len();
+        bfs.push(s);
+        while head < bfs.len() {
+            graph.neighbors_into(bfs[head], 0, &mut buf);
             head += 1;
-            graph.neighbors_into(x, 0, &mut buf);
             for &y in &buf {
                 if !seen[y as usize] {
                     seen[y as usize] = true;
+                    bfs.push(y);
+                }
+            }
+        }
+    }
+    let group = group.max(1);
+    let mut order = Vec::with_capacity(n);
+    let mut placed = vec![false; n];
+    for &s in &bfs {
+        if placed[s as usize] {
+            continue;
+        }
+        placed[s as usize] = true;
+        let first = order.len();
+        order.push(s);
+        let mut head = first;
+        while head < order.len() && order.len() - first < group {
+            graph.neighbors_into(order[head], 0, &mut buf);
+            head += 1;
+            for &y in &buf {
+                if order.len() - first >= group {
+                    break;
+                }
+                if !placed[y as usize] {
+                    placed[y as usize] = true;
                     order.push(y);
                 }
             }
@@ -130,7 +156,8 @@ pub fn write_graph<R: RelationWrite>(
             return Err(HnswError::ElementTooLarge { size: element_tuple_size(arena.payload(i).len()), max: element_tuple_size(MAX_PAYLOAD) });
         }
     }
-    let order = locality_order(graph);
+    let per_element = item_cost(element_tuple_size(arena.payload(0).len())) + item_cost(neighbor_tuple_size(0, m));
+    let order = if n == 0 { Vec::new() } else { locality_order(graph, PAGE_USABLE / per_element) };
 
     // Pass 1: place every tuple, so neighbour lists can name their TIDs.
     #[derive(Clone, Copy)]

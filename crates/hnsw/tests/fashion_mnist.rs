@@ -73,7 +73,7 @@ fn fashion_mnist_recall_and_speed() {
         ins.insert(&rel2, f32_bytes(v), heap_tid(i)).unwrap();
     }
     eprintln!("{} on-disk inserts: {:.0}/s (total {:?})", data.len() - n0, (data.len() - n0) as f64 / t_ins.elapsed().as_secs_f64(), t.elapsed());
-    let r = recall(&rel2, &metric, &data, &queries[..200].to_vec(), 10, 40, |_| true);
+    let r = recall(&rel2, &metric, &data, &queries[..200], 10, 40, |_| true);
     eprintln!("recall after inserts {r:.4}");
     assert!(r >= 0.95);
 }
