@@ -8,13 +8,25 @@
 //! |----------------|------------|
 //! | `ambuild`      | [`IndexBuilder::add`] per heap tuple, [`IndexBuilder::finish`] (or by hand: [`BuildArena::push`], [`build_graph_parallel_polling`], [`write_graph`] / [`init_empty`], [`Inserter::insert`] past `maintenance_work_mem`) |
 //! | `ambuildempty` | [`init_empty`] |
-//! | `aminsert`     | [`insert`] |
+//! | `aminsert`     | [`fn@insert`] (or a reused [`Inserter`]) |
 //! | `amrescan` / `amgettuple` | [`Searcher::begin`] / [`Searcher::next`] |
 //! | `ambulkdelete` | [`bulk_delete_with`] |
 //! | `amvacuumcleanup` | [`count_tuples`] when no bulk delete ran |
 //!
 //! Payloads are opaque bytes compared by a [`Metric`]; see [`metric`] for the
-//! built-in payload layouts and [`tuple`] for the on-page format.
+//! built-in payload layouts and [`mod@tuple`] for the on-page format.
+//!
+//! Notes for the glue:
+//! * [`RelationRead::prefetch`] is called once per distinct block of each
+//!   neighbour batch, just before those blocks are read. `PrefetchBuffer` costs
+//!   a buffer-mapping lookup even when the page is cached, so make it a no-op
+//!   when the index fits in `shared_buffers`.
+//! * During `ambuild` nothing runs concurrently, so `lock_update` may be a
+//!   no-op there; `write_graph` only calls `extend()` (each page written once,
+//!   in block order), so the build can skip per-page WAL and
+//!   `log_newpage_range` afterwards.
+//! * Distances returned by [`Searcher::next`] are the metric's (squared for
+//!   L2); convert with [`Metric::to_sql`] if they are ever reported.
 //!
 //! # Locking protocol
 //!
