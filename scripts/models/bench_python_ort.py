@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Embedding throughput of Python onnxruntime, the yardstick for the Rust embedder.
 
-Uses the same texts as crates/embed/examples/bench.rs: the fixture sentences of
+Uses the same texts as crates/embed/examples/embed_throughput.rs: the fixture sentences of
 tests/fixtures/embed/reference.json that are not truncated, cycled to --count texts,
 embedded in batches of --batch, padded to the longest text of each batch.
 

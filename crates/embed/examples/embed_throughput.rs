@@ -1,7 +1,7 @@
 //! Embedding throughput of the Rust embedder, comparable with scripts/models/bench_python_ort.py
 //! (same texts: the untruncated fixture sentences cycled to --count, batches of --batch).
 //!
-//!   cargo run --release -p semvec-embed --example bench -- \
+//!   cargo run --release -p semvec-embed --example embed_throughput -- \
 //!       --model-dir /usr/share/postgresql/15/extension/semvec/models/all-MiniLM-L6-v2 --threads 1
 
 use std::path::PathBuf;
