@@ -1,6 +1,7 @@
 //! Configuration parameters, with pgvector's names, defaults and ranges.
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+use std::ffi::CString;
 
 #[allow(non_camel_case_types)]
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -14,6 +15,18 @@ pub static HNSW_EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
 pub static HNSW_ITERATIVE_SCAN: GucSetting<IterativeScan> = GucSetting::<IterativeScan>::new(IterativeScan::off);
 pub static HNSW_MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20000);
 pub static HNSW_SCAN_MEM_MULTIPLIER: GucSetting<f64> = GucSetting::<f64>::new(1.0);
+
+pub static SEMVEC_DEFAULT_MODEL: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"all-MiniLM-L6-v2"));
+pub static SEMVEC_EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
+pub static SEMVEC_EMBED_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32);
+pub static SEMVEC_MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static SEMVEC_ONNXRUNTIME_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// A string GUC's value, None when unset or empty.
+pub fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
+}
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -54,7 +67,52 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"semvec.default_model",
+        c"Model used by embed(text) and embed_batch(text[])",
+        c"A name registered in semvec_model.",
+        &SEMVEC_DEFAULT_MODEL,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"semvec.embed_threads",
+        c"ONNX Runtime intra-op threads per backend",
+        c"Keep 1 when many backends embed at once, so they do not oversubscribe the CPU.",
+        &SEMVEC_EMBED_THREADS,
+        1,
+        64,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"semvec.embed_batch_size",
+        c"Texts per inference in embed_batch() and semvec_embed_table()",
+        c"",
+        &SEMVEC_EMBED_BATCH_SIZE,
+        1,
+        4096,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"semvec.model_dir",
+        c"Folder below which non-superusers may register models",
+        c"Empty means the extension's share folder: <sharedir>/extension/semvec/models.",
+        &SEMVEC_MODEL_DIR,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"semvec.onnxruntime_path",
+        c"Path of the ONNX Runtime shared library",
+        c"Empty means <sharedir>/extension/semvec/lib/libonnxruntime.so.1.32.0.",
+        &SEMVEC_ONNXRUNTIME_PATH,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     unsafe {
         pgrx::pg_sys::MarkGUCPrefixReserved(c"hnsw".as_ptr());
+        pgrx::pg_sys::MarkGUCPrefixReserved(c"semvec".as_ptr());
     }
 }

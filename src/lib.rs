@@ -11,12 +11,16 @@ pgrx::pg_module_magic!(name, version);
 #[macro_use]
 pub mod fmgr;
 pub mod datatype;
+pub mod embed;
 pub mod error;
 pub mod gucs;
+pub mod hybrid;
 pub mod index;
 
 pgrx::extension_sql_file!("../sql/vector.sql", name = "vector_sql", bootstrap);
 pgrx::extension_sql_file!("../sql/hnsw.sql", name = "hnsw_sql", requires = ["vector_sql"]);
+pgrx::extension_sql_file!("../sql/embed.sql", name = "embed_sql", requires = ["hnsw_sql"], finalize);
+pgrx::extension_sql_file!("../sql/hybrid.sql", name = "hybrid_sql", requires = ["hnsw_sql"]);
 
 #[allow(non_snake_case)]
 #[pg_guard]

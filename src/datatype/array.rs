@@ -113,3 +113,23 @@ pub unsafe fn float8_state(d: Datum, caller: &str) -> Vec<f64> {
         std::slice::from_raw_parts(p, n).to_vec()
     }
 }
+
+/// A 1-D array of a varlena element type (e.g. `vector[]`), with NULL elements where `nulls`.
+pub fn varlena_array_datum(datums: &[Datum], nulls: &[bool], elemtype: pg_sys::Oid) -> Datum {
+    unsafe {
+        let mut dims = [datums.len() as i32];
+        let mut lbs = [1i32];
+        let a = pg_sys::construct_md_array(
+            datums.as_ptr() as *mut Datum,
+            nulls.as_ptr() as *mut bool,
+            1,
+            dims.as_mut_ptr(),
+            lbs.as_mut_ptr(),
+            elemtype,
+            -1,
+            false,
+            pg_sys::TYPALIGN_INT as std::ffi::c_char,
+        );
+        Datum::from(a)
+    }
+}
