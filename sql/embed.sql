@@ -84,6 +84,7 @@ GRANT SELECT ON semvec_embed_progress TO PUBLIC;
 CREATE PROCEDURE semvec_embed_table(relation regclass, text_column name, vector_column name,
                                     batch_size integer DEFAULT NULL, model text DEFAULT NULL)
 LANGUAGE plpgsql AS $proc$
+#variable_conflict use_column
 DECLARE
     bs integer := coalesce(batch_size, current_setting('semvec.embed_batch_size')::integer);
     mdl text := coalesce(model, current_setting('semvec.default_model'));

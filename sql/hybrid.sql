@@ -413,7 +413,7 @@ COMMENT ON FUNCTION bm25_query(regclass, name, text, float8, float8) IS
     'parse a BM25 query for a column registered with bm25_create(): lexemes, document frequencies, weights';
 
 -- The key column as the caller wants it back (want; NULL: its own type), or an error naming the
--- type to pass. Integer keys widen to bigint, varchar keys to text.
+-- type to pass. Integer keys widen to bigint, and any key can be returned as its text form.
 CREATE FUNCTION semvec_key_expr(tbl regclass, key_column name, want regtype) RETURNS text
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     AS $$
@@ -429,20 +429,20 @@ BEGIN
     IF want IS NULL OR typ = want THEN
         RETURN pg_catalog.format('%I', key_column);
     ELSIF (want = 'pg_catalog.int8'::pg_catalog.regtype AND typ IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype))
-       OR (want = 'pg_catalog.text'::pg_catalog.regtype AND typ = 'pg_catalog.varchar'::pg_catalog.regtype) THEN
+       OR want = 'pg_catalog.text'::pg_catalog.regtype THEN
         RETURN pg_catalog.format('%I::%s', key_column, want);
     END IF;
     RAISE EXCEPTION 'key column "%" of relation "%" has type %, not %', key_column, tbl, typ, want
         USING ERRCODE = 'datatype_mismatch',
-              HINT = pg_catalog.format('Pass NULL::%s as the first argument to get the keys as they are.', typ);
+              HINT = pg_catalog.format('Use the _as variant with NULL::%s as its first argument.', typ);
 END
 $$;
 
 -- Top documents of a registered column by BM25. The candidates are the rows matching any query
--- lexeme (GIN index); all of them are scored, the best top_k returned. The first argument gives the
--- type the keys are returned as (NULL::uuid, NULL::text, ...), as in json_populate_record(); the
--- overload without it returns bigint keys.
-CREATE FUNCTION bm25_search(key_type anyelement, tbl regclass, key_column name, doc_column name, query text,
+-- lexeme (GIN index); all of them are scored, the best top_k returned. bm25_search_as() takes the
+-- type to return the keys as in its first argument (NULL::uuid, NULL::text, ...), as
+-- json_populate_record() does; bm25_search() returns bigint keys.
+CREATE FUNCTION bm25_search_as(key_type anyelement, tbl regclass, key_column name, doc_column name, query text,
                             top_k integer DEFAULT 10, k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
     RETURNS TABLE (id anyelement, score float8, rank integer)
     LANGUAGE plpgsql STABLE
@@ -476,7 +476,7 @@ CREATE FUNCTION bm25_search(tbl regclass, key_column name, doc_column name, quer
                             top_k integer DEFAULT 10, k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
     RETURNS TABLE (id bigint, score float8, rank integer)
     LANGUAGE sql STABLE
-    AS $$ SELECT * FROM @extschema@.bm25_search(NULL::bigint, $1, $2, $3, $4, $5, $6, $7) $$;
+    AS $$ SELECT * FROM @extschema@.bm25_search_as(NULL::bigint, $1, $2, $3, $4, $5, $6, $7) $$;
 COMMENT ON FUNCTION bm25_search(regclass, name, name, text, integer, float8, float8) IS
     'top documents by Okapi BM25 for a column registered with bm25_create()';
 
@@ -588,9 +588,9 @@ $$;
 -- Hybrid search: BM25 over doc_column and vector distance over vector_column, fused by reciprocal
 -- rank fusion. Returns the best top_k keys with their fused score and their rank on each side (NULL
 -- when a side did not return them among its keyword_depth / vector_depth candidates). query_vector
--- NULL embeds query_text with embed(), once. The first argument gives the key type, as in
--- bm25_search(); the overload without it returns bigint keys.
-CREATE FUNCTION hybrid_search(key_type anyelement, tbl regclass, key_column name, doc_column name,
+-- NULL embeds query_text with embed(), once. hybrid_search_as() takes the key type in its first
+-- argument, as bm25_search_as() does; hybrid_search() returns bigint keys.
+CREATE FUNCTION hybrid_search_as(key_type anyelement, tbl regclass, key_column name, doc_column name,
                               vector_column name, query_text text, query_vector vector DEFAULT NULL,
                               top_k integer DEFAULT 10,
                               keyword_depth integer DEFAULT 100, vector_depth integer DEFAULT 100,
@@ -636,7 +636,7 @@ CREATE FUNCTION hybrid_search(tbl regclass, key_column name, doc_column name, ve
                               k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
     RETURNS TABLE (id bigint, score float8, keyword_rank integer, vector_rank integer)
     LANGUAGE sql VOLATILE
-    AS $$ SELECT * FROM @extschema@.hybrid_search(NULL::bigint, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) $$;
+    AS $$ SELECT * FROM @extschema@.hybrid_search_as(NULL::bigint, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) $$;
 COMMENT ON FUNCTION hybrid_search(regclass, name, name, name, text, vector, integer, integer, integer,
                                   float8, float8, float8, float8, float8) IS
     'hybrid search: BM25 (GIN) and vector distance (HNSW) rankings fused by reciprocal rank fusion';
