@@ -16,15 +16,16 @@
 //!    closest, preserves the long edges between clusters that the dead
 //!    elements carried. Each list is replaced optimistically, only if no
 //!    concurrent insert changed it meanwhile (else recomputed).
-//! 4. **Free.** Mark dead elements deleted: nothing links to them any more,
-//!    and inserts may reuse their slots (the meta insert hint moves back).
+//! 4. **Free.** Mark dead elements deleted and empty their own lists:
+//!    nothing links to them any more, and inserts may reuse their slots (the
+//!    meta insert hint moves back).
 
 use crate::error::HnswError;
 use crate::metric::Metric;
 use crate::ops::{choose_neighbors, load_elements, read_layer, replace_layer_if, Loaded, PayloadArena};
 use crate::relation::{RelationRead, RelationWrite};
 use crate::search::Core;
-use crate::tuple::{ElementMut, ElementRef, Meta, NeighborsRef, Tid, META_SIZE};
+use crate::tuple::{ElementMut, ElementRef, Meta, NeighborsMut, NeighborsRef, Tid, META_SIZE};
 use crate::write::read_meta;
 use std::collections::{BTreeMap, HashMap};
 
@@ -145,18 +146,29 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         }
     }
 
-    // 4. Free the dead elements.
+    // 4. Free the dead elements, emptying their lists too (no stale links
+    // remain anywhere; a neighbour tuple on another page is a second write).
+    let mut elsewhere = Vec::new();
     for (&blk, offs) in &newly_dead {
         checkpoint();
         let mut page = rel.write(blk);
         for &off in offs {
-            if let Some(mut e) = page.get_mut(off).and_then(ElementMut::parse) {
-                if !e.as_ref().is_live() && !e.as_ref().is_deleted() {
-                    e.set_deleted();
-                    stats.elements_deleted += 1;
-                }
+            let Some(mut e) = page.get_mut(off).and_then(ElementMut::parse) else { continue };
+            if e.as_ref().is_live() || e.as_ref().is_deleted() {
+                continue;
+            }
+            e.set_deleted();
+            stats.elements_deleted += 1;
+            let nt = e.as_ref().neighbors();
+            if nt.block == blk {
+                clear_lists(&mut page, nt.offset);
+            } else {
+                elsewhere.push(nt);
             }
         }
+    }
+    for nt in elsewhere {
+        clear_lists(&mut rel.write(nt.block), nt.offset);
     }
     let first_free = *newly_dead.keys().next().unwrap();
     write_meta(rel, |m| {
@@ -164,6 +176,14 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         m.element_count = live_elements;
     });
     Ok(stats)
+}
+
+fn clear_lists(page: &mut crate::page::Page, off: u16) {
+    if let Some(mut n) = page.get_mut(off).and_then(NeighborsMut::parse) {
+        for layer in 0..=n.as_ref().level() {
+            n.set_layer(layer, &[]);
+        }
+    }
 }
 
 fn write_meta<R: RelationWrite>(rel: &R, f: impl FnOnce(&mut Meta)) {
@@ -221,19 +241,35 @@ impl<M: Metric> Repairer<'_, M> {
         let base = self.arena.get(me.slot).to_vec();
         let mut repaired = 0;
         for layer in 0..=level {
+            let mut done = false;
             for _attempt in 0..4 {
                 let Some((list, cap)) = read_layer(rel, nbrs, layer) else { break };
                 if !list.iter().any(|&t| self.is_dead(t)) {
+                    done = true;
                     break;
                 }
                 let want = self.new_list(rel, &base, tid, layer, &list, cap);
                 if replace_layer_if(rel, nbrs, layer, &list, &want) {
                     repaired += 1;
+                    done = true;
                     break;
                 }
             }
+            if !done {
+                // Inserts kept changing this list: at least drop the dead
+                // links, so no list names a slot step 4 frees for reuse.
+                repaired += self.drop_dead_links(rel, nbrs, layer) as u64;
+            }
         }
         repaired
+    }
+
+    fn drop_dead_links<R: RelationWrite>(&self, rel: &R, nbrs: Tid, layer: u8) -> bool {
+        let mut page = rel.write(nbrs.block);
+        let Some(mut n) = page.get_mut(nbrs.offset).and_then(NeighborsMut::parse) else { return false };
+        let kept: Vec<Tid> = n.as_ref().layer(layer).filter(|&t| !self.is_dead(t)).collect();
+        n.set_layer(layer, &kept);
+        true
     }
 
     fn new_list<R: RelationRead>(&mut self, rel: &R, base: &[u8], me: Tid, layer: u8, list: &[Tid], cap: usize) -> Vec<Tid> {
