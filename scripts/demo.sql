@@ -1,23 +1,51 @@
 \pset footer off
+\set ON_ERROR_STOP on
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS items, packages CASCADE;
 DROP EXTENSION IF EXISTS semvec CASCADE;
 CREATE EXTENSION semvec;
+RESET client_min_messages;
 SELECT extversion AS semvec_version FROM pg_extension WHERE extname = 'semvec';
 
-\echo '--- vectors, pgvector style'
+\echo
+\echo '=== 1. vectors, exactly as with pgvector'
 CREATE TABLE items (id bigserial PRIMARY KEY, name text, embedding vector(3));
 INSERT INTO items (name, embedding) VALUES
     ('apple',  '[1,2,3]'), ('banana', '[4,5,6]'), ('cherry', '[1,2,4]'),
     ('durian', '[9,8,7]'), ('elder',  '[0.5,1.5,2.5]');
-
-\echo '--- nearest neighbours of [1,2,3] by each distance'
 SELECT name, embedding,
        round((embedding <-> '[1,2,3]')::numeric, 4) AS l2,
        round((embedding <=> '[1,2,3]')::numeric, 4) AS cosine,
        round((embedding <#> '[1,2,3]')::numeric, 4) AS neg_inner,
        round((embedding <+> '[1,2,3]')::numeric, 4) AS l1
 FROM items ORDER BY embedding <-> '[1,2,3]' LIMIT 5;
+SELECT avg(embedding) AS avg, sum(embedding) AS sum, l2_normalize('[3,4]'::vector) AS normalized,
+       binary_quantize('[1,-1,2,-2]'::vector) AS bits FROM items;
 
-\echo '--- functions and aggregates'
-SELECT avg(embedding) AS avg, sum(embedding) AS sum FROM items;
-SELECT l2_normalize('[3,4]'::vector) AS normalized, vector_norm('[3,4]') AS norm,
-       subvector('[1,2,3,4]'::vector, 2, 2) AS sub, binary_quantize('[1,-1,2,-2]'::vector) AS bits;
+\echo
+\echo '=== 2. a real corpus: Debian package descriptions, embedded inside PostgreSQL'
+SELECT name, dims, left(model_sha256, 16) AS sha256 FROM semvec_model ORDER BY name;
+CREATE TABLE packages (name text PRIMARY KEY, summary text, body text, embedding vector(384));
+\copy packages (name, summary, body) FROM PROGRAM 'python3 scripts/demo_corpus.py 3000'
+SELECT count(*) AS packages FROM packages;
+SET semvec.embed_threads = 2;
+-- embeds the summary and the start of the description in committed batches (watch the progress
+-- NOTICEs); semvec_embed_table resumes where it stopped if interrupted
+ALTER TABLE packages ADD COLUMN doc text GENERATED ALWAYS AS (summary || '. ' || left(body, 300)) STORED;
+\timing on
+CALL semvec_embed_table('packages', 'doc', 'embedding', 64);
+CREATE INDEX packages_embedding ON packages USING hnsw (embedding vector_cosine_ops);
+\timing off
+SELECT pg_size_pretty(pg_relation_size('packages_embedding')) AS hnsw_index_size;
+
+\echo
+\echo '=== 3. semantic search: the query is embedded once, the HNSW index finds the neighbours'
+EXPLAIN (COSTS OFF) SELECT name FROM packages ORDER BY embedding <=> embed('play chess against the computer') LIMIT 5;
+SELECT q.question, r.rank, r.name, r.summary
+FROM (VALUES ('play chess against the computer'), ('edit photos and images'),
+             ('watch network traffic on my machine'), ('compress files to save disk space'),
+             ('learn to type faster')) AS q(question)
+CROSS JOIN LATERAL (
+    SELECT row_number() OVER () AS rank, name, left(summary, 60) AS summary
+    FROM (SELECT name, summary FROM packages ORDER BY embedding <=> embed(q.question) LIMIT 3) top
+) r;
