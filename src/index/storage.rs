@@ -144,11 +144,9 @@ impl RelationRead for PgRelation {
         unsafe { pg_sys::RelationGetNumberOfBlocksInFork(self.rel, self.fork) }
     }
 
-    fn prefetch(&self, blkno: u32) {
-        unsafe {
-            pg_sys::PrefetchBuffer(self.rel, self.fork, blkno);
-        }
-    }
+    // No prefetch: PrefetchBuffer costs a buffer-table lookup even for cached pages, which is
+    // the common case for an index that serves top-k queries; the OS page cache does the rest.
+    fn prefetch(&self, _blkno: u32) {}
 }
 
 impl PgRelation {
