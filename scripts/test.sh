@@ -7,7 +7,7 @@ cd "$ROOT"
 "$ROOT/scripts/setup.sh"
 
 log "core crates: cargo test"
-cargo test --workspace --exclude semvec --release
+cargo test --workspace --exclude semvec
 
 log "pgrx tests: cargo pgrx test"
 PGRX_TEST_DIR=/tmp/semvec-pgrx
