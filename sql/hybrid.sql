@@ -49,9 +49,6 @@ CREATE FUNCTION bm25_document_length(tsvector) RETURNS integer
 COMMENT ON FUNCTION bm25_document_length(tsvector) IS
     'BM25 document length: the number of positions in the tsvector (a stripped lexeme counts 1)';
 
-CREATE FUNCTION semvec_bm25_score(tsvector, text[], float8[], float8, float8, float8) RETURNS float8
-    AS 'MODULE_PATHNAME', 'semvec_bm25_score' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
 CREATE FUNCTION semvec_bm25_idf(n_docs bigint, df bigint) RETURNS float8
     AS 'MODULE_PATHNAME', 'semvec_bm25_idf' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -65,6 +62,17 @@ CREATE FUNCTION semvec_rrf_check_params(rrf_k float8, keyword_weight float8, vec
                                         keyword_depth integer, vector_depth integer, top_k integer)
     RETURNS void
     AS 'MODULE_PATHNAME', 'semvec_rrf_check_params' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- pg_aggregate: per query lexeme, the number of rows containing it (document frequencies).
+CREATE FUNCTION semvec_bm25_df_accum(internal, tsvector, text[]) RETURNS internal
+    AS 'MODULE_PATHNAME', 'semvec_bm25_df_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION semvec_bm25_df_final(internal) RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'semvec_bm25_df_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE semvec_bm25_df(tsvector, text[]) (
+    SFUNC = semvec_bm25_df_accum,
+    STYPE = internal,
+    FINALFUNC = semvec_bm25_df_final
+);
 
 CREATE FUNCTION semvec_bm25_trigger_args(bytea) RETURNS text[]
     AS 'MODULE_PATHNAME', 'semvec_bm25_trigger_args' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -80,8 +88,7 @@ COMMENT ON FUNCTION rrf_score(bigint, float8, float8) IS
 
 -- BM25 of one document (its tsvector) for a query built by bm25_query().
 CREATE FUNCTION bm25_score(doc tsvector, query bm25query) RETURNS float8
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT @extschema@.semvec_bm25_score($1, ($2).lexemes, ($2).weights, ($2).k1, ($2).b, ($2).avg_length) $$;
+    AS 'MODULE_PATHNAME', 'semvec_bm25_score' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION bm25_score(tsvector, bm25query) IS 'Okapi BM25 score of a document for a bm25_query()';
 
 -- The expression that yields a row's tsvector: the column itself, or to_tsvector(config, column) for
@@ -236,7 +243,8 @@ BEGIN
 END
 $$;
 
--- Drop the statistics rows of columns that are no longer registered (and of dropped tables).
+-- Drop the statistics rows of columns that are no longer registered (and of dropped tables); run
+-- by bm25_create() and bm25_drop(). Until then such rows are inert: readers check the registration.
 CREATE FUNCTION semvec_bm25_forget() RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
@@ -291,6 +299,7 @@ BEGIN
             doc_column, cfg);
     END LOOP;
     PERFORM @extschema@.semvec_bm25_recount(tbl, doc_column);
+    PERFORM @extschema@.semvec_bm25_forget();
 END
 $$;
 COMMENT ON FUNCTION bm25_create(regclass, name, regconfig) IS
@@ -363,8 +372,6 @@ DECLARE
     st record;
     qtf integer[];
     df bigint[];
-    term_queries tsquery[];
-    filters text;
     q @extschema@.bm25query;
 BEGIN
     PERFORM @extschema@.semvec_bm25_check_params(k1, b);
@@ -394,16 +401,12 @@ BEGIN
         q.weights := '{}';
         RETURN q;
     END IF;
-    -- One pass over the candidates counts every lexeme's documents.
-    SELECT pg_catalog.string_agg(pg_catalog.format('count(*) FILTER (WHERE d OPERATOR(pg_catalog.@@) ($1)[%s])', i), ', ' ORDER BY i),
-           pg_catalog.array_agg(@extschema@.semvec_bm25_or_tsquery(ARRAY[q.lexemes[i]]) ORDER BY i)
-      INTO filters, term_queries
-      FROM pg_catalog.generate_subscripts(q.lexemes, 1) i;
+    -- One pass over the candidates (the GIN index) counts every lexeme's documents.
     EXECUTE pg_catalog.format(
-        'SELECT ARRAY[%s]::bigint[] FROM (SELECT %s AS d FROM ONLY %s WHERE %s OPERATOR(pg_catalog.@@) $2 OFFSET 0) s',
-        filters, doc, tbl, doc)
-       INTO df USING term_queries, q.or_query;
-    SELECT pg_catalog.array_agg(qtf[i] * @extschema@.semvec_bm25_idf(st.n_docs, df[i]) ORDER BY i)
+        'SELECT @extschema@.semvec_bm25_df(%s, $1) FROM ONLY %s WHERE %s OPERATOR(pg_catalog.@@) $2',
+        doc, tbl, doc)
+       INTO df USING q.lexemes, q.or_query;
+    SELECT pg_catalog.array_agg(qtf[i] * @extschema@.semvec_bm25_idf(st.n_docs, coalesce(df[i], 0)) ORDER BY i)
       INTO q.weights
       FROM pg_catalog.generate_subscripts(q.lexemes, 1) i;
     RETURN q;

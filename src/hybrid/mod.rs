@@ -156,51 +156,133 @@ pg_fn!(fn semvec_bm25_trigger_args(fcinfo) {
     text_array_datum(&args)
 });
 
-/// The parsed query of one call site, reused while the same arrays come in (every row of a scan).
+/// The parsed `bm25query` of one call site, reused while the same value comes in (every row of a
+/// scan): recognised by its bytes.
 struct QueryCache {
-    lexemes_bytes: Vec<u8>,
-    weights_bytes: Vec<u8>,
+    bytes: Vec<u8>,
+    params: Bm25Params,
+    avg_len: f64,
     terms: Vec<QueryTerm>,
 }
 
-unsafe fn cached_terms<'a>(fcinfo: pg_sys::FunctionCallInfo, lexemes: Datum, weights: Datum) -> &'a [QueryTerm] {
+/// Attribute numbers in `bm25query` (sql/hybrid.sql).
+const Q_LEXEMES: i16 = 2;
+const Q_WEIGHTS: i16 = 3;
+const Q_K1: i16 = 4;
+const Q_B: i16 = 5;
+const Q_AVG_LENGTH: i16 = 6;
+
+unsafe fn parse_query(tuple: pg_sys::HeapTupleHeader, bytes: &[u8]) -> QueryCache {
     unsafe {
-        let lb = varlena_bytes(lexemes);
-        let wb = varlena_bytes(weights);
-        let flinfo = (*fcinfo).flinfo;
-        let cache = (*flinfo).fn_extra as *mut QueryCache;
-        if !cache.is_null() && (*cache).lexemes_bytes == lb && (*cache).weights_bytes == wb {
-            return &(*cache).terms;
-        }
-        let lex = text_array(lexemes, "lexemes");
-        let w = float8_array(weights, "weights");
-        if lex.len() != w.len() {
+        let field = |attno: i16| -> Option<Datum> {
+            let mut isnull = false;
+            let d = pg_sys::GetAttributeByNum(tuple, attno, &mut isnull);
+            (!isnull).then_some(d)
+        };
+        let need = |attno: i16, name: &str| -> Datum {
+            field(attno).unwrap_or_else(|| {
+                raise(NULL_VALUE_NOT_ALLOWED, format!("bm25query field {name} must not be NULL"), None,
+                      Some("Build the query with bm25_query().".into()))
+            })
+        };
+        let lexemes = text_array(need(Q_LEXEMES, "lexemes"), "lexemes");
+        let weights = float8_array(need(Q_WEIGHTS, "weights"), "weights");
+        if lexemes.len() != weights.len() {
             raise(
                 INVALID_PARAMETER_VALUE,
-                format!("{} lexemes but {} weights", lex.len(), w.len()),
+                format!("bm25query has {} lexemes but {} weights", lexemes.len(), weights.len()),
                 None,
                 Some("Build the query with bm25_query().".into()),
             );
         }
-        let terms: Vec<QueryTerm> = lex.into_iter().zip(w).map(|(lexeme, weight)| QueryTerm { lexeme, weight }).collect();
-        let fresh = QueryCache { lexemes_bytes: lb.to_vec(), weights_bytes: wb.to_vec(), terms };
+        let f = |attno: i16, name: &str| f64::from_bits(need(attno, name).value() as u64);
+        let params = Bm25Params::new(f(Q_K1, "k1"), f(Q_B, "b")).or_raise();
+        let avg_len = f(Q_AVG_LENGTH, "avg_length");
+        let terms = lexemes.into_iter().zip(weights).map(|(lexeme, weight)| QueryTerm { lexeme, weight }).collect();
+        QueryCache { bytes: bytes.to_vec(), params, avg_len, terms }
+    }
+}
+
+unsafe fn cached_query<'a>(fcinfo: pg_sys::FunctionCallInfo, query: Datum) -> &'a QueryCache {
+    unsafe {
+        let p = detoast(query);
+        let bytes = std::slice::from_raw_parts(p as *const u8, varsize(p));
+        let flinfo = (*fcinfo).flinfo;
+        let cache = (*flinfo).fn_extra as *mut QueryCache;
+        if !cache.is_null() && (*cache).bytes == bytes {
+            return &*cache;
+        }
+        let fresh = parse_query(p as pg_sys::HeapTupleHeader, bytes);
         if cache.is_null() {
-            let p = PgMemoryContexts::For((*flinfo).fn_mcxt).leak_and_drop_on_delete(fresh);
-            (*flinfo).fn_extra = p.cast();
-            &(*p).terms
+            let c = PgMemoryContexts::For((*flinfo).fn_mcxt).leak_and_drop_on_delete(fresh);
+            (*flinfo).fn_extra = c.cast();
+            &*c
         } else {
             *cache = fresh;
-            &(*cache).terms
+            &*cache
         }
     }
 }
 
-// semvec_bm25_score(doc tsvector, lexemes text[], weights float8[], k1 float8, b float8,
-//                   avg_length float8) -> float8
+// bm25_score(doc tsvector, query bm25query) -> float8
 pg_fn!(fn semvec_bm25_score(fcinfo) {
-    let params = Bm25Params::new(arg_f64(fcinfo, 3), arg_f64(fcinfo, 4)).or_raise();
-    let avg_len = arg_f64(fcinfo, 5);
-    let terms = cached_terms(fcinfo, arg(fcinfo, 1), arg(fcinfo, 2));
+    let q = cached_query(fcinfo, arg(fcinfo, 1));
     let doc = tsvector_arg(fcinfo, 0);
-    f64_datum(params.score(&doc, terms, avg_len))
+    f64_datum(q.params.score(&doc, &q.terms, q.avg_len))
+});
+
+/// State of the `semvec_bm25_df` aggregate: the query's lexemes and, per lexeme, how many of the
+/// rows seen so far contain it.
+struct DfState {
+    lexemes: Vec<String>,
+    counts: Vec<i64>,
+}
+
+// semvec_bm25_df_accum(internal, doc tsvector, lexemes text[]) -> internal
+pg_fn!(fn semvec_bm25_df_accum(fcinfo) {
+    let mut aggcontext: pg_sys::MemoryContext = std::ptr::null_mut();
+    if pg_sys::AggCheckCallContext(fcinfo, &mut aggcontext) == 0 {
+        raise("XX000", "semvec_bm25_df_accum called in non-aggregate context", None, None);
+    }
+    let mut state = if arg_is_null(fcinfo, 0) {
+        std::ptr::null_mut()
+    } else {
+        arg(fcinfo, 0).cast_mut_ptr::<DfState>()
+    };
+    if state.is_null() {
+        if arg_is_null(fcinfo, 2) {
+            return return_null(fcinfo);
+        }
+        let lexemes = text_array(arg(fcinfo, 2), "lexemes");
+        let counts = vec![0; lexemes.len()];
+        state = PgMemoryContexts::For(aggcontext).leak_and_drop_on_delete(DfState { lexemes, counts });
+    }
+    if !arg_is_null(fcinfo, 1) {
+        let doc = tsvector_arg(fcinfo, 1);
+        let st = &mut *state;
+        for (lex, count) in st.lexemes.iter().zip(st.counts.iter_mut()) {
+            if doc.find(lex.as_bytes()).is_some() {
+                *count += 1;
+            }
+        }
+    }
+    Datum::from(state)
+});
+
+// semvec_bm25_df_final(internal) -> bigint[]: per lexeme, the number of rows containing it.
+pg_fn!(fn semvec_bm25_df_final(fcinfo) {
+    if arg_is_null(fcinfo, 0) {
+        return return_null(fcinfo);
+    }
+    let st = &*arg(fcinfo, 0).cast_mut_ptr::<DfState>();
+    let datums: Vec<Datum> = st.counts.iter().map(|&c| Datum::from(c)).collect();
+    let a = pg_sys::construct_array(
+        datums.as_ptr() as *mut Datum,
+        datums.len() as i32,
+        pg_sys::INT8OID,
+        8,
+        true,
+        pg_sys::TYPALIGN_DOUBLE as std::ffi::c_char,
+    );
+    Datum::from(a)
 });

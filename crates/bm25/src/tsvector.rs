@@ -11,9 +11,9 @@
 
 use crate::error::Bm25Error;
 
-/// `to_tsvector` keeps at most this many positions of one lexeme (PostgreSQL's `MAXNUMPOS`), so term
+/// `to_tsvector` records at most this many positions of one lexeme (`MAXNUMPOS - 1`), so term
 /// frequencies saturate there; positions past 16383 also collapse into one.
-pub const MAX_POSITIONS_PER_LEXEME: u32 = 256;
+pub const MAX_POSITIONS_PER_LEXEME: u32 = 255;
 
 const VARHDRSZ: usize = 4;
 const DATAHDRSIZE: usize = VARHDRSZ + 4;
