@@ -9,6 +9,25 @@ use semvec_hnsw::{Page, RelationRead, RelationWrite, BLCKSZ};
 use std::ops::{Deref, DerefMut};
 
 const _: () = assert!(std::mem::size_of::<Page>() == BLCKSZ);
+
+/// The buffer calls of the read path, declared without pgrx's per-call `sigsetjmp` guard: a scan
+/// reads one page per candidate, and the guard costs as much as the lookup. An ERROR raised inside
+/// them (I/O failure, corrupt page) unwinds to PostgreSQL's handler like in C; the scan state they
+/// would skip is owned by the query's memory context and freed with it.
+mod raw {
+    use pgrx::pg_sys::{BlockNumber, Buffer, BufferAccessStrategy, ForkNumber, ReadBufferMode, Relation};
+    unsafe extern "C-unwind" {
+        pub fn ReadBufferExtended(
+            reln: Relation,
+            fork: ForkNumber::Type,
+            block: BlockNumber,
+            mode: ReadBufferMode::Type,
+            strategy: BufferAccessStrategy,
+        ) -> Buffer;
+        pub fn LockBuffer(buffer: Buffer, mode: std::ffi::c_int);
+        pub fn UnlockReleaseBuffer(buffer: Buffer);
+    }
+}
 const _: () = assert!(pg_sys::BLCKSZ as usize == BLCKSZ);
 
 /// Block number of the heavyweight page lock used as pgvector's HNSW_UPDATE_LOCK.
@@ -70,7 +89,7 @@ impl Deref for PgReadGuard {
 
 impl Drop for PgReadGuard {
     fn drop(&mut self) {
-        unsafe { pg_sys::UnlockReleaseBuffer(self.buf) }
+        unsafe { raw::UnlockReleaseBuffer(self.buf) }
     }
 }
 
@@ -134,8 +153,8 @@ impl RelationRead for PgRelation {
 
     fn read(&self, blkno: u32) -> PgReadGuard {
         unsafe {
-            let buf = self.read_buffer(blkno);
-            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+            let buf = raw::ReadBufferExtended(self.rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
+            raw::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
             PgReadGuard { buf, page: pg_sys::BufferGetPage(buf) as *const Page }
         }
     }
