@@ -4,12 +4,13 @@
 #   2. the RAG example's tests (examples/rag)
 #   3. pgvector-python's own test suite, with only CREATE EXTENSION changed (tests/clients/pgvector_python)
 #   4. the Rust `pgvector` crate with sqlx (tests/clients/rust)
+#   5. pgvector's Node.js client with node-postgres (tests/clients/node; only where node and npm are)
 # Installs what it needs (Python venv under .cache/venv, crates) idempotently. Closes with
 # `clients: N passed, M failed, K skipped` and exits non-zero when anything failed.
-# CLIENTS_ONLY=python,rag,suite,rust runs a subset.
+# CLIENTS_ONLY=python,rag,suite,rust,node runs a subset.
 source "$(dirname "$0")/../../scripts/lib.sh"
 cluster_start
-ONLY="${CLIENTS_ONLY:-python,rag,suite,rust}"
+ONLY="${CLIENTS_ONLY:-python,rag,suite,rust,node}"
 OUT="$ROOT/.cache/clients"
 mkdir -p "$OUT"
 export PGHOST="$SEMVEC_SOCKDIR" PGPORT="$SEMVEC_PORT" PGUSER=postgres
@@ -92,6 +93,21 @@ if [[ ,$ONLY, == *,rust,* ]]; then
         if [ "$n_results" -lt $(( ${#targets[@]} / 2 )) ]; then tally "rust sqlx (a test binary did not run)" <<<"0 1 0"; fi
     else
         tally "rust sqlx (did not build)" <<<"0 1 0"
+    fi
+fi
+
+if [[ ,$ONLY, == *,node,* ]]; then
+    if command -v node >/dev/null && command -v npm >/dev/null; then
+        log "clients: Node.js pgvector with node-postgres ($(node --version))"
+        (cd "$ROOT/tests/clients/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && node --test 2>&1) \
+            | tee "$OUT/node.log" | grep -E '^(not ok|# (pass|fail|skipped))' || true
+        if grep -q '^# pass ' "$OUT/node.log"; then
+            tally "node pg" <<<"$(awk '/^# pass /{p=$3} /^# fail /{f=$3} /^# skipped /{s=$3} END {print p+0, f+0, s+0}' "$OUT/node.log")"
+        else
+            tally "node pg (did not run)" <<<"0 1 0"
+        fi
+    else
+        log "no node/npm on this machine: skipping the Node.js client tests"
     fi
 fi
 
