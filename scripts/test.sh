@@ -15,6 +15,7 @@ mkdir -p "$PGRX_TEST_DIR"; chown postgres:postgres "$PGRX_TEST_DIR"
 cargo pgrx test pg$PG_MAJOR -p semvec --runas postgres --pgdata "$PGRX_TEST_DIR/data"
 
 # pgrx test installed a debug build with test hooks; the SQL tests run against that same install.
+"$ROOT/scripts/install_vector_alias.sh"
 "$ROOT/tests/run_regress.sh"
 
 for t in "$ROOT"/tests/scenarios/*.sh; do

@@ -75,7 +75,7 @@ fn ensure_runtime() {
 /// The schema the extension lives in, quoted for SQL.
 fn ext_schema() -> String {
     let schema: Option<String> = Spi::get_one(
-        "SELECT quote_ident(n.nspname)::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'semvec'",
+        "SELECT quote_ident(n.nspname)::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname IN ('semvec', 'vector') ORDER BY e.extname = 'semvec' DESC LIMIT 1",
     )
     .unwrap_or(None);
     schema.unwrap_or_else(|| "public".into())
