@@ -19,6 +19,14 @@ pub mod index;
 
 pgrx::extension_sql_file!("../sql/vector.sql", name = "vector_sql", bootstrap);
 pgrx::extension_sql_file!("../sql/hnsw.sql", name = "hnsw_sql", requires = ["vector_sql"]);
+pgrx::extension_sql_file!("../sql/halfvec.sql", name = "halfvec_sql", requires = ["vector_sql"]);
+pgrx::extension_sql_file!("../sql/sparsevec.sql", name = "sparsevec_sql", requires = ["halfvec_sql"]);
+pgrx::extension_sql_file!("../sql/bit.sql", name = "bit_sql", requires = ["vector_sql"]);
+pgrx::extension_sql_file!(
+    "../sql/hnsw_types.sql",
+    name = "hnsw_types_sql",
+    requires = ["hnsw_sql", "halfvec_sql", "sparsevec_sql", "bit_sql"]
+);
 pgrx::extension_sql_file!("../sql/embed.sql", name = "embed_sql", requires = ["hnsw_sql"], finalize);
 pgrx::extension_sql_file!("../sql/hybrid.sql", name = "hybrid_sql", requires = ["hnsw_sql"]);
 

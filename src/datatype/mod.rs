@@ -2,4 +2,7 @@
 
 pub mod array;
 pub mod bit;
+pub mod bitvec;
+pub mod halfvec;
+pub mod sparsevec;
 pub mod vector;

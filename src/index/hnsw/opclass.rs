@@ -1,26 +1,58 @@
 //! What an index column holds and how it is compared, read from its operator class.
 //!
-//! The opclass's support function 1 names the distance (e.g. `vector_l2_squared_distance`);
-//! support function 2 (`vector_norm` and friends) means "normalise first" (cosine). Distances are
-//! then computed by the core kernels directly, never through fmgr.
+//! Support function 3 names the stored type (`hnsw_halfvec_support`, `hnsw_bit_support`,
+//! `hnsw_sparsevec_support`; none means `vector`), as pgvector's type-info functions do. Support
+//! function 1 names the distance (e.g. `halfvec_l2_squared_distance`); support function 2
+//! (`l2_norm` and friends) means "normalise first" (cosine). Distances are then computed by the
+//! core kernels directly on payloads, never through fmgr.
+//!
+//! Payloads (see `semvec_hnsw::metric`): `vector` and `halfvec` store their elements
+//! (native-endian f32 / IEEE half), `bit` its packed bytes, `sparsevec` `nnz | indices | values`.
 
+use crate::datatype::bit::bit_arg;
+use crate::datatype::halfvec::HalfvecRef;
+use crate::datatype::sparsevec::SparsevecRef;
 use crate::datatype::vector::VectorRef;
-use crate::error::raise;
+use crate::error::{raise, OrRaise, FEATURE_NOT_SUPPORTED, PROGRAM_LIMIT_EXCEEDED};
 use pgrx::pg_sys::{self, Datum};
 use semvec_hnsw::metric;
 use semvec_hnsw::Metric;
 use std::ffi::CStr;
 
+/// Non-zero elements a `sparsevec` may have to be indexed (pgvector's `HNSW_MAX_NNZ`).
+pub const SPARSEVEC_MAX_NNZ: usize = 1000;
+
 /// The stored payload type; its code is kept in the meta page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Vector = 1,
+    Halfvec = 2,
+    Bit = 3,
+    Sparsevec = 4,
 }
 
 impl Kind {
+    /// Largest column typmod an index accepts (pgvector's limits: each dense payload fits a page).
     pub fn max_dims(self) -> i32 {
         match self {
             Kind::Vector => 2000,
+            Kind::Halfvec => 4000,
+            Kind::Bit => 64000,
+            Kind::Sparsevec => semvec_vector::SPARSEVEC_MAX_DIM as i32,
+        }
+    }
+
+    /// Size of every payload of an index over a column of `dims` dimensions, when it is fixed.
+    pub fn payload_len(self, dims: i32) -> Option<usize> {
+        if dims < 1 {
+            return None;
+        }
+        let dims = dims as usize;
+        match self {
+            Kind::Vector => Some(dims * 4),
+            Kind::Halfvec => Some(dims * 2),
+            Kind::Bit => Some(dims.div_ceil(8)),
+            Kind::Sparsevec => None,
         }
     }
 }
@@ -30,24 +62,42 @@ pub enum AnyMetric {
     L2(metric::L2Squared),
     Ip(metric::NegativeDot),
     L1(metric::L1),
+    HalfL2(metric::HalfL2Squared),
+    HalfIp(metric::HalfNegativeDot),
+    HalfL1(metric::HalfL1),
+    Hamming(metric::Hamming),
+    Jaccard(metric::Jaccard),
+    SparseL2(metric::SparseL2Squared),
+    SparseIp(metric::SparseNegativeDot),
+    SparseL1(metric::SparseL1),
+}
+
+macro_rules! each_metric {
+    ($self:ident, $m:ident => $e:expr) => {
+        match $self {
+            AnyMetric::L2($m) => $e,
+            AnyMetric::Ip($m) => $e,
+            AnyMetric::L1($m) => $e,
+            AnyMetric::HalfL2($m) => $e,
+            AnyMetric::HalfIp($m) => $e,
+            AnyMetric::HalfL1($m) => $e,
+            AnyMetric::Hamming($m) => $e,
+            AnyMetric::Jaccard($m) => $e,
+            AnyMetric::SparseL2($m) => $e,
+            AnyMetric::SparseIp($m) => $e,
+            AnyMetric::SparseL1($m) => $e,
+        }
+    };
 }
 
 impl Metric for AnyMetric {
     #[inline]
     fn distance(&self, a: &[u8], b: &[u8]) -> f32 {
-        match self {
-            AnyMetric::L2(m) => m.distance(a, b),
-            AnyMetric::Ip(m) => m.distance(a, b),
-            AnyMetric::L1(m) => m.distance(a, b),
-        }
+        each_metric!(self, m => m.distance(a, b))
     }
     #[inline]
     fn to_sql(&self, d: f32) -> f64 {
-        match self {
-            AnyMetric::L2(m) => m.to_sql(d),
-            AnyMetric::Ip(m) => m.to_sql(d),
-            AnyMetric::L1(m) => m.to_sql(d),
-        }
+        each_metric!(self, m => m.to_sql(d))
     }
 }
 
@@ -57,6 +107,8 @@ pub enum Distance {
     Ip,
     Cosine,
     L1,
+    Hamming,
+    Jaccard,
 }
 
 /// Everything the callbacks need to turn datums into payloads and compare them.
@@ -72,18 +124,35 @@ impl IndexType {
         unsafe {
             let proc1 = pg_sys::index_getprocid(index, 1, 1);
             let proc2 = pg_sys::index_getprocid(index, 1, 2);
+            let proc3 = pg_sys::index_getprocid(index, 1, 3);
+            let unsupported = |detail: String| -> ! {
+                raise(FEATURE_NOT_SUPPORTED, "type not supported for hnsw index", Some(detail), None)
+            };
+            let support = func_name(proc3);
+            let kind = match support.as_str() {
+                "" => Kind::Vector,
+                "hnsw_halfvec_support" => Kind::Halfvec,
+                "hnsw_bit_support" => Kind::Bit,
+                "hnsw_sparsevec_support" => Kind::Sparsevec,
+                _ => unsupported(format!("unknown support function {support}")),
+            };
+            // bit operator classes also accept varbit columns, whose length is not fixed
+            if (*(*index).rd_att).attrs.as_slice(1)[0].atttypid == pg_sys::VARBITOID {
+                raise(FEATURE_NOT_SUPPORTED, "type not supported for hnsw index", None, None);
+            }
             let name = func_name(proc1);
-            let (kind, distance) = match name.as_str() {
-                "vector_l2_squared_distance" => (Kind::Vector, Distance::L2),
-                "vector_negative_inner_product" if proc2 != pg_sys::InvalidOid => (Kind::Vector, Distance::Cosine),
-                "vector_negative_inner_product" => (Kind::Vector, Distance::Ip),
-                "l1_distance" => (Kind::Vector, Distance::L1),
-                _ => raise(
-                    crate::error::FEATURE_NOT_SUPPORTED,
-                    "type not supported for hnsw index",
-                    Some(format!("unknown support function {name}")),
-                    None,
-                ),
+            let cosine_or_ip = if proc2 != pg_sys::InvalidOid { Distance::Cosine } else { Distance::Ip };
+            let distance = match (kind, name.as_str()) {
+                (Kind::Vector, "vector_l2_squared_distance")
+                | (Kind::Halfvec, "halfvec_l2_squared_distance")
+                | (Kind::Sparsevec, "sparsevec_l2_squared_distance") => Distance::L2,
+                (Kind::Vector, "vector_negative_inner_product")
+                | (Kind::Halfvec, "halfvec_negative_inner_product")
+                | (Kind::Sparsevec, "sparsevec_negative_inner_product") => cosine_or_ip,
+                (Kind::Vector | Kind::Halfvec | Kind::Sparsevec, "l1_distance") => Distance::L1,
+                (Kind::Bit, "hamming_distance") => Distance::Hamming,
+                (Kind::Bit, "jaccard_distance") => Distance::Jaccard,
+                _ => unsupported(format!("unknown support function {name}")),
             };
             IndexType { kind, distance }
         }
@@ -105,52 +174,136 @@ impl IndexType {
     }
 
     pub fn metric(&self) -> AnyMetric {
-        match self.distance {
-            Distance::L2 => AnyMetric::L2(metric::L2Squared::new()),
-            // cosine: payloads are normalised, so the negative dot product orders like cosine
-            Distance::Ip | Distance::Cosine => AnyMetric::Ip(metric::NegativeDot::new()),
-            Distance::L1 => AnyMetric::L1(metric::L1::new()),
+        // cosine: payloads are normalised, so the negative dot product orders like cosine
+        match (self.kind, self.distance) {
+            (Kind::Vector, Distance::L2) => AnyMetric::L2(metric::L2Squared::new()),
+            (Kind::Vector, Distance::L1) => AnyMetric::L1(metric::L1::new()),
+            (Kind::Vector, _) => AnyMetric::Ip(metric::NegativeDot::new()),
+            (Kind::Halfvec, Distance::L2) => AnyMetric::HalfL2(metric::HalfL2Squared::new()),
+            (Kind::Halfvec, Distance::L1) => AnyMetric::HalfL1(metric::HalfL1::new()),
+            (Kind::Halfvec, _) => AnyMetric::HalfIp(metric::HalfNegativeDot::new()),
+            (Kind::Bit, Distance::Jaccard) => AnyMetric::Jaccard(metric::Jaccard::new()),
+            (Kind::Bit, _) => AnyMetric::Hamming(metric::Hamming::new()),
+            (Kind::Sparsevec, Distance::L2) => AnyMetric::SparseL2(metric::SparseL2Squared),
+            (Kind::Sparsevec, Distance::L1) => AnyMetric::SparseL1(metric::SparseL1),
+            (Kind::Sparsevec, _) => AnyMetric::SparseIp(metric::SparseNegativeDot),
         }
     }
 
     /// The payload for a column value, or None when pgvector does not index it (a zero vector
-    /// under cosine). `buf` is reused to avoid an allocation per tuple.
+    /// under cosine). A sparsevec with too many non-zero elements is an error, as in pgvector.
+    /// `buf` is reused to avoid an allocation per tuple.
     pub unsafe fn payload<'a>(&self, value: Datum, buf: &'a mut Vec<u8>) -> Option<&'a [u8]> {
         unsafe {
-            let v = VectorRef::from_datum(value);
+            if self.kind == Kind::Sparsevec {
+                let nnz = SparsevecRef::from_datum(value).nnz();
+                if nnz > SPARSEVEC_MAX_NNZ {
+                    raise(
+                        PROGRAM_LIMIT_EXCEEDED,
+                        format!("sparsevec cannot have more than {SPARSEVEC_MAX_NNZ} non-zero elements for hnsw index"),
+                        None,
+                        None,
+                    );
+                }
+            }
+            self.encode(value, buf)
+        }
+    }
+
+    /// The payload of any value of the column type, normalised under cosine; None for a zero
+    /// vector under cosine.
+    unsafe fn encode<'a>(&self, value: Datum, buf: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+        unsafe {
             buf.clear();
-            if self.distance == Distance::Cosine {
-                let norm = semvec_vector::norm_f64(v.x);
-                if norm == 0.0 {
-                    return None;
+            let cosine = self.distance == Distance::Cosine;
+            match self.kind {
+                Kind::Vector => {
+                    let v = VectorRef::from_datum(value);
+                    if cosine {
+                        let norm = semvec_vector::norm_f64(v.x);
+                        if norm == 0.0 {
+                            return None;
+                        }
+                        for x in v.x {
+                            buf.extend_from_slice(&((*x as f64 / norm) as f32).to_ne_bytes());
+                        }
+                    } else {
+                        buf.extend_from_slice(metric::f32_bytes(v.x));
+                    }
                 }
-                for x in v.x {
-                    buf.extend_from_slice(&((*x as f64 / norm) as f32).to_ne_bytes());
+                Kind::Halfvec => {
+                    let v = HalfvecRef::from_datum(value);
+                    if cosine {
+                        if semvec_vector::norm_f64_f16(v.x()) == 0.0 {
+                            return None;
+                        }
+                        for h in semvec_vector::l2_normalize_f16(v.x()).or_raise() {
+                            buf.extend_from_slice(&h.to_bits().to_ne_bytes());
+                        }
+                    } else {
+                        for b in v.bits {
+                            buf.extend_from_slice(&b.to_ne_bytes());
+                        }
+                    }
                 }
-            } else {
-                buf.extend_from_slice(metric::f32_bytes(v.x));
+                Kind::Bit => buf.extend_from_slice(bit_arg(value).1),
+                Kind::Sparsevec => {
+                    let v = SparsevecRef::from_datum(value);
+                    if cosine {
+                        if semvec_vector::norm_f64(v.values) == 0.0 {
+                            return None;
+                        }
+                        let n = semvec_vector::sparse_l2_normalize(&v.to_owned()).or_raise();
+                        buf.extend_from_slice(&metric::encode_sparse(n.indices_u32(), &n.values));
+                    } else {
+                        buf.extend_from_slice(&metric::encode_sparse(v.indices_u32(), v.values));
+                    }
+                }
             }
             Some(&buf[..])
         }
     }
 
+    /// The payload of a zero vector of `dims` dimensions (no bits set, no non-zero elements).
+    fn zero_payload(&self, dims: usize) -> Vec<u8> {
+        match self.kind {
+            Kind::Vector => vec![0; dims * 4],
+            Kind::Halfvec => vec![0; dims * 2],
+            Kind::Bit => vec![0; dims.div_ceil(8)],
+            Kind::Sparsevec => metric::encode_sparse(&[], &[]),
+        }
+    }
+
     /// The payload for a query: a NULL query searches from a zero vector (pgvector's behaviour,
-    /// every row comes back), and a zero vector stays zero under cosine.
-    pub unsafe fn query_payload(&self, value: Option<Datum>, dims: usize) -> Vec<u8> {
+    /// every row comes back), and a zero vector stays zero under cosine. A query of other
+    /// dimensions than the index is pgvector's distance error (query first, then the index),
+    /// raised only when there is something to compare with: an empty index returns no rows.
+    pub unsafe fn query_payload(&self, value: Option<Datum>, meta: &semvec_hnsw::Meta) -> Vec<u8> {
         unsafe {
-            let mut buf = Vec::new();
-            match value {
-                None => buf.resize(dims * 4, 0),
-                Some(d) => {
-                    let v = VectorRef::from_datum(d);
-                    if v.dim() != dims {
-                        semvec_vector::check_same_dims(dims, v.dim()).unwrap_or_else(|e| crate::error::raise_vec(e));
-                    }
-                    if self.payload(d, &mut buf).is_none() {
-                        buf.clear();
-                        buf.resize(dims * 4, 0);
-                    }
+            let dims = meta.dims as usize;
+            let Some(d) = value else {
+                return self.zero_payload(dims);
+            };
+            let (qdims, typname) = match self.kind {
+                Kind::Vector => (VectorRef::from_datum(d).dim(), "vector"),
+                Kind::Halfvec => (HalfvecRef::from_datum(d).dim(), "halfvec"),
+                Kind::Sparsevec => (SparsevecRef::from_datum(d).dim.max(0) as usize, "sparsevec"),
+                Kind::Bit => (bit_arg(d).0, "bit"),
+            };
+            if qdims != dims {
+                if meta.entry.is_none() {
+                    return self.zero_payload(dims);
                 }
+                let error = if self.kind == Kind::Bit {
+                    semvec_vector::check_same_bit_lengths(qdims, dims)
+                } else {
+                    semvec_vector::check_same_dims_for(typname, qdims, dims)
+                };
+                error.or_raise();
+            }
+            let mut buf = Vec::new();
+            if self.encode(d, &mut buf).is_none() {
+                return self.zero_payload(dims);
             }
             buf
         }
@@ -169,3 +322,9 @@ unsafe fn func_name(oid: pg_sys::Oid) -> String {
         CStr::from_ptr(p).to_string_lossy().into_owned()
     }
 }
+
+// Support function 3 of the halfvec, bit and sparsevec operator classes: its name is what
+// `IndexType::of` reads; the value is never used.
+pg_fn!(fn semvec_hnsw_halfvec_support(_fcinfo) { Datum::from(0usize) });
+pg_fn!(fn semvec_hnsw_bit_support(_fcinfo) { Datum::from(0usize) });
+pg_fn!(fn semvec_hnsw_sparsevec_support(_fcinfo) { Datum::from(0usize) });

@@ -89,7 +89,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
             let key = &*(*scan).orderByData;
             let value = if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 { None } else { Some(key.sk_argument) };
             let meta = read_meta(&so.rel).unwrap_or_else(|e| super::build::raise_hnsw(so.rel.rel, e));
-            let query = so.itype.query_payload(value, meta.dims as usize);
+            let query = so.itype.query_payload(value, &meta);
             so.searcher.set_options(search_options());
             so.searcher.begin(&query);
             so.started = true;
