@@ -106,7 +106,7 @@ def embed(psql, batch):
         log("embed(text) is not installed: dense and hybrid runs are skipped")
         return False
     total = int(psql.value(f"SELECT count(*) FROM {TABLE}"))
-    # Embeddings survive a reload (or DROP EXTENSION) in a plain real[] table.
+    # Embeddings survive a reload (or DROP EXTENSION) in a plain real[] table, written batch by batch.
     psql.run(f"""
 CREATE TABLE IF NOT EXISTS {CACHE} (id bigint PRIMARY KEY, input_md5 text NOT NULL, embedding real[] NOT NULL);
 UPDATE {TABLE} d SET embedding = c.embedding::vector
@@ -123,7 +123,10 @@ WITH batch AS (
       FROM (SELECT id, title, body FROM {TABLE} WHERE embedding IS NULL ORDER BY id LIMIT {batch}) b),
 vecs AS (
     SELECT u.id, u.v FROM batch, unnest(batch.ids, embed_batch(batch.texts)) AS u(id, v))
-, upd AS (UPDATE {TABLE} d SET embedding = vecs.v FROM vecs WHERE d.id = vecs.id RETURNING 1)
+, upd AS (UPDATE {TABLE} d SET embedding = vecs.v FROM vecs WHERE d.id = vecs.id
+             RETURNING d.id, md5(d.title || ' ' || d.body) AS input_md5, d.embedding::real[] AS embedding)
+, cached AS (INSERT INTO {CACHE} SELECT * FROM upd
+             ON CONFLICT (id) DO UPDATE SET input_md5 = excluded.input_md5, embedding = excluded.embedding)
 SELECT count(*) FROM upd"""))
         if n == 0:
             break
@@ -135,9 +138,6 @@ SELECT count(*) FROM upd"""))
     if todo:
         sys.stderr.write("\n")
         log(f"embedded {todo} documents in {time.time() - start:.0f} s")
-        psql.run(f"""
-INSERT INTO {CACHE} SELECT id, md5(title || ' ' || body), embedding::real[] FROM {TABLE}
-ON CONFLICT (id) DO UPDATE SET input_md5 = excluded.input_md5, embedding = excluded.embedding;""")
     psql.run(f"UPDATE {QUERIES} SET embedding = embed(text) WHERE embedding IS NULL")
     if psql.value(f"SELECT count(*) FROM pg_indexes WHERE indexname = '{TABLE}_embedding_idx'") == "0":
         log("building the HNSW index (m = 16, ef_construction = 64, cosine)")

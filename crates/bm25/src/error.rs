@@ -31,6 +31,17 @@ impl Bm25Error {
     }
 }
 
+/// A float the way PostgreSQL prints one in messages (`NaN`, `Infinity`, `-Infinity`).
+pub(crate) fn pg_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
+    } else {
+        v.to_string()
+    }
+}
+
 impl fmt::Display for Bm25Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.message, self.code)

@@ -1,7 +1,7 @@
 //! Reciprocal rank fusion: a document's fused score is the sum over the rankings it appears in of
 //! `weight / (k + rank)`, ranks starting at 1 (Cormack, Clarke and Büttcher, 2009).
 
-use crate::error::Bm25Error;
+use crate::error::{pg_float, Bm25Error};
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -25,13 +25,13 @@ impl RrfParams {
     pub fn new(k: f64, keyword_weight: f64, vector_weight: f64) -> Result<Self, Bm25Error> {
         if !(k.is_finite() && k >= 0.0) {
             return Err(Bm25Error::invalid_parameter(
-                format!("RRF constant k must be a finite number >= 0, not {k}"),
+                format!("RRF constant k must be a finite number >= 0, not {}", pg_float(k)),
                 Some("The usual value is 60; smaller values favour the top of each ranking."),
             ));
         }
         for (name, w) in [("keyword_weight", keyword_weight), ("vector_weight", vector_weight)] {
             if !(w.is_finite() && w >= 0.0) {
-                return Err(Bm25Error::invalid_parameter(format!("{name} must be a finite number >= 0, not {w}"), None));
+                return Err(Bm25Error::invalid_parameter(format!("{name} must be a finite number >= 0, not {}", pg_float(w)), None));
             }
         }
         Ok(RrfParams { k, keyword_weight, vector_weight })

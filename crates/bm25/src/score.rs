@@ -4,7 +4,7 @@
 //!     qtf(t) * idf(t) * tf(t, D) * (k1 + 1) / (tf(t, D) + k1 * (1 - b + b * |D| / avgdl))
 //! with idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5)), `qtf` the lexeme's count in the query.
 
-use crate::error::Bm25Error;
+use crate::error::{pg_float, Bm25Error};
 use crate::tsvector::TsVector;
 
 pub const DEFAULT_K1: f64 = 1.2;
@@ -28,13 +28,13 @@ impl Bm25Params {
     pub fn new(k1: f64, b: f64) -> Result<Self, Bm25Error> {
         if !(k1.is_finite() && k1 >= 0.0) {
             return Err(Bm25Error::invalid_parameter(
-                format!("BM25 parameter k1 must be a finite number >= 0, not {k1}"),
+                format!("BM25 parameter k1 must be a finite number >= 0, not {}", pg_float(k1)),
                 Some("Typical values are between 0.9 and 2.0; the default is 1.2."),
             ));
         }
         if !(0.0..=1.0).contains(&b) {
             return Err(Bm25Error::invalid_parameter(
-                format!("BM25 parameter b must be between 0 and 1, not {b}"),
+                format!("BM25 parameter b must be between 0 and 1, not {}", pg_float(b)),
                 Some("b = 0 ignores document length, b = 1 normalises fully; the default is 0.75."),
             ));
         }
