@@ -27,6 +27,7 @@ pgrx::extension_sql_file!(
     name = "hnsw_types_sql",
     requires = ["hnsw_sql", "halfvec_sql", "sparsevec_sql", "bit_sql"]
 );
+pgrx::extension_sql_file!("../sql/check.sql", name = "check_sql", requires = ["hnsw_sql"]);
 pgrx::extension_sql_file!("../sql/embed.sql", name = "embed_sql", requires = ["hnsw_sql"], finalize);
 pgrx::extension_sql_file!("../sql/hybrid.sql", name = "hybrid_sql", requires = ["hnsw_sql"]);
 

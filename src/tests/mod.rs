@@ -1,4 +1,5 @@
 //! `#[pg_test]`s: SQL-reachable behaviour checked inside a real backend.
 
 pub mod util;
+mod reliability;
 mod vector;

@@ -57,6 +57,7 @@
 //!   mutexes), and never touches Postgres from worker threads.
 
 pub mod build;
+pub mod check;
 pub mod error;
 mod index_build;
 pub mod insert;
@@ -72,6 +73,7 @@ mod visited;
 pub mod write;
 
 pub use build::{build_graph_parallel, build_graph_parallel_polling, estimate_graph_memory, BuildArena, BuildParams, Cancelled, Graph, VectorSource};
+pub use check::{check_index, payload_hash, CheckOptions, CheckReport, HeapEntry, Problem, Warnings};
 pub use error::HnswError;
 pub use index_build::{BuildError, BuildStats, IndexBuilder};
 pub use insert::{insert, Inserted, Inserter};

@@ -4,6 +4,7 @@
 //! The graph algorithms live in the `semvec-hnsw` crate.
 
 pub mod build;
+pub mod check;
 pub mod cost;
 pub mod insert;
 pub mod opclass;

@@ -1,0 +1,251 @@
+# Throwaway PostgreSQL clusters for the reliability scenarios. Source it after scripts/lib.sh.
+#
+# Every node lives under one temporary folder (removed on exit, with its servers stopped), runs as
+# user postgres, listens on 127.0.0.1 and a socket in that folder only, on a port of 28820-28839.
+# Functions: node_init NAME PORT [conf lines], node_start, node_stop, node_crash (SIGKILL of the
+# postmaster and every process it started), node_psql NAME [psql args], node_pid NAME,
+# node_dir NAME, expect/pass/fail bookkeeping and finish (prints "<name>: N passed, M failed").
+
+SCN_NAME="${SCN_NAME:-$(basename "$0" .sh)}"
+SCN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/semvec-${SCN_NAME}-XXXXXX")"
+chmod 755 "$SCN_TMP"
+chown postgres:postgres "$SCN_TMP"
+declare -A NODE_PORT=()
+SCN_PASSED=0
+SCN_FAILED=0
+SCN_FAILURES=()
+SCN_BG_PIDS=()
+
+node_dir() { echo "$SCN_TMP/$1"; }
+node_port() { echo "${NODE_PORT[$1]}"; }
+
+# node_init NAME PORT [postgresql.conf lines...]
+node_init() {
+    local name=$1 port=$2
+    shift 2
+    local dir
+    dir="$(node_dir "$name")"
+    NODE_PORT[$name]=$port
+    as_postgres "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    echo "include_if_exists = 'semvec_scenario.conf'" >>"$dir/postgresql.conf"
+    node_conf "$name" "$@"
+}
+
+# node_backup NAME PRIMARY PORT [conf lines]: a streaming replica of PRIMARY (pg_basebackup -R
+# over 127.0.0.1), with its own port and settings.
+node_backup() {
+    local name=$1 primary=$2 port=$3
+    shift 3
+    NODE_PORT[$name]=$port
+    as_postgres "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "${NODE_PORT[$primary]}" -U postgres \
+        -D "$(node_dir "$name")" -R -X stream -c fast >/dev/null
+    node_conf "$name" "hot_standby = on" "$@"
+}
+
+# node_conf NAME [lines...]: (re)writes the scenario's settings (semvec_scenario.conf, included
+# from postgresql.conf), then appends the extra lines.
+node_conf() {
+    local name=$1
+    shift
+    local dir
+    dir="$(node_dir "$name")"
+    {
+        echo "port = ${NODE_PORT[$name]}"
+        echo "unix_socket_directories = '$SCN_TMP'"
+        echo "listen_addresses = '127.0.0.1'"
+        echo "shared_buffers = 128MB"
+        echo "maintenance_work_mem = 256MB"
+        echo "max_parallel_maintenance_workers = 1"
+        echo "wal_level = replica"
+        echo "max_wal_senders = 4"
+        echo "fsync = on"
+        echo "synchronous_commit = on"
+        echo "full_page_writes = on"
+        echo "log_min_messages = warning"
+        echo "log_line_prefix = '%m [%p] '"
+        for line in "$@"; do echo "$line"; done
+    } >"$dir/semvec_scenario.conf"
+    chown postgres:postgres "$dir/semvec_scenario.conf"
+}
+
+node_start() {
+    local dir
+    dir="$(node_dir "$1")"
+    as_postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 120 start >/dev/null
+}
+
+node_stop() {
+    local dir
+    dir="$(node_dir "$1")"
+    if [ -f "$dir/postmaster.pid" ]; then
+        as_postgres "$PG_BIN/pg_ctl" -D "$dir" -m "${2:-fast}" -w -t 120 stop >/dev/null 2>&1 || true
+    fi
+}
+
+node_pid() {
+    head -1 "$(node_dir "$1")/postmaster.pid" 2>/dev/null
+}
+
+# Kill the postmaster with SIGKILL, and at once every process it started (a whole-server crash:
+# nothing gets to flush or clean up), then wait until all of them are gone.
+node_crash() {
+    local pm
+    pm="$(node_pid "$1")"
+    [ -n "$pm" ] || return 0
+    local children
+    children="$(pgrep -P "$pm" || true)"
+    # shellcheck disable=SC2086
+    kill -KILL "$pm" $children 2>/dev/null || true
+    local i
+    for i in $(seq 1 200); do
+        local alive=0 p
+        for p in $pm $children; do
+            if kill -0 "$p" 2>/dev/null; then alive=1; fi
+        done
+        [ $alive -eq 0 ] && return 0
+        sleep 0.1
+    done
+    echo "processes of $1 did not exit after SIGKILL" >&2
+    return 1
+}
+
+# node_psql NAME [psql args...]: as postgres, over the node's socket, database semvec_test unless -d.
+node_psql() {
+    local name=$1
+    shift
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SCN_TMP" -p "${NODE_PORT[$name]}" -U postgres -d "${SCN_DB:-semvec_test}" "$@"
+}
+
+# node_sql NAME SQL: one value (or rows) unaligned, without headers.
+node_sql() {
+    local name=$1
+    shift
+    node_psql "$name" -At -c "$@"
+}
+
+# Remember a background process of the scenario so cleanup can end it.
+track_bg() { SCN_BG_PIDS+=("$1"); }
+
+scn_cleanup() {
+    local rc=$?
+    local p
+    for p in "${SCN_BG_PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    local name
+    for name in "${!NODE_PORT[@]}"; do
+        node_stop "$name" immediate
+    done
+    if [ $rc -ne 0 ] || [ "$SCN_FAILED" -gt 0 ]; then
+        for name in "${!NODE_PORT[@]}"; do
+            local log
+            log="$(node_dir "$name")/server.log"
+            if [ -f "$log" ]; then
+                echo "--- last lines of $name's server.log ---" >&2
+                tail -n 30 "$log" >&2
+            fi
+        done
+    fi
+    if [ -n "${SCN_KEEP:-}" ]; then
+        echo "kept $SCN_TMP" >&2
+    else
+        rm -rf "$SCN_TMP"
+    fi
+    exit $rc
+}
+trap scn_cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() {
+    SCN_PASSED=$((SCN_PASSED + 1))
+    printf '  ok    %s\n' "$1"
+}
+
+fail() {
+    SCN_FAILED=$((SCN_FAILED + 1))
+    SCN_FAILURES+=("$1")
+    printf '  FAIL  %s\n' "$1"
+}
+
+# check "description" COMMAND...: pass when the command succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# check_eq "description" GOT WANT
+check_eq() {
+    if [ "$2" == "$3" ]; then pass "$1"; else fail "$1 (got '$2', want '$3')"; fi
+}
+
+# Integrity report of an index: ok, else print it and fail.
+check_index_ok() {
+    local name=$1 index=$2 what=$3
+    if [ "$(node_sql "$name" "SELECT semvec_index_check('$index') ->> 'ok'" 2>&1)" == "true" ]; then
+        pass "$what"
+    else
+        fail "$what"
+        node_sql "$name" "SELECT jsonb_pretty(semvec_index_check('$index'))" >&2 || true
+    fi
+}
+
+finish() {
+    echo "$SCN_NAME: $SCN_PASSED passed, $SCN_FAILED failed"
+    [ "$SCN_FAILED" -eq 0 ]
+}
+
+# seconds since the scenario started, for the log
+SCN_T0=$SECONDS
+elapsed() { echo "$((SECONDS - SCN_T0))s"; }
+
+# install_helpers NAME: SQL helpers in the node's test database.
+#   random_vector(dims, seed) -> vector: reproducible pseudo-random vector (no global random state).
+#   recall10(tbl, qtbl, op): recall@10 of the index on tbl for the queries in qtbl, judged by
+#   distance (a row counts when no farther than the exact 10th neighbour).
+#   self_misses(tbl, op): rows whose own vector does not return them first through the index (searched
+#   with ef_search 100, then 1000 for the misses).
+install_helpers() {
+    node_psql "$1" <<'SQL'
+CREATE OR REPLACE FUNCTION random_vector(dims int, seed bigint) RETURNS vector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT array_agg(((hashint8(seed * 100003 + i) & 2147483647) % 100000) / 1000.0)::vector
+    FROM generate_series(1, dims) i
+$$;
+CREATE OR REPLACE FUNCTION recall10(tbl regclass, qtbl regclass, op text DEFAULT '<->') RETURNS float8
+LANGUAGE plpgsql AS $$
+DECLARE
+    q record; kth float8; hits bigint := 0; total bigint := 0; got bigint;
+BEGIN
+    FOR q IN EXECUTE format('SELECT v FROM %s', qtbl) LOOP
+        SET LOCAL enable_indexscan = off;
+        SET LOCAL enable_seqscan = on;
+        EXECUTE format('SELECT max(d), count(*) FROM (SELECT v %s $1 AS d FROM %s ORDER BY v %s $1 LIMIT 10) s', op, tbl, op)
+            INTO kth, got USING q.v;
+        total := total + got;
+        SET LOCAL enable_indexscan = on;
+        SET LOCAL enable_seqscan = off;
+        EXECUTE format('SELECT count(*) FROM (SELECT v %s $1 AS d FROM %s ORDER BY v %s $1 LIMIT 10) s WHERE d <= $2 + 1e-6 * abs($2)', op, tbl, op)
+            INTO got USING q.v, kth;
+        hits := hits + got;
+    END LOOP;
+    RETURN round((hits::float8 / greatest(total, 1))::numeric, 4);
+END $$;
+CREATE OR REPLACE FUNCTION self_misses(tbl regclass, op text DEFAULT '<->') RETURNS TABLE (id bigint) LANGUAGE plpgsql AS $$
+DECLARE
+    q text := format('SELECT t.id::bigint FROM %s t WHERE t.v IS NOT NULL AND t.id = ANY ($1) AND t.id IS DISTINCT FROM
+                          (SELECT t2.id FROM %s t2 ORDER BY t2.v %s t.v LIMIT 1)', tbl, tbl, op);
+    missed bigint[];
+BEGIN
+    SET LOCAL enable_seqscan = off;
+    SET LOCAL enable_bitmapscan = off;
+    -- A search may miss a reachable element (HNSW is approximate): only rows that a much wider
+    -- search does not find either count.
+    SET LOCAL hnsw.ef_search = 100;
+    EXECUTE format('SELECT array_agg(id) FROM (%s) s', replace(q, 't.id = ANY ($1) AND ', '')) INTO missed;
+    SET LOCAL hnsw.ef_search = 1000;
+    RETURN QUERY EXECUTE q USING coalesce(missed, '{}');
+END $$;
+SQL
+}
