@@ -2,4 +2,5 @@
 
 pub mod util;
 mod reliability;
+mod types;
 mod vector;
