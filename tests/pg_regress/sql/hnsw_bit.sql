@@ -20,6 +20,15 @@ INSERT INTO t (val) VALUES (B'1110');
 SELECT * FROM t ORDER BY val <%> B'1111';
 SELECT COUNT(*) FROM (SELECT * FROM t ORDER BY val <%> (SELECT NULL::bit)) t2;
 DROP TABLE t;
+-- deletes and VACUUM: deleted rows are gone, the rest are still found
+CREATE TABLE t (id int, val bit(16));
+INSERT INTO t SELECT i, i::bit(16) FROM generate_series(0, 299) i;
+CREATE INDEX ON t USING hnsw (val bit_hamming_ops);
+DELETE FROM t WHERE id % 4 = 0;
+VACUUM t;
+SELECT COUNT(*) FROM (SELECT * FROM t ORDER BY val <~> B'0000000011111111' LIMIT 1000) t2;
+SELECT val <~> B'0000000000001100' FROM t ORDER BY val <~> B'0000000000001100' LIMIT 4;
+DROP TABLE t;
 -- a query of another length than the column
 CREATE TABLE t (val bit(3));
 INSERT INTO t (val) VALUES (B'000'), (B'100');

@@ -66,6 +66,17 @@ SELECT val <-> '[10,4]' FROM t ORDER BY val <-> '[10,4]' LIMIT 6;
 RESET hnsw.iterative_scan;
 RESET hnsw.ef_search;
 DROP TABLE t;
+-- deletes and VACUUM: deleted rows are gone, the rest are still found
+CREATE TABLE t (id int, val halfvec(2));
+INSERT INTO t SELECT i, ARRAY[i % 20, i / 20]::halfvec FROM generate_series(0, 399) i;
+CREATE INDEX ON t USING hnsw (val halfvec_l2_ops);
+DELETE FROM t WHERE id % 3 = 0;
+VACUUM t;
+SELECT COUNT(*) FROM (SELECT * FROM t ORDER BY val <-> '[5,5]' LIMIT 1000) t2;
+SELECT val <-> '[6,6]' FROM t ORDER BY val <-> '[6,6]' LIMIT 3;
+INSERT INTO t SELECT i, ARRAY[i % 20, i / 20]::halfvec FROM generate_series(0, 399) i WHERE i % 3 = 0;
+SELECT val <-> '[6,6]' FROM t ORDER BY val <-> '[6,6]' LIMIT 3;
+DROP TABLE t;
 -- unlogged
 CREATE UNLOGGED TABLE t (val halfvec(3));
 INSERT INTO t (val) VALUES ('[0,0,0]'), ('[1,2,3]'), ('[1,1,1]'), (NULL);

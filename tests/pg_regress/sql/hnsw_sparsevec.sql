@@ -46,6 +46,16 @@ CREATE INDEX ON t USING hnsw (val sparsevec_l2_ops);
 SELECT round((val <-> '{4:3,3011:2,35021:1}/100000')::numeric, 4) FROM t ORDER BY val <-> '{4:3,3011:2,35021:1}/100000' LIMIT 5;
 SELECT COUNT(*) FROM (SELECT * FROM t ORDER BY val <-> '{4:3,3011:2,35021:1}/100000') t2;
 DROP TABLE t;
+-- deletes and VACUUM: deleted rows are gone, the rest are still found
+CREATE TABLE t (id int, val sparsevec(1000));
+INSERT INTO t SELECT i, ('{' || (i % 50 + 1) || ':' || (i % 7 + 1) || ',' || (i % 9 + 100) || ':1}/1000')::sparsevec
+FROM generate_series(1, 300) i;
+CREATE INDEX ON t USING hnsw (val sparsevec_cosine_ops);
+DELETE FROM t WHERE id % 3 = 0;
+VACUUM t;
+SELECT COUNT(*) FROM (SELECT * FROM t ORDER BY val <=> '{1:1,100:1}/1000') t2;
+SELECT round((val <=> '{2:3,101:1}/1000')::numeric, 6) FROM t ORDER BY val <=> '{2:3,101:1}/1000' LIMIT 3;
+DROP TABLE t;
 -- non-zero elements
 CREATE TABLE t (val sparsevec(1001));
 INSERT INTO t (val) VALUES (array_fill(1, ARRAY[1001])::vector::sparsevec);
