@@ -28,6 +28,8 @@ pgrx::extension_sql_file!(
     requires = ["hnsw_sql", "halfvec_sql", "sparsevec_sql", "bit_sql"]
 );
 pgrx::extension_sql_file!("../sql/check.sql", name = "check_sql", requires = ["hnsw_sql"]);
+pgrx::extension_sql_file!("../sql/ivfflat.sql", name = "ivfflat_sql", requires = ["hnsw_sql"]);
+pgrx::extension_sql_file!("../sql/ivfflat_types.sql", name = "ivfflat_types_sql", requires = ["ivfflat_sql", "halfvec_sql", "bit_sql"]);
 pgrx::extension_sql_file!("../sql/embed.sql", name = "embed_sql", requires = ["hnsw_sql"], finalize);
 pgrx::extension_sql_file!("../sql/hybrid.sql", name = "hybrid_sql", requires = ["hnsw_sql"]);
 
@@ -43,6 +45,7 @@ pub extern "C-unwind" fn _PG_init() {
     }
     gucs::init();
     index::hnsw::init();
+    index::ivfflat::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -1,4 +1,5 @@
 //! Index access methods.
 
 pub mod hnsw;
+pub mod ivfflat;
 pub mod storage;
