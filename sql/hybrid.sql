@@ -40,7 +40,8 @@ CREATE TYPE bm25query AS (
     k1 float8,
     b float8,
     avg_length float8,     -- average document length of the corpus
-    n_docs bigint          -- number of documents in the corpus
+    n_docs bigint,         -- number of documents in the corpus
+    lexeme_counts integer[] -- per lexeme, its count in the query
 );
 
 -- pg_proc: C functions (src/hybrid/mod.rs).
@@ -73,6 +74,22 @@ CREATE AGGREGATE semvec_bm25_df(tsvector, text[]) (
     STYPE = internal,
     FINALFUNC = semvec_bm25_df_final
 );
+
+-- One-pass ranking (bm25_search, hybrid_search): per candidate its term counts, the document
+-- frequencies as a window aggregate over all candidates, then the score.
+CREATE FUNCTION semvec_bm25_term_counts(tsvector, text[]) RETURNS integer[]
+    AS 'MODULE_PATHNAME', 'semvec_bm25_term_counts' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION semvec_bm25_df_counts_accum(internal, integer[]) RETURNS internal
+    AS 'MODULE_PATHNAME', 'semvec_bm25_df_counts_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION semvec_bm25_df_counts_final(internal) RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'semvec_bm25_df_counts_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE semvec_bm25_df_counts(integer[]) (
+    SFUNC = semvec_bm25_df_counts_accum,
+    STYPE = internal,
+    FINALFUNC = semvec_bm25_df_counts_final
+);
+CREATE FUNCTION semvec_bm25_score_counts(integer[], bigint[], bm25query) RETURNS float8
+    AS 'MODULE_PATHNAME', 'semvec_bm25_score_counts' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE FUNCTION semvec_bm25_trigger_args(bytea) RETURNS text[]
     AS 'MODULE_PATHNAME', 'semvec_bm25_trigger_args' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -360,23 +377,19 @@ CREATE FUNCTION bm25_stats(tbl regclass, doc_column name,
 $$;
 COMMENT ON FUNCTION bm25_stats(regclass, name) IS 'BM25 corpus statistics of a column: documents, total and average length';
 
--- Parse a query for one registered column: its lexemes (with the column's text search
--- configuration), their document frequencies counted through the GIN index, and their weights.
-CREATE FUNCTION bm25_query(tbl regclass, doc_column name, query text,
-                           k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
+-- A query for one registered column, without its weights: lexemes (parsed with the column's text
+-- search configuration), their counts in the query, the corpus statistics and the OR query.
+CREATE FUNCTION semvec_bm25_parse(tbl regclass, doc_column name, query text, k1 float8, b float8)
     RETURNS bm25query LANGUAGE plpgsql STABLE PARALLEL SAFE
     AS $$
 DECLARE
     cfg regconfig;
-    doc text;
     st record;
-    qtf integer[];
-    df bigint[];
     q @extschema@.bm25query;
 BEGIN
     PERFORM @extschema@.semvec_bm25_check_params(k1, b);
     cfg := @extschema@.semvec_bm25_registered_config(tbl, doc_column);
-    doc := @extschema@.semvec_bm25_document_expr(tbl, doc_column, cfg);
+    PERFORM @extschema@.semvec_bm25_document_expr(tbl, doc_column, cfg);
     IF cfg IS NULL THEN
         RAISE EXCEPTION 'column "%" of relation "%" has no BM25 statistics', doc_column, tbl
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -390,23 +403,40 @@ BEGIN
     END IF;
     SELECT coalesce(pg_catalog.array_agg(u.lexeme ORDER BY u.lexeme), '{}'),
            coalesce(pg_catalog.array_agg(coalesce(pg_catalog.cardinality(u.positions), 1) ORDER BY u.lexeme), '{}')
-      INTO q.lexemes, qtf
+      INTO q.lexemes, q.lexeme_counts
       FROM pg_catalog.unnest(pg_catalog.to_tsvector(cfg, coalesce(query, ''))) u;
     q.k1 := k1;
     q.b := b;
     q.n_docs := st.n_docs;
     q.avg_length := st.avg_length;
     q.or_query := @extschema@.semvec_bm25_or_tsquery(q.lexemes);
+    RETURN q;
+END
+$$;
+
+-- Parse a query for one registered column: its lexemes (with the column's text search
+-- configuration), their document frequencies counted through the GIN index, and their weights.
+CREATE FUNCTION bm25_query(tbl regclass, doc_column name, query text,
+                           k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
+    RETURNS bm25query LANGUAGE plpgsql STABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    doc text;
+    df bigint[];
+    q @extschema@.bm25query;
+BEGIN
+    q := @extschema@.semvec_bm25_parse(tbl, doc_column, query, k1, b);
     IF q.or_query IS NULL THEN
         q.weights := '{}';
         RETURN q;
     END IF;
+    doc := @extschema@.semvec_bm25_document_expr(tbl, doc_column, @extschema@.semvec_bm25_registered_config(tbl, doc_column));
     -- One pass over the candidates (the GIN index) counts every lexeme's documents.
     EXECUTE pg_catalog.format(
         'SELECT @extschema@.semvec_bm25_df(%s, $1) FROM ONLY %s WHERE %s OPERATOR(pg_catalog.@@) $2',
         doc, tbl, doc)
        INTO df USING q.lexemes, q.or_query;
-    SELECT pg_catalog.array_agg(qtf[i] * @extschema@.semvec_bm25_idf(st.n_docs, coalesce(df[i], 0)) ORDER BY i)
+    SELECT pg_catalog.array_agg(q.lexeme_counts[i] * @extschema@.semvec_bm25_idf(q.n_docs, coalesce(df[i], 0)) ORDER BY i)
       INTO q.weights
       FROM pg_catalog.generate_subscripts(q.lexemes, 1) i;
     RETURN q;
@@ -441,6 +471,28 @@ BEGIN
 END
 $$;
 
+-- The keyword side as SQL: the best `limit_param` candidates (rows matching any lexeme, through the
+-- GIN index) as (k, s) = (key, BM25 score), best first. Each candidate's tsvector is read once: its
+-- term counts feed both the document frequencies (a window aggregate over all candidates) and its
+-- score (OFFSET 0 keeps the subquery, so the counts are computed once per row). `query_param` is a
+-- bm25query from semvec_bm25_parse().
+CREATE FUNCTION semvec_bm25_ranking_sql(tbl regclass, doc_column name, key_expr text,
+                                        query_param text, limit_param text)
+    RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    doc text := @extschema@.semvec_bm25_document_expr(tbl, doc_column,
+                    @extschema@.semvec_bm25_registered_config(tbl, doc_column));
+BEGIN
+    RETURN pg_catalog.format(
+        'SELECT k, @extschema@.semvec_bm25_score_counts(c, @extschema@.semvec_bm25_df_counts(c) OVER (), %4$s) AS s '
+        'FROM (SELECT %1$s AS k, @extschema@.semvec_bm25_term_counts(%2$s, (%4$s).lexemes) AS c '
+        '      FROM ONLY %3$s WHERE %2$s OPERATOR(pg_catalog.@@) (%4$s).or_query OFFSET 0) candidates '
+        'ORDER BY s DESC, k LIMIT %5$s',
+        key_expr, doc, tbl, query_param, limit_param);
+END
+$$;
+
 -- Top documents of a registered column by BM25. The candidates are the rows matching any query
 -- lexeme (GIN index); all of them are scored, the best top_k returned. bm25_search_as() takes the
 -- type to return the keys as in its first argument (NULL::uuid, NULL::text, ...), as
@@ -459,18 +511,13 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     key_expr := @extschema@.semvec_key_expr(tbl, key_column, pg_catalog.pg_typeof(key_type));
-    q := @extschema@.bm25_query(tbl, doc_column, query, k1, b);
+    q := @extschema@.semvec_bm25_parse(tbl, doc_column, query, k1, b);
     IF q.or_query IS NULL THEN
         RETURN;
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
-        'SELECT k, s, (row_number() OVER (ORDER BY s DESC, k))::integer '
-        'FROM (SELECT %1$s AS k, @extschema@.bm25_score(%2$s, $1) AS s FROM ONLY %3$s '
-        '      WHERE %2$s OPERATOR(pg_catalog.@@) ($1).or_query ORDER BY s DESC, k LIMIT $2) t '
-        'ORDER BY 3',
-        key_expr,
-        @extschema@.semvec_bm25_document_expr(tbl, doc_column, @extschema@.semvec_bm25_registered_config(tbl, doc_column)),
-        tbl)
+        'SELECT k, s, (row_number() OVER (ORDER BY s DESC, k))::integer FROM (%s) t ORDER BY 3',
+        @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, key_expr, '$1', '$2'))
         USING q, top_k;
 END
 $$;
@@ -526,18 +573,11 @@ CREATE FUNCTION semvec_hybrid_sql(tbl regclass, key_column name, doc_column name
                                   key_type regtype)
     RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE
     AS $$
-DECLARE
-    cfg regconfig;
 BEGIN
-    cfg := @extschema@.semvec_bm25_registered_config(tbl, doc_column);
     RETURN pg_catalog.format($q$
 WITH keyword AS (
     SELECT k, row_number() OVER (ORDER BY s DESC, k) AS r
-      FROM (SELECT %1$s AS k, @extschema@.bm25_score(%2$s, $1) AS s
-              FROM ONLY %3$s
-             WHERE %2$s OPERATOR(pg_catalog.@@) ($1).or_query
-             ORDER BY s DESC, k
-             LIMIT $3) kw),
+      FROM (%2$s) kw),
 semantic AS (
     SELECT k, row_number() OVER (ORDER BY dist, k) AS r
       FROM (SELECT %1$s AS k, %4$I OPERATOR(%5$s) $2 AS dist
@@ -551,7 +591,7 @@ SELECT coalesce(keyword.k, semantic.k),
  ORDER BY 2 DESC, 1
  LIMIT $8$q$,
         @extschema@.semvec_key_expr(tbl, key_column, key_type),
-        @extschema@.semvec_bm25_document_expr(tbl, doc_column, cfg),
+        @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, @extschema@.semvec_key_expr(tbl, key_column, key_type), '$1', '$3'),
         tbl,
         vector_column,
         @extschema@.semvec_vector_order_operator(tbl, vector_column));
@@ -584,7 +624,7 @@ BEGIN
         -- Embedded once per call; dynamic so that this function does not depend on embed().
         EXECUTE 'SELECT @extschema@.embed($1)' INTO qv USING query_text;
     END IF;
-    q := @extschema@.bm25_query(tbl, doc_column, query_text, k1, b);
+    q := @extschema@.semvec_bm25_parse(tbl, doc_column, query_text, k1, b);
 END
 $$;
 

@@ -171,22 +171,30 @@ const Q_WEIGHTS: i16 = 3;
 const Q_K1: i16 = 4;
 const Q_B: i16 = 5;
 const Q_AVG_LENGTH: i16 = 6;
+const Q_N_DOCS: i16 = 7;
+const Q_LEXEME_COUNTS: i16 = 8;
+
+/// A non-NULL field of a `bm25query`.
+unsafe fn query_field(tuple: pg_sys::HeapTupleHeader, attno: i16, name: &str) -> Datum {
+    unsafe {
+        let mut isnull = false;
+        let d = pg_sys::GetAttributeByNum(tuple, attno, &mut isnull);
+        if isnull {
+            raise(
+                NULL_VALUE_NOT_ALLOWED,
+                format!("bm25query field {name} must not be NULL"),
+                None,
+                Some("Build the query with bm25_query().".into()),
+            );
+        }
+        d
+    }
+}
 
 unsafe fn parse_query(tuple: pg_sys::HeapTupleHeader, bytes: &[u8]) -> QueryCache {
     unsafe {
-        let field = |attno: i16| -> Option<Datum> {
-            let mut isnull = false;
-            let d = pg_sys::GetAttributeByNum(tuple, attno, &mut isnull);
-            (!isnull).then_some(d)
-        };
-        let need = |attno: i16, name: &str| -> Datum {
-            field(attno).unwrap_or_else(|| {
-                raise(NULL_VALUE_NOT_ALLOWED, format!("bm25query field {name} must not be NULL"), None,
-                      Some("Build the query with bm25_query().".into()))
-            })
-        };
-        let lexemes = text_array(need(Q_LEXEMES, "lexemes"), "lexemes");
-        let weights = float8_array(need(Q_WEIGHTS, "weights"), "weights");
+        let lexemes = text_array(query_field(tuple, Q_LEXEMES, "lexemes"), "lexemes");
+        let weights = float8_array(query_field(tuple, Q_WEIGHTS, "weights"), "weights");
         if lexemes.len() != weights.len() {
             raise(
                 INVALID_PARAMETER_VALUE,
@@ -195,7 +203,7 @@ unsafe fn parse_query(tuple: pg_sys::HeapTupleHeader, bytes: &[u8]) -> QueryCach
                 Some("Build the query with bm25_query().".into()),
             );
         }
-        let f = |attno: i16, name: &str| f64::from_bits(need(attno, name).value() as u64);
+        let f = |attno: i16, name: &str| f64::from_bits(query_field(tuple, attno, name).value() as u64);
         let params = Bm25Params::new(f(Q_K1, "k1"), f(Q_B, "b")).or_raise();
         let avg_len = f(Q_AVG_LENGTH, "avg_length");
         let terms = lexemes.into_iter().zip(weights).map(|(lexeme, weight)| QueryTerm { lexeme, weight }).collect();
@@ -285,4 +293,147 @@ pg_fn!(fn semvec_bm25_df_final(fcinfo) {
         pg_sys::TYPALIGN_DOUBLE as std::ffi::c_char,
     );
     Datum::from(a)
+});
+
+// ---- One-pass ranking: term counts per candidate, document frequencies over the candidates as a
+// window aggregate, then the score. bm25_search() and hybrid_search() use these so that each
+// candidate's tsvector is read once.
+
+/// Query lexemes of one call site of `semvec_bm25_term_counts`, recognised by the array's bytes.
+struct LexemeCache {
+    bytes: Vec<u8>,
+    lexemes: Vec<String>,
+}
+
+// semvec_bm25_term_counts(doc tsvector, lexemes text[]) -> integer[]: the document's frequency of
+// every lexeme, then its length.
+pg_fn!(fn semvec_bm25_term_counts(fcinfo) {
+    let p = detoast(arg(fcinfo, 1));
+    let bytes = std::slice::from_raw_parts(p as *const u8, varsize(p));
+    let flinfo = (*fcinfo).flinfo;
+    let mut cache = (*flinfo).fn_extra as *mut LexemeCache;
+    if cache.is_null() || (*cache).bytes != bytes {
+        let fresh = LexemeCache { bytes: bytes.to_vec(), lexemes: text_array(arg(fcinfo, 1), "lexemes") };
+        if cache.is_null() {
+            cache = PgMemoryContexts::For((*flinfo).fn_mcxt).leak_and_drop_on_delete(fresh);
+            (*flinfo).fn_extra = cache.cast();
+        } else {
+            *cache = fresh;
+        }
+    }
+    let doc = tsvector_arg(fcinfo, 0);
+    let mut datums: Vec<Datum> = (*cache).lexemes.iter().map(|l| i32_datum(doc.term_frequency(l.as_bytes()) as i32)).collect();
+    datums.push(i32_datum(doc.document_length().min(i32::MAX as u64) as i32));
+    Datum::from(pg_sys::construct_array(
+        datums.as_mut_ptr(),
+        datums.len() as i32,
+        pg_sys::INT4OID,
+        4,
+        true,
+        pg_sys::TYPALIGN_INT as std::ffi::c_char,
+    ))
+});
+
+unsafe fn int4_array(d: Datum, what: &str) -> Vec<i32> {
+    unsafe { array_elements(d, pg_sys::INT4OID, what).into_iter().map(|e| e.value() as i32).collect() }
+}
+
+unsafe fn int8_array(d: Datum, what: &str) -> Vec<i64> {
+    unsafe { array_elements(d, pg_sys::INT8OID, what).into_iter().map(|e| e.value() as i64).collect() }
+}
+
+fn int8_array_datum(v: &[i64]) -> Datum {
+    unsafe {
+        let mut datums: Vec<Datum> = v.iter().map(|&c| Datum::from(c)).collect();
+        Datum::from(pg_sys::construct_array(
+            datums.as_mut_ptr(),
+            datums.len() as i32,
+            pg_sys::INT8OID,
+            8,
+            true,
+            pg_sys::TYPALIGN_DOUBLE as std::ffi::c_char,
+        ))
+    }
+}
+
+// semvec_bm25_df_counts_accum(internal, counts integer[]) -> internal: per lexeme, the rows whose
+// frequency is not 0 (the last element, the length, is not a lexeme).
+pg_fn!(fn semvec_bm25_df_counts_accum(fcinfo) {
+    let mut aggcontext: pg_sys::MemoryContext = std::ptr::null_mut();
+    if pg_sys::AggCheckCallContext(fcinfo, &mut aggcontext) == 0 {
+        raise("XX000", "semvec_bm25_df_counts_accum called in non-aggregate context", None, None);
+    }
+    let mut state = if arg_is_null(fcinfo, 0) { std::ptr::null_mut() } else { arg(fcinfo, 0).cast_mut_ptr::<Vec<i64>>() };
+    if arg_is_null(fcinfo, 1) {
+        return if state.is_null() { return_null(fcinfo) } else { Datum::from(state) };
+    }
+    let counts = int4_array(arg(fcinfo, 1), "term counts");
+    let k = counts.len().saturating_sub(1);
+    if state.is_null() {
+        state = PgMemoryContexts::For(aggcontext).leak_and_drop_on_delete(vec![0i64; k]);
+    }
+    let df = &mut *state;
+    if df.len() != k {
+        raise(INVALID_PARAMETER_VALUE, "term counts of different lengths", None, None);
+    }
+    for (d, &c) in df.iter_mut().zip(&counts) {
+        *d += (c > 0) as i64;
+    }
+    Datum::from(state)
+});
+
+// semvec_bm25_df_counts_final(internal) -> bigint[]
+pg_fn!(fn semvec_bm25_df_counts_final(fcinfo) {
+    if arg_is_null(fcinfo, 0) {
+        return return_null(fcinfo);
+    }
+    int8_array_datum(&*arg(fcinfo, 0).cast_mut_ptr::<Vec<i64>>())
+});
+
+/// Weights of one call site of `semvec_bm25_score_counts`, recognised by the bytes of the document
+/// frequencies and of the query.
+struct CountsCache {
+    df_bytes: Vec<u8>,
+    query_bytes: Vec<u8>,
+    params: Bm25Params,
+    avg_len: f64,
+    weights: Vec<f64>,
+}
+
+// semvec_bm25_score_counts(counts integer[], df bigint[], query bm25query) -> float8
+pg_fn!(fn semvec_bm25_score_counts(fcinfo) {
+    let dfp = detoast(arg(fcinfo, 1));
+    let df_bytes = std::slice::from_raw_parts(dfp as *const u8, varsize(dfp));
+    let qp = detoast(arg(fcinfo, 2));
+    let query_bytes = std::slice::from_raw_parts(qp as *const u8, varsize(qp));
+    let flinfo = (*fcinfo).flinfo;
+    let mut cache = (*flinfo).fn_extra as *mut CountsCache;
+    if cache.is_null() || (*cache).df_bytes != df_bytes || (*cache).query_bytes != query_bytes {
+        let tuple = qp as pg_sys::HeapTupleHeader;
+        let qtf = int4_array(query_field(tuple, Q_LEXEME_COUNTS, "lexeme_counts"), "lexeme_counts");
+        let df = int8_array(arg(fcinfo, 1), "document frequencies");
+        if qtf.len() != df.len() {
+            raise(INVALID_PARAMETER_VALUE, format!("{} lexeme counts but {} document frequencies", qtf.len(), df.len()), None, None);
+        }
+        let f = |attno: i16, name: &str| f64::from_bits(query_field(tuple, attno, name).value() as u64);
+        let params = Bm25Params::new(f(Q_K1, "k1"), f(Q_B, "b")).or_raise();
+        let avg_len = f(Q_AVG_LENGTH, "avg_length");
+        let n_docs = (query_field(tuple, Q_N_DOCS, "n_docs").value() as i64).max(0) as u64;
+        let weights = qtf.iter().zip(&df).map(|(&q, &d)| q as f64 * idf(n_docs, d.max(0) as u64)).collect();
+        let fresh = CountsCache { df_bytes: df_bytes.to_vec(), query_bytes: query_bytes.to_vec(), params, avg_len, weights };
+        if cache.is_null() {
+            cache = PgMemoryContexts::For((*flinfo).fn_mcxt).leak_and_drop_on_delete(fresh);
+            (*flinfo).fn_extra = cache.cast();
+        } else {
+            *cache = fresh;
+        }
+    }
+    let c = &*cache;
+    let counts = int4_array(arg(fcinfo, 0), "term counts");
+    if counts.len() != c.weights.len() + 1 {
+        raise(INVALID_PARAMETER_VALUE, "term counts do not match the query", None, None);
+    }
+    let (tfs, len) = counts.split_at(c.weights.len());
+    let tfs: Vec<u32> = tfs.iter().map(|&t| t.max(0) as u32).collect();
+    f64_datum(c.params.score_frequencies(&tfs, len[0].max(0) as u64, &c.weights, c.avg_len))
 });

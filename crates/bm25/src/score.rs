@@ -67,6 +67,13 @@ impl Bm25Params {
         }
         sum
     }
+
+    /// BM25 from a document's term frequencies (one per query lexeme, in the order of `weights`)
+    /// and its length: the same sum as [`score`](Self::score), for callers that looked the lexemes
+    /// up before the weights were known.
+    pub fn score_frequencies(&self, tfs: &[u32], doc_len: u64, weights: &[f64], avg_len: f64) -> f64 {
+        tfs.iter().zip(weights).map(|(&tf, w)| w * self.term_score(tf, doc_len, avg_len)).sum()
+    }
 }
 
 /// Lucene's BM25 IDF, never negative. `df` is clamped to `n_docs` (corpus statistics can lag a
@@ -153,6 +160,24 @@ mod tests {
         // No query lexeme in the document.
         let none = [QueryTerm { lexeme: "dog".into(), weight: 1.0 }];
         assert_eq!(p.score(&doc, &none, 5.0), 0.0);
+    }
+
+    #[test]
+    fn scoring_from_frequencies_equals_scoring_the_document() {
+        let bytes = build(&[(b"cat", Some(&[1, 4, 9])), (b"sat", Some(&[2])), (b"mat", None)]);
+        let doc = TsVector::parse(&bytes).unwrap();
+        let p = Bm25Params::new(1.5, 0.6).unwrap();
+        let terms = [
+            QueryTerm { lexeme: "mat".into(), weight: 0.7 },
+            QueryTerm { lexeme: "cat".into(), weight: 2.5 },
+            QueryTerm { lexeme: "dog".into(), weight: 9.0 },
+        ];
+        let tfs: Vec<u32> = terms.iter().map(|t| doc.term_frequency(t.lexeme.as_bytes())).collect();
+        let weights: Vec<f64> = terms.iter().map(|t| t.weight).collect();
+        assert_eq!(tfs, [1, 3, 0]);
+        let a = p.score(&doc, &terms, 4.0);
+        let b = p.score_frequencies(&tfs, doc.document_length(), &weights, 4.0);
+        assert!(close(a, b), "{a} {b}");
     }
 
     #[test]
