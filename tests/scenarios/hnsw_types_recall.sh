@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Recall of hnsw indexes on halfvec and bit, and of binary quantization with re-ranking:
 #  1. fashion-mnist (784 dims): halfvec_l2_ops / halfvec_cosine_ops on a halfvec column (also after
-#     inserts), a halfvec_l2_ops expression index over a vector column, bit_hamming_ops and
+#     inserts, and after deletes and VACUUM), a halfvec_l2_ops expression index over a vector column, bit_hamming_ops and
 #     bit_jaccard_ops on binary_quantize()d rows, all at default settings (m 16,
 #     ef_construction 64, hnsw.ef_search 40);
 #  2. real text embeddings (SciFact abstracts and claims embedded in the database with embed()):
@@ -118,6 +118,8 @@ run "SELECT uses_index('SELECT id FROM h ORDER BY v <=> \$1::halfvec(784) LIMIT 
 check "SELECT expect('halfvec_cosine_ops recall@10', index_recall10('h', 'v <=> \$1::halfvec(784)'), 0.95)"
 run "INSERT INTO h SELECT id + $N, (v::vector * array_fill(0.5, ARRAY[784])::vector)::halfvec(784) FROM h WHERE id % 2 = 0"
 check "SELECT expect('halfvec_cosine_ops recall@10 after 50% inserts', index_recall10('h', 'v <=> \$1::halfvec(784)'), 0.95)"
+run "DELETE FROM h WHERE id % 2 = 1" "VACUUM h"
+check "SELECT expect('halfvec_cosine_ops recall@10 after deleting half and VACUUM', index_recall10('h', 'v <=> \$1::halfvec(784)'), 0.95)"
 
 log "halfvec expression index over a vector column, against exact search on the vectors"
 run "CREATE INDEX base_half ON base USING hnsw ((v::halfvec(784)) halfvec_l2_ops);"
