@@ -49,3 +49,23 @@ CROSS JOIN LATERAL (
     SELECT row_number() OVER () AS rank, name, left(summary, 60) AS summary
     FROM (SELECT name, summary FROM packages ORDER BY embedding <=> embed(q.question) LIMIT 3) top
 ) r;
+
+\echo
+\echo '=== 4. hybrid search: BM25 over a tsvector (GIN) fused with the vector ranking (HNSW) by RRF'
+ALTER TABLE packages ADD COLUMN id bigserial UNIQUE;
+ALTER TABLE packages ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', doc)) STORED;
+CREATE INDEX packages_tsv ON packages USING gin (tsv);
+SELECT bm25_create('packages', 'tsv', 'english');
+SELECT q.question, s.rank, s.semantic, h.hybrid
+FROM (VALUES ('sqlite database browser'), ('ssh client for windows style terminals'),
+             ('convert markdown documents to pdf')) AS q(question)
+CROSS JOIN LATERAL (
+    SELECT row_number() OVER () AS rank, name AS semantic
+    FROM (SELECT name FROM packages ORDER BY embedding <=> embed(q.question) LIMIT 5) t
+) s
+JOIN LATERAL (
+    SELECT row_number() OVER (ORDER BY hs.score DESC) AS rank, p.name AS hybrid
+    FROM hybrid_search('packages', 'id', 'tsv', 'embedding', q.question, top_k => 5) hs
+    JOIN packages p ON p.id = hs.id
+) h ON h.rank = s.rank
+ORDER BY q.question, s.rank;
