@@ -26,6 +26,149 @@ mod raw {
         ) -> Buffer;
         pub fn LockBuffer(buffer: Buffer, mode: std::ffi::c_int);
         pub fn UnlockReleaseBuffer(buffer: Buffer);
+        pub fn ReadRecentBuffer(
+            rnode: pgrx::pg_sys::RelFileNode,
+            fork: ForkNumber::Type,
+            block: BlockNumber,
+            recent_buffer: Buffer,
+        ) -> bool;
+    }
+}
+
+/// Backend-local memory of the shared buffer that held each block of one index fork when this
+/// backend last read it. A read first tries that buffer with `ReadRecentBuffer` (pin, then check
+/// the buffer's tag: a stale hint is detected, never trusted), which skips the shared
+/// buffer-mapping hash lookup and its partition lock — the largest cost of a page read after the
+/// page's own cache misses. It also gives the search addresses to prefetch from
+/// ([`RelationRead::page_hint`]).
+///
+/// `ReadRecentBuffer` pins without raising the buffer's usage count (the clock sweep's measure of
+/// how hot a page is), so [`bump_usage_count`] does what an ordinary pin does; index pages then
+/// compete for `shared_buffers` exactly as when read through `ReadBuffer`.
+pub struct BufferHints {
+    node: pg_sys::RelFileNode,
+    fork: pg_sys::ForkNumber::Type,
+    /// Per block: buffer id, 0 when unknown. Only touched in short sections without Postgres calls,
+    /// so no borrow is live when an ERROR long-jumps out of a buffer call.
+    slots: std::cell::UnsafeCell<Vec<u32>>,
+}
+
+/// Raises the usage count of a shared buffer this backend has pinned, as `PinBuffer` does for an
+/// ordinary read: one compare-and-swap on the descriptor's state word, given up when the header
+/// is locked or the word changed meanwhile (a missed bump only makes the page slightly colder).
+/// The state layout (refcount, usage count, flag bits) is PostgreSQL's `buf_internals.h`, taken
+/// from the bindings of the server we are built for.
+#[inline]
+unsafe fn bump_usage_count(buffer: pg_sys::Buffer) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    unsafe {
+        let desc = pg_sys::BufferDescriptors.add(buffer as usize - 1) as *mut pg_sys::BufferDesc;
+        // SAFETY: pg_atomic_uint32 is a u32 in shared memory updated only atomically.
+        let state = &*(std::ptr::addr_of_mut!((*desc).state) as *const AtomicU32);
+        let old = state.load(Ordering::Relaxed);
+        if old & pg_sys::BM_LOCKED != 0
+            || (old & pg_sys::BUF_USAGECOUNT_MASK) >> pg_sys::BUF_USAGECOUNT_SHIFT >= pg_sys::BM_MAX_USAGE_COUNT
+        {
+            return;
+        }
+        let _ = state.compare_exchange(old, old + pg_sys::BUF_USAGECOUNT_ONE, Ordering::AcqRel, Ordering::Relaxed);
+    }
+}
+
+const HINT_BUFFER_MASK: u32 = (1 << 30) - 1;
+/// Blocks beyond this get no hint (their table would be too large): 128 GB of index.
+const HINT_MAX_BLOCKS: usize = 1 << 24;
+/// Relations whose hints a backend keeps.
+const HINT_TABLES: usize = 16;
+
+thread_local! {
+    static HINTS: std::cell::RefCell<Vec<std::rc::Rc<BufferHints>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl BufferHints {
+    /// This backend's table for `rel`'s `fork`, or `None` for temporary relations (local buffers).
+    unsafe fn of(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> Option<std::rc::Rc<BufferHints>> {
+        unsafe {
+            if (*(*rel).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char {
+                return None;
+            }
+            let node = (*rel).rd_node;
+            HINTS.with(|h| {
+                let mut tables = h.borrow_mut();
+                let same = |t: &BufferHints| {
+                    t.fork == fork && t.node.relNode == node.relNode && t.node.dbNode == node.dbNode && t.node.spcNode == node.spcNode
+                };
+                if let Some(i) = tables.iter().position(|t| same(t)) {
+                    let t = tables.remove(i);
+                    tables.push(t.clone());
+                    return Some(t);
+                }
+                if tables.len() >= HINT_TABLES {
+                    tables.remove(0);
+                }
+                let t = std::rc::Rc::new(BufferHints { node, fork, slots: std::cell::UnsafeCell::new(Vec::new()) });
+                tables.push(t.clone());
+                Some(t)
+            })
+        }
+    }
+
+    #[inline]
+    fn get(&self, blkno: u32) -> u32 {
+        // SAFETY: single-threaded backend; no reference into `slots` outlives this call.
+        unsafe { (&*self.slots.get()).get(blkno as usize).copied().unwrap_or(0) }
+    }
+
+    #[inline]
+    fn set(&self, blkno: u32, v: u32) {
+        let b = blkno as usize;
+        if b >= HINT_MAX_BLOCKS {
+            return;
+        }
+        // SAFETY: as in `get`.
+        let slots = unsafe { &mut *self.slots.get() };
+        if b >= slots.len() {
+            slots.resize((b + 1).max(slots.len() + slots.len() / 4), 0);
+        }
+        slots[b] = v;
+    }
+
+    /// Pins block `blkno`, through its hint when that still holds it.
+    #[inline]
+    unsafe fn pin(&self, rel: pg_sys::Relation, blkno: u32) -> pg_sys::Buffer {
+        unsafe {
+            let hint = (self.get(blkno) & HINT_BUFFER_MASK) as pg_sys::Buffer;
+            if hint != 0 && raw::ReadRecentBuffer(self.node, self.fork, blkno, hint) {
+                bump_usage_count(hint);
+                // What ReadBufferExtended counts for pg_statio_*_indexes.
+                let stats = (*rel).pgstat_info;
+                if !stats.is_null() {
+                    (*stats).t_counts.t_blocks_fetched += 1;
+                    (*stats).t_counts.t_blocks_hit += 1;
+                }
+                return hint;
+            }
+            let buf = raw::ReadBufferExtended(rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
+            if buf > 0 {
+                self.set(blkno, buf as u32 & HINT_BUFFER_MASK);
+            }
+            buf
+        }
+    }
+
+    /// The page address and buffer descriptor of the hinted buffer of `blkno`, prefetched.
+    #[inline]
+    fn page_hint(&self, blkno: u32) -> *const u8 {
+        let hint = self.get(blkno) & HINT_BUFFER_MASK;
+        if hint == 0 {
+            return std::ptr::null();
+        }
+        unsafe {
+            let i = hint as usize - 1;
+            #[cfg(target_arch = "x86_64")]
+            std::arch::x86_64::_mm_prefetch(pg_sys::BufferDescriptors.add(i) as *const i8, std::arch::x86_64::_MM_HINT_T0);
+            pg_sys::BufferBlocks.add(i * BLCKSZ) as *const u8
+        }
     }
 }
 const _: () = assert!(pg_sys::BLCKSZ as usize == BLCKSZ);
@@ -46,15 +189,22 @@ pub struct PgRelation {
     pub rel: pg_sys::Relation,
     pub fork: pg_sys::ForkNumber::Type,
     pub logging: Logging,
+    hints: Option<std::rc::Rc<BufferHints>>,
 }
 
 impl PgRelation {
     pub fn new(rel: pg_sys::Relation, logging: Logging) -> PgRelation {
-        PgRelation { rel, fork: pg_sys::ForkNumber::MAIN_FORKNUM, logging }
+        PgRelation { rel, fork: pg_sys::ForkNumber::MAIN_FORKNUM, logging, hints: None }
     }
 
     pub fn with_fork(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type, logging: Logging) -> PgRelation {
-        PgRelation { rel, fork, logging }
+        PgRelation { rel, fork, logging, hints: None }
+    }
+
+    /// Reads through this backend's [`BufferHints`] of the relation (scans, inserts).
+    pub fn with_buffer_hints(mut self) -> PgRelation {
+        self.hints = unsafe { BufferHints::of(self.rel, self.fork) };
+        self
     }
 
     /// WAL-log every page of the fork as full images (after a bulk build).
@@ -151,9 +301,13 @@ impl Drop for PgUpdateLock {
 impl RelationRead for PgRelation {
     type ReadGuard<'a> = PgReadGuard;
 
+    #[inline]
     fn read(&self, blkno: u32) -> PgReadGuard {
         unsafe {
-            let buf = raw::ReadBufferExtended(self.rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
+            let buf = match &self.hints {
+                Some(h) => h.pin(self.rel, blkno),
+                None => raw::ReadBufferExtended(self.rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut()),
+            };
             raw::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
             PgReadGuard { buf, page: pg_sys::BufferGetPage(buf) as *const Page }
         }
@@ -166,6 +320,14 @@ impl RelationRead for PgRelation {
     // No prefetch: PrefetchBuffer costs a buffer-table lookup even for cached pages, which is
     // the common case for an index that serves top-k queries; the OS page cache does the rest.
     fn prefetch(&self, _blkno: u32) {}
+
+    #[inline]
+    fn page_hint(&self, blkno: u32) -> *const u8 {
+        match &self.hints {
+            Some(h) => h.page_hint(blkno),
+            None => std::ptr::null(),
+        }
+    }
 }
 
 impl PgRelation {

@@ -21,6 +21,12 @@
 //!   neighbour batch, just before those blocks are read. `PrefetchBuffer` costs
 //!   a buffer-mapping lookup even when the page is cached, so make it a no-op
 //!   when the index fits in `shared_buffers`.
+//! * [`RelationRead::page_hint`] lets the search start the cache misses of a
+//!   whole neighbour batch (page headers, then element tuples) before taking
+//!   its first lock; the glue returns where it last saw the page, unpinned.
+//! * A [`Searcher`] reused across scans keeps its grown buffers; pass the
+//!   entry point read with [`read_meta_page`] to [`Searcher::begin_with_entry`]
+//!   so a query reads the meta page once.
 //! * During `ambuild` nothing runs concurrently, so `lock_update` may be a
 //!   no-op there; `write_graph` only calls `extend()` (each page written once,
 //!   in block order), so the build can skip per-page WAL and
@@ -83,4 +89,4 @@ pub use relation::{MemRelation, RelationRead, RelationWrite};
 pub use search::{IterativeScan, SearchOptions, SearchStats, Searcher};
 pub use tuple::{Meta, Tid, HEAP_TIDS_MAX, MAX_PAYLOAD};
 pub use vacuum::{bulk_delete, bulk_delete_with, count_tuples, BulkDeleteStats};
-pub use write::{init_empty, read_meta, write_graph, IndexOptions, WriteStats};
+pub use write::{init_empty, read_meta, read_meta_page, write_graph, IndexOptions, WriteStats};

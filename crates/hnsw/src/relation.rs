@@ -25,6 +25,17 @@ pub trait RelationRead {
     /// calls it for every block of a neighbour batch before reading them.
     #[inline]
     fn prefetch(&self, _blkno: u32) {}
+    /// Where block `blkno` was last seen in memory, or null when unknown,
+    /// **for CPU cache prefetching only**: no pin or lock is held, so by the
+    /// time it is used the memory may hold another page or be mid-change.
+    /// The search only issues prefetch instructions from it and reads line
+    /// pointers with volatile loads whose values it treats as hints (a bogus
+    /// value costs a useless prefetch, never a wrong result). Must be null or
+    /// point to `BLCKSZ` bytes that stay mapped for the life of `self`.
+    #[inline]
+    fn page_hint(&self, _blkno: u32) -> *const u8 {
+        std::ptr::null()
+    }
 }
 
 /// Write access: every [`RelationWrite::WriteGuard`] is one atomic page change

@@ -72,6 +72,8 @@ pub(crate) struct Core {
     pub evals: Vec<Cand>,
     nbuf: Vec<u64>,
     batch: Vec<u64>,
+    /// Page addresses (`RelationRead::page_hint`) of the batch's blocks.
+    hints: Vec<usize>,
     /// Elements whose distance was computed.
     pub evaluated: usize,
 }
@@ -86,6 +88,7 @@ impl Core {
             evals: Vec::new(),
             nbuf: Vec::new(),
             batch: Vec::new(),
+            hints: Vec::new(),
             evaluated: 0,
         }
     }
@@ -147,13 +150,30 @@ impl Core {
             return;
         }
         self.batch.sort_unstable();
+        // Start the cache misses of the whole batch before taking the first
+        // lock: page headers first, then (once their line pointers have had
+        // time to arrive) the element tuples.
+        self.hints.clear();
         let mut last = u32::MAX;
         for &n in &self.batch {
             let b = (n >> 16) as u32;
             if b != last {
                 rel.prefetch(b);
+                let p = rel.page_hint(b);
+                prefetch_line(p);
+                self.hints.push(p as usize);
                 last = b;
             }
+        }
+        let mut h = 0;
+        last = (self.batch[0] >> 16) as u32;
+        for &n in &self.batch {
+            let b = (n >> 16) as u32;
+            if b != last {
+                h += 1;
+                last = b;
+            }
+            prefetch_tuple(self.hints[h] as *const u8, n as u16, TUPLE_PREFETCH_LINES);
         }
         let mut i = 0;
         while i < self.batch.len() {
@@ -246,6 +266,60 @@ impl Core {
     }
 }
 
+/// Cache lines of each element tuple prefetched ahead of its evaluation
+/// (header and the start of the payload; the hardware streams the rest).
+const TUPLE_PREFETCH_LINES: usize = 8;
+
+#[inline(always)]
+fn prefetch_ptr(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Prefetches the first cache line (header and line pointers) of a page hint.
+#[inline(always)]
+fn prefetch_line(page: *const u8) {
+    if !page.is_null() {
+        prefetch_ptr(page);
+    }
+}
+
+/// Prefetches up to `lines` cache lines of the tuple at 1-based `offset` of
+/// the page hint `page`. The line pointer is read without a lock (the page
+/// may be changing or replaced): its value only chooses what to prefetch,
+/// and is bounds-checked so the prefetch stays inside the page.
+#[inline(always)]
+fn prefetch_tuple(page: *const u8, offset: u16, lines: usize) {
+    use crate::page::{BLCKSZ, ITEM_ID_SIZE, PAGE_HEADER_SIZE};
+    const MAX_OFFSET: usize = (BLCKSZ - PAGE_HEADER_SIZE) / ITEM_ID_SIZE;
+    if page.is_null() || offset == 0 || offset as usize > MAX_OFFSET {
+        return;
+    }
+    // SAFETY: `page` points to BLCKSZ mapped bytes (RelationRead::page_hint)
+    // and the line pointer lies inside them; the load is volatile because
+    // other processes may write it concurrently.
+    let lp = unsafe { std::ptr::read_volatile(page.add(PAGE_HEADER_SIZE + (offset as usize - 1) * ITEM_ID_SIZE) as *const u32) };
+    let start = (lp & 0x7FFF) as usize;
+    let len = (lp >> 17) as usize;
+    if start < PAGE_HEADER_SIZE || start >= BLCKSZ {
+        return;
+    }
+    let end = (start + len.max(1)).min(BLCKSZ);
+    let mut at = start & !63;
+    let mut n = 0;
+    while at < end && n < lines {
+        // SAFETY: `at` < BLCKSZ, inside the mapped page.
+        prefetch_ptr(unsafe { page.add(at) });
+        at += 64;
+        n += 1;
+    }
+}
+
 /// `hnsw.iterative_scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IterativeScan {
@@ -306,6 +380,8 @@ pub struct Searcher<M: Metric> {
     pending: Vec<(Tid, f32)>,
     last_emitted: f32,
     rounds: usize,
+    /// The meta page's entry point, when the caller read it for this query.
+    entry: Option<Option<(Tid, u8)>>,
 }
 
 impl<M: Metric> Searcher<M> {
@@ -321,6 +397,7 @@ impl<M: Metric> Searcher<M> {
             pending: Vec::new(),
             last_emitted: f32::NEG_INFINITY,
             rounds: 0,
+            entry: None,
         }
     }
 
@@ -332,6 +409,11 @@ impl<M: Metric> Searcher<M> {
     }
     pub fn metric(&self) -> &M {
         &self.metric
+    }
+    /// Reuses this searcher (and its grown buffers) with another metric.
+    pub fn set_metric(&mut self, metric: M) {
+        self.metric = metric;
+        self.end();
     }
 
     /// Starts a new query (the payload of the ORDER BY argument). No I/O
@@ -347,7 +429,15 @@ impl<M: Metric> Searcher<M> {
         self.pending.clear();
         self.last_emitted = f32::NEG_INFINITY;
         self.rounds = 0;
+        self.entry = None;
         self.state = State::Start;
+    }
+
+    /// [`Searcher::begin`] with the entry point (`Meta::entry`) the caller
+    /// has just read from the meta page, which the search then does not read again.
+    pub fn begin_with_entry(&mut self, query: &[u8], entry: Option<(Tid, u8)>) {
+        self.begin(query);
+        self.entry = Some(entry);
     }
 
     /// Ends the query; [`Searcher::next`] returns `None` until the next `begin`.
@@ -410,8 +500,14 @@ impl<M: Metric> Searcher<M> {
 
     fn first_round<R: RelationRead>(&mut self, rel: &R) {
         self.state = State::Done;
-        let Ok(meta) = read_meta(rel) else { return };
-        let Some((ep, top)) = meta.entry else { return };
+        let entry = match self.entry {
+            Some(e) => e,
+            None => match read_meta(rel) {
+                Ok(meta) => meta.entry,
+                Err(_) => return,
+            },
+        };
+        let Some((ep, top)) = entry else { return };
         // Copy the query out of `self` so the core can be borrowed mutably.
         let query = std::mem::take(&mut self.query);
         // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
@@ -452,3 +548,4 @@ impl<M: Metric> Searcher<M> {
         self.finish_round();
     }
 }
+

@@ -70,6 +70,13 @@ pub fn read_meta<R: RelationRead>(rel: &R) -> Result<Meta, HnswError> {
     if rel.nblocks() == 0 {
         return Err(HnswError::NotAnIndex);
     }
+    read_meta_page(rel)
+}
+
+/// [`read_meta`] of a relation known to have a block 0 (every index that was
+/// built or initialised does), without asking for its size: in Postgres that
+/// is a system call per query.
+pub fn read_meta_page<R: RelationRead>(rel: &R) -> Result<Meta, HnswError> {
     let page = rel.read(0);
     page.get(1).and_then(Meta::decode).ok_or(HnswError::NotAnIndex)
 }

@@ -129,3 +129,72 @@ fn a_searcher_is_reusable_across_queries_and_can_end_early() {
     let truth = brute_force(&metric, data, &queries[3], 10, |_| true);
     assert!(truth.iter().filter(|t| again.iter().any(|g| g.0 == **t)).count() >= 9);
 }
+
+/// A relation whose `page_hint`s point at memory chosen by the test: a copy of the real page, a
+/// page of random bytes, or a page whose line pointers all point past the end.
+struct Hinted<'a> {
+    rel: &'a MemRelation,
+    pages: Vec<Box<Page>>,
+}
+
+impl RelationRead for Hinted<'_> {
+    type ReadGuard<'b> = <MemRelation as RelationRead>::ReadGuard<'b> where Self: 'b;
+    fn read(&self, blkno: u32) -> Self::ReadGuard<'_> {
+        self.rel.read(blkno)
+    }
+    fn nblocks(&self) -> u32 {
+        self.rel.nblocks()
+    }
+    fn page_hint(&self, blkno: u32) -> *const u8 {
+        self.pages.get(blkno as usize).map_or(std::ptr::null(), |p| p.as_bytes().as_ptr())
+    }
+}
+
+#[test]
+fn page_hints_only_steer_prefetching_and_never_change_results() {
+    let (_, queries, rel) = fixture();
+    let n = rel.nblocks() as usize;
+    let real = rel.snapshot();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let random: Vec<Box<Page>> = (0..n)
+        .map(|_| {
+            let mut p = Page::boxed();
+            for b in p.as_bytes_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            p
+        })
+        .collect();
+    let far: Vec<Box<Page>> = (0..n)
+        .map(|_| {
+            let mut p = Page::boxed();
+            for (i, b) in p.as_bytes_mut().iter_mut().enumerate() {
+                *b = if i % 4 == 1 { 0x7F } else { 0xFF };
+            }
+            p
+        })
+        .collect();
+    for (name, pages) in [("real", real), ("random", random), ("out of range", far)] {
+        let hinted = Hinted { rel, pages };
+        for iterative in [IterativeScan::Off, IterativeScan::Relaxed] {
+            let opts = SearchOptions { ef_search: 30, iterative, ..Default::default() };
+            let mut plain = Searcher::new(L2Squared::new(), opts);
+            let mut with_hints = Searcher::new(L2Squared::new(), opts);
+            for q in queries {
+                let want = stream(&mut plain, rel, q, 50);
+                with_hints.begin(f32_bytes(q));
+                let mut got = Vec::new();
+                while got.len() < 50 {
+                    match with_hints.next(&hinted) {
+                        Some((t, d)) => got.push((row_of(t), d)),
+                        None => break,
+                    }
+                }
+                assert_eq!(got, want, "{name} hints, {iterative:?}");
+            }
+        }
+    }
+}

@@ -9,13 +9,49 @@ use crate::gucs::{self, IterativeScan};
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
 use pgrx::PgMemoryContexts;
-use semvec_hnsw::{read_meta, SearchOptions, Searcher};
+use semvec_hnsw::{read_meta_page, SearchOptions, Searcher};
+use std::cell::RefCell;
 
 struct ScanState {
     rel: PgRelation,
     itype: IndexType,
-    searcher: Searcher<AnyMetric>,
+    /// Always `Some` until dropped.
+    searcher: Option<Searcher<AnyMetric>>,
     started: bool,
+}
+
+impl ScanState {
+    fn searcher(&mut self) -> &mut Searcher<AnyMetric> {
+        self.searcher.as_mut().expect("scan state in use")
+    }
+}
+
+thread_local! {
+    /// The last finished scan's searcher: its visited set and heaps have grown to the sizes
+    /// queries need, so the next scan (a prepared statement runs one per execution) allocates
+    /// nothing.
+    static SPARE: RefCell<Option<Searcher<AnyMetric>>> = const { RefCell::new(None) };
+}
+
+/// A searcher that computed more distances than this is not kept for reuse (its buffers are large).
+const SPARE_MAX_EVALUATED: usize = 100_000;
+
+impl Drop for ScanState {
+    fn drop(&mut self) {
+        if let Some(s) = self.searcher.take().filter(|s| s.stats().evaluated <= SPARE_MAX_EVALUATED) {
+            SPARE.with(|spare| *spare.borrow_mut() = Some(s));
+        }
+    }
+}
+
+fn searcher(itype: &IndexType) -> Searcher<AnyMetric> {
+    match SPARE.with(|spare| spare.borrow_mut().take()) {
+        Some(mut s) => {
+            s.set_metric(itype.metric());
+            s
+        }
+        None => Searcher::new(itype.metric(), SearchOptions::default()),
+    }
 }
 
 #[pgrx::pg_guard]
@@ -24,9 +60,9 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
         let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
         let itype = IndexType::cached(index);
         let state = ScanState {
-            rel: PgRelation::new(index, Logging::Generic),
+            rel: PgRelation::new(index, Logging::Generic).with_buffer_hints(),
             itype,
-            searcher: Searcher::new(itype.metric(), SearchOptions::default()),
+            searcher: Some(searcher(&itype)),
             started: false,
         };
         // Owned by the scan's memory context, so an aborted query frees it too.
@@ -46,7 +82,7 @@ pub unsafe extern "C-unwind" fn amrescan(
     unsafe {
         let so = &mut *((*scan).opaque as *mut ScanState);
         so.started = false;
-        so.searcher.end();
+        so.searcher().end();
         if !orderbys.is_null() && norderbys > 0 && (*scan).numberOfOrderBys > 0 {
             std::ptr::copy(orderbys, (*scan).orderByData, (*scan).numberOfOrderBys as usize);
         }
@@ -88,13 +124,14 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
             }
             let key = &*(*scan).orderByData;
             let value = if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 { None } else { Some(key.sk_argument) };
-            let meta = read_meta(&so.rel).unwrap_or_else(|e| super::build::raise_hnsw(so.rel.rel, e));
+            let meta = read_meta_page(&so.rel).unwrap_or_else(|e| super::build::raise_hnsw(so.rel.rel, e));
             let query = so.itype.query_payload(value, &meta);
-            so.searcher.set_options(search_options());
-            so.searcher.begin(&query);
+            so.searcher().set_options(search_options());
+            so.searcher().begin_with_entry(&query, meta.entry);
             so.started = true;
         }
-        match so.searcher.next(&so.rel) {
+        let next = so.searcher.as_mut().expect("scan state in use").next(&so.rel);
+        match next {
             Some((tid, _dist)) => {
                 tid_item_pointer(tid, &mut (*scan).xs_heaptid);
                 (*scan).xs_recheck = false;
@@ -110,6 +147,6 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
 pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
     unsafe {
         let so = &mut *((*scan).opaque as *mut ScanState);
-        so.searcher.end();
+        so.searcher().end();
     }
 }
