@@ -28,17 +28,24 @@ class Psql:
         self.base = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port), "-U", user]
         self.db = db
 
-    def run(self, sql, db=None, capture=True):
-        """Run a script; return its unaligned, tab-separated output lines."""
+    def run(self, sql, db=None, capture=True, retries=0):
+        """Run a script; return its unaligned, tab-separated output lines. `retries`: how often to
+        try again after the connection is lost (the server restarted), for idempotent scripts."""
         cmd = self.base + ["-d", db or self.db, "-At", "-F", "\t"]
-        res = subprocess.run(cmd, input=sql, text=True, capture_output=capture)
-        if res.returncode != 0:
-            sys.stderr.write(res.stderr if capture else "")
-            raise SystemExit(f"psql failed on:\n{sql[:2000]}")
-        return [line for line in (res.stdout or "").splitlines() if line != ""]
+        for attempt in range(retries + 1):
+            res = subprocess.run(cmd, input=sql, text=True, capture_output=capture)
+            if res.returncode == 0:
+                return [line for line in (res.stdout or "").splitlines() if line != ""]
+            lost = "connection to server was lost" in (res.stderr or "") or "could not connect" in (res.stderr or "")
+            if not lost or attempt == retries:
+                break
+            log("connection lost; retrying in 10 s")
+            time.sleep(10)
+        sys.stderr.write(res.stderr if capture else "")
+        raise SystemExit(f"psql failed on:\n{sql[:2000]}")
 
-    def value(self, sql):
-        rows = self.run(sql)
+    def value(self, sql, retries=0):
+        rows = self.run(sql, retries=retries)
         return rows[-1] if rows else None
 
 
@@ -127,7 +134,7 @@ vecs AS (
              RETURNING d.id, md5(d.title || ' ' || d.body) AS input_md5, d.embedding::real[] AS embedding)
 , cached AS (INSERT INTO {CACHE} SELECT * FROM upd
              ON CONFLICT (id) DO UPDATE SET input_md5 = excluded.input_md5, embedding = excluded.embedding)
-SELECT count(*) FROM upd"""))
+SELECT count(*) FROM upd""", retries=20))
         if n == 0:
             break
         done += n

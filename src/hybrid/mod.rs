@@ -55,7 +55,12 @@ unsafe fn array_elements(d: Datum, elemtype: pg_sys::Oid, what: &str) -> Vec<Dat
     unsafe {
         let arr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
         if (*arr).elemtype != elemtype {
-            raise(INVALID_PARAMETER_VALUE, format!("{what} has the wrong element type"), None, None);
+            raise(
+                INVALID_PARAMETER_VALUE,
+                format!("{what} has the wrong element type"),
+                None,
+                None,
+            );
         }
         let mut typlen: i16 = 0;
         let mut typbyval = false;
@@ -64,10 +69,24 @@ unsafe fn array_elements(d: Datum, elemtype: pg_sys::Oid, what: &str) -> Vec<Dat
         let mut elems: *mut Datum = std::ptr::null_mut();
         let mut nulls: *mut bool = std::ptr::null_mut();
         let mut n: i32 = 0;
-        pg_sys::deconstruct_array(arr, elemtype, typlen as i32, typbyval, typalign, &mut elems, &mut nulls, &mut n);
+        pg_sys::deconstruct_array(
+            arr,
+            elemtype,
+            typlen as i32,
+            typbyval,
+            typalign,
+            &mut elems,
+            &mut nulls,
+            &mut n,
+        );
         let n = n as usize;
         if n > 0 && std::slice::from_raw_parts(nulls, n).iter().any(|&x| x) {
-            raise(NULL_VALUE_NOT_ALLOWED, format!("{what} must not contain nulls"), None, None);
+            raise(
+                NULL_VALUE_NOT_ALLOWED,
+                format!("{what} must not contain nulls"),
+                None,
+                None,
+            );
         }
         if n == 0 {
             Vec::new()
@@ -78,7 +97,12 @@ unsafe fn array_elements(d: Datum, elemtype: pg_sys::Oid, what: &str) -> Vec<Dat
 }
 
 unsafe fn text_array(d: Datum, what: &str) -> Vec<String> {
-    unsafe { array_elements(d, pg_sys::TEXTOID, what).into_iter().map(|e| text_to_string(e)).collect() }
+    unsafe {
+        array_elements(d, pg_sys::TEXTOID, what)
+            .into_iter()
+            .map(|e| text_to_string(e))
+            .collect()
+    }
 }
 
 unsafe fn float8_array(d: Datum, what: &str) -> Vec<f64> {
@@ -206,8 +230,17 @@ unsafe fn parse_query(tuple: pg_sys::HeapTupleHeader, bytes: &[u8]) -> QueryCach
         let f = |attno: i16, name: &str| f64::from_bits(query_field(tuple, attno, name).value() as u64);
         let params = Bm25Params::new(f(Q_K1, "k1"), f(Q_B, "b")).or_raise();
         let avg_len = f(Q_AVG_LENGTH, "avg_length");
-        let terms = lexemes.into_iter().zip(weights).map(|(lexeme, weight)| QueryTerm { lexeme, weight }).collect();
-        QueryCache { bytes: bytes.to_vec(), params, avg_len, terms }
+        let terms = lexemes
+            .into_iter()
+            .zip(weights)
+            .map(|(lexeme, weight)| QueryTerm { lexeme, weight })
+            .collect();
+        QueryCache {
+            bytes: bytes.to_vec(),
+            params,
+            avg_len,
+            terms,
+        }
     }
 }
 
@@ -335,11 +368,21 @@ pg_fn!(fn semvec_bm25_term_counts(fcinfo) {
 });
 
 unsafe fn int4_array(d: Datum, what: &str) -> Vec<i32> {
-    unsafe { array_elements(d, pg_sys::INT4OID, what).into_iter().map(|e| e.value() as i32).collect() }
+    unsafe {
+        array_elements(d, pg_sys::INT4OID, what)
+            .into_iter()
+            .map(|e| e.value() as i32)
+            .collect()
+    }
 }
 
 unsafe fn int8_array(d: Datum, what: &str) -> Vec<i64> {
-    unsafe { array_elements(d, pg_sys::INT8OID, what).into_iter().map(|e| e.value() as i64).collect() }
+    unsafe {
+        array_elements(d, pg_sys::INT8OID, what)
+            .into_iter()
+            .map(|e| e.value() as i64)
+            .collect()
+    }
 }
 
 fn int8_array_datum(v: &[i64]) -> Datum {

@@ -11,7 +11,10 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             self.0 >> 33
         }
         fn below(&mut self, n: u64) -> u64 {
@@ -20,14 +23,34 @@ mod tests {
     }
 
     const WORDS: &[&str] = &[
-        "river", "stone", "o'neil", "back\\slash", "naïve", "fox", "foxes", "running", "runs", "a", "the",
-        "x|y", "zebra", "quokka", "deep", "learning", "protein", "cell", "z",
+        "river",
+        "stone",
+        "o'neil",
+        "back\\slash",
+        "naïve",
+        "fox",
+        "foxes",
+        "running",
+        "runs",
+        "a",
+        "the",
+        "x|y",
+        "zebra",
+        "quokka",
+        "deep",
+        "learning",
+        "protein",
+        "cell",
+        "z",
     ];
 
     /// Between `min` and `max` (inclusive) words.
     fn text(rng: &mut Lcg, min: u64, max: u64) -> String {
         let len = min + rng.below(max - min + 1);
-        (0..len).map(|_| WORDS[rng.below(WORDS.len() as u64) as usize]).collect::<Vec<_>>().join(" ")
+        (0..len)
+            .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     fn lit(s: &str) -> String {
@@ -38,8 +61,19 @@ mod tests {
         Spi::run("CREATE TABLE ht (id bigint PRIMARY KEY, body text, tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED, emb vector(3))").unwrap();
         for id in 1..=n {
             let body = text(rng, 1, 30);
-            let v = [rng.below(100) as f64 - 50.0, rng.below(100) as f64 - 50.0, rng.below(100) as f64 + 1.0];
-            Spi::run(&format!("INSERT INTO ht VALUES ({id}, {}, DEFAULT, '[{},{},{}]')", lit(&body), v[0], v[1], v[2])).unwrap();
+            let v = [
+                rng.below(100) as f64 - 50.0,
+                rng.below(100) as f64 - 50.0,
+                rng.below(100) as f64 + 1.0,
+            ];
+            Spi::run(&format!(
+                "INSERT INTO ht VALUES ({id}, {}, DEFAULT, '[{},{},{}]')",
+                lit(&body),
+                v[0],
+                v[1],
+                v[2]
+            ))
+            .unwrap();
         }
         Spi::run("CREATE INDEX ON ht USING gin (tsv); SELECT bm25_create('ht', 'tsv', 'english')").unwrap();
     }
@@ -56,7 +90,11 @@ mod tests {
                 0 => format!("to_tsvector('english', {})", lit(&body)),
                 1 => format!("strip(to_tsvector('simple', {}))", lit(&body)),
                 2 => format!("setweight(to_tsvector('simple', {}), 'A')", lit(&body)),
-                _ => format!("to_tsvector('simple', {}) || to_tsvector('english', {})", lit(&body), lit(&body)),
+                _ => format!(
+                    "to_tsvector('simple', {}) || to_tsvector('english', {})",
+                    lit(&body),
+                    lit(&body)
+                ),
             };
             Spi::run(&format!("INSERT INTO tv VALUES ({id}, {expr})")).unwrap();
         }
@@ -98,7 +136,10 @@ mod tests {
         .unwrap();
         for _ in 0..20 {
             let q = text(&mut rng, 1, 6);
-            let (k1, b) = ([0.0, 0.9, 1.2, 2.0][rng.below(4) as usize], [0.0, 0.4, 0.75, 1.0][rng.below(4) as usize]);
+            let (k1, b) = (
+                [0.0, 0.9, 1.2, 2.0][rng.below(4) as usize],
+                [0.0, 0.4, 0.75, 1.0][rng.below(4) as usize],
+            );
             let worst = Spi::get_one::<f64>(&format!(
                 "SELECT coalesce(max(abs(s.score - r.score)), 0) + count(*) FILTER (WHERE s.id IS NULL OR r.id IS NULL)
                    FROM bm25_search('ht', 'id', 'tsv', {q}, 1000, {k1}, {b}) s
@@ -120,7 +161,10 @@ mod tests {
             let sql = match rng.below(5) {
                 0 => {
                     next_id += 1;
-                    format!("INSERT INTO ht (id, body) VALUES ({next_id}, {})", lit(&text(&mut rng, 0, 20)))
+                    format!(
+                        "INSERT INTO ht (id, body) VALUES ({next_id}, {})",
+                        lit(&text(&mut rng, 0, 20))
+                    )
                 }
                 1 => {
                     let body = text(&mut rng, 0, 12);
@@ -161,10 +205,17 @@ mod tests {
     fn hybrid_search_equals_reference_fusion_of_both_rankings() {
         let mut rng = Lcg(19);
         corpus(&mut rng, 250);
-        for (q, k, kw, vw) in [("fox river", 60.0, 1.0, 1.0), ("deep learning protein", 10.0, 2.0, 0.5), ("zebra", 1.0, 0.0, 1.0)] {
+        for (q, k, kw, vw) in [
+            ("fox river", 60.0, 1.0, 1.0),
+            ("deep learning protein", 10.0, 2.0, 0.5),
+            ("zebra", 1.0, 0.0, 1.0),
+        ] {
             let v = "[3,-4,12]";
             // Without an HNSW index the vector side is exact, so the reference is exact too.
-            let keyword: Vec<i64> = ids(&format!("SELECT id FROM bm25_search('ht', 'id', 'tsv', {}, 40) ORDER BY rank", lit(q)));
+            let keyword: Vec<i64> = ids(&format!(
+                "SELECT id FROM bm25_search('ht', 'id', 'tsv', {}, 40) ORDER BY rank",
+                lit(q)
+            ));
             let vector: Vec<i64> = ids(&format!("SELECT id FROM ht ORDER BY emb <=> '{v}', id LIMIT 30"));
             let want = semvec_bm25::fuse(&keyword, &vector, &semvec_bm25::RrfParams::new(k, kw, vw).unwrap());
             let got: Vec<(i64, f64, Option<i32>, Option<i32>)> = Spi::connect(|c| {
@@ -205,12 +256,30 @@ mod tests {
             ("SELECT bm25_query('plain', 'body', 'x')", "55000"),
             ("SELECT bm25_create('ht', 'tsv')", "42710"),
             ("SELECT bm25_drop('plain', 'body')", "42704"),
-            ("SELECT * FROM hybrid_search('ht', 'id', 'tsv', 'emb', 'x', '[1,2,3]', rrf_k => 'NaN')", "22023"),
-            ("SELECT * FROM hybrid_search('ht', 'id', 'tsv', 'emb', 'x', '[1,2,3]', vector_depth => 0)", "22023"),
-            ("SELECT * FROM hybrid_search('ht', 'id', 'tsv', 'body', 'x', '[1,2,3]')", "42804"),
-            ("SELECT * FROM hybrid_search_as(NULL::date, 'ht', 'id', 'tsv', 'emb', 'x', '[1,2,3]')", "42804"),
-            ("SELECT bm25_score('a:1', ROW(NULL, '{a}', NULL, 1.2, 0.75, 1, 1, NULL)::bm25query)", "22004"),
-            ("SELECT bm25_score('a:1', ROW(NULL, '{a,NULL}', '{1,1}', 1.2, 0.75, 1, 1, NULL)::bm25query)", "22004"),
+            (
+                "SELECT * FROM hybrid_search('ht', 'id', 'tsv', 'emb', 'x', '[1,2,3]', rrf_k => 'NaN')",
+                "22023",
+            ),
+            (
+                "SELECT * FROM hybrid_search('ht', 'id', 'tsv', 'emb', 'x', '[1,2,3]', vector_depth => 0)",
+                "22023",
+            ),
+            (
+                "SELECT * FROM hybrid_search('ht', 'id', 'tsv', 'body', 'x', '[1,2,3]')",
+                "42804",
+            ),
+            (
+                "SELECT * FROM hybrid_search_as(NULL::date, 'ht', 'id', 'tsv', 'emb', 'x', '[1,2,3]')",
+                "42804",
+            ),
+            (
+                "SELECT bm25_score('a:1', ROW(NULL, '{a}', NULL, 1.2, 0.75, 1, 1, NULL)::bm25query)",
+                "22004",
+            ),
+            (
+                "SELECT bm25_score('a:1', ROW(NULL, '{a,NULL}', '{1,1}', 1.2, 0.75, 1, 1, NULL)::bm25query)",
+                "22004",
+            ),
         ];
         for (sql, want) in cases {
             assert_eq!(sqlstate_of(sql).as_deref(), Some(want), "{sql}");
@@ -218,7 +287,12 @@ mod tests {
     }
 
     fn ids(sql: &str) -> Vec<i64> {
-        Spi::connect(|c| c.select(sql, None, &[]).unwrap().map(|r| r.get::<i64>(1).unwrap().unwrap()).collect())
+        Spi::connect(|c| {
+            c.select(sql, None, &[])
+                .unwrap()
+                .map(|r| r.get::<i64>(1).unwrap().unwrap())
+                .collect()
+        })
     }
 
     fn one_i64(sql: &str) -> i64 {

@@ -18,7 +18,12 @@ pub struct Bm25Error {
 
 impl Bm25Error {
     pub(crate) fn invalid_parameter(message: String, hint: Option<&str>) -> Self {
-        Bm25Error { code: INVALID_PARAMETER_VALUE, message, detail: None, hint: hint.map(str::to_owned) }
+        Bm25Error {
+            code: INVALID_PARAMETER_VALUE,
+            message,
+            detail: None,
+            hint: hint.map(str::to_owned),
+        }
     }
 
     pub(crate) fn corrupted(detail: String) -> Self {

@@ -16,7 +16,11 @@ pub struct RrfParams {
 
 impl Default for RrfParams {
     fn default() -> Self {
-        RrfParams { k: DEFAULT_K, keyword_weight: 1.0, vector_weight: 1.0 }
+        RrfParams {
+            k: DEFAULT_K,
+            keyword_weight: 1.0,
+            vector_weight: 1.0,
+        }
     }
 }
 
@@ -31,10 +35,17 @@ impl RrfParams {
         }
         for (name, w) in [("keyword_weight", keyword_weight), ("vector_weight", vector_weight)] {
             if !(w.is_finite() && w >= 0.0) {
-                return Err(Bm25Error::invalid_parameter(format!("{name} must be a finite number >= 0, not {}", pg_float(w)), None));
+                return Err(Bm25Error::invalid_parameter(
+                    format!("{name} must be a finite number >= 0, not {}", pg_float(w)),
+                    None,
+                ));
             }
         }
-        Ok(RrfParams { k, keyword_weight, vector_weight })
+        Ok(RrfParams {
+            k,
+            keyword_weight,
+            vector_weight,
+        })
     }
 
     /// The contribution of one ranking in which the document has 1-based `rank`.
@@ -47,7 +58,10 @@ impl RrfParams {
 /// A candidate depth (rows taken from one side) must be at least 1.
 pub fn check_depth(name: &str, depth: i64) -> Result<(), Bm25Error> {
     if depth < 1 {
-        return Err(Bm25Error::invalid_parameter(format!("{name} must be at least 1, not {depth}"), None));
+        return Err(Bm25Error::invalid_parameter(
+            format!("{name} must be at least 1, not {depth}"),
+            None,
+        ));
     }
     Ok(())
 }
@@ -64,11 +78,21 @@ pub struct Fused<K> {
 pub fn fuse<K: Clone + Eq + Hash + Ord>(keyword: &[K], vector: &[K], p: &RrfParams) -> Vec<Fused<K>> {
     let mut by_key: HashMap<K, Fused<K>> = HashMap::new();
     for (i, key) in keyword.iter().enumerate() {
-        let f = by_key.entry(key.clone()).or_insert(Fused { key: key.clone(), score: 0.0, keyword_rank: None, vector_rank: None });
+        let f = by_key.entry(key.clone()).or_insert(Fused {
+            key: key.clone(),
+            score: 0.0,
+            keyword_rank: None,
+            vector_rank: None,
+        });
         f.keyword_rank = Some(i as u32 + 1);
     }
     for (i, key) in vector.iter().enumerate() {
-        let f = by_key.entry(key.clone()).or_insert(Fused { key: key.clone(), score: 0.0, keyword_rank: None, vector_rank: None });
+        let f = by_key.entry(key.clone()).or_insert(Fused {
+            key: key.clone(),
+            score: 0.0,
+            keyword_rank: None,
+            vector_rank: None,
+        });
         f.vector_rank = Some(i as u32 + 1);
     }
     let mut out: Vec<Fused<K>> = by_key
@@ -120,7 +144,11 @@ mod tests {
             f.iter().position(|x| x.key == "b").unwrap()
         };
         assert_eq!(both_second(60.0), 0);
-        let f = fuse(&["a", "b", "x"], &["c", "d", "b"], &RrfParams::new(0.0, 1.0, 1.0).unwrap());
+        let f = fuse(
+            &["a", "b", "x"],
+            &["c", "d", "b"],
+            &RrfParams::new(0.0, 1.0, 1.0).unwrap(),
+        );
         assert_eq!(f[0].key, "a"); // 1/1 vs b's 1/2 + 1/3
     }
 

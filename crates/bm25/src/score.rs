@@ -19,7 +19,10 @@ pub struct Bm25Params {
 
 impl Default for Bm25Params {
     fn default() -> Self {
-        Bm25Params { k1: DEFAULT_K1, b: DEFAULT_B }
+        Bm25Params {
+            k1: DEFAULT_K1,
+            b: DEFAULT_B,
+        }
     }
 }
 
@@ -72,7 +75,10 @@ impl Bm25Params {
     /// and its length: the same sum as [`score`](Self::score), for callers that looked the lexemes
     /// up before the weights were known.
     pub fn score_frequencies(&self, tfs: &[u32], doc_len: u64, weights: &[f64], avg_len: f64) -> f64 {
-        tfs.iter().zip(weights).map(|(&tf, w)| w * self.term_score(tf, doc_len, avg_len)).sum()
+        tfs.iter()
+            .zip(weights)
+            .map(|(&tf, w)| w * self.term_score(tf, doc_len, avg_len))
+            .sum()
     }
 }
 
@@ -102,7 +108,14 @@ mod tests {
 
     #[test]
     fn parameters_outside_their_ranges_are_rejected_with_22023() {
-        for (k1, b) in [(-0.1, 0.75), (f64::NAN, 0.75), (f64::INFINITY, 0.5), (1.2, -0.01), (1.2, 1.01), (1.2, f64::NAN)] {
+        for (k1, b) in [
+            (-0.1, 0.75),
+            (f64::NAN, 0.75),
+            (f64::INFINITY, 0.5),
+            (1.2, -0.01),
+            (1.2, 1.01),
+            (1.2, f64::NAN),
+        ] {
             let e = Bm25Params::new(k1, b).unwrap_err();
             assert_eq!(e.code, "22023", "{k1} {b}");
         }
@@ -149,16 +162,28 @@ mod tests {
         let doc = TsVector::parse(&bytes).unwrap();
         let p = Bm25Params::default();
         let terms = [
-            QueryTerm { lexeme: "cat".into(), weight: idf(3, 2) },
-            QueryTerm { lexeme: "dog".into(), weight: idf(3, 1) },
+            QueryTerm {
+                lexeme: "cat".into(),
+                weight: idf(3, 2),
+            },
+            QueryTerm {
+                lexeme: "dog".into(),
+                weight: idf(3, 1),
+            },
         ];
         let want = idf(3, 2) * 2.0 * 2.2 / (2.0 + 1.2 * (0.25 + 0.75 * 4.0 / 5.0));
         assert!(close(p.score(&doc, &terms, 5.0), want));
         // A lexeme repeated in the query counts twice.
-        let doubled = [QueryTerm { lexeme: "cat".into(), weight: 2.0 * idf(3, 2) }];
+        let doubled = [QueryTerm {
+            lexeme: "cat".into(),
+            weight: 2.0 * idf(3, 2),
+        }];
         assert!(close(p.score(&doc, &doubled, 5.0), 2.0 * want));
         // No query lexeme in the document.
-        let none = [QueryTerm { lexeme: "dog".into(), weight: 1.0 }];
+        let none = [QueryTerm {
+            lexeme: "dog".into(),
+            weight: 1.0,
+        }];
         assert_eq!(p.score(&doc, &none, 5.0), 0.0);
     }
 
@@ -168,9 +193,18 @@ mod tests {
         let doc = TsVector::parse(&bytes).unwrap();
         let p = Bm25Params::new(1.5, 0.6).unwrap();
         let terms = [
-            QueryTerm { lexeme: "mat".into(), weight: 0.7 },
-            QueryTerm { lexeme: "cat".into(), weight: 2.5 },
-            QueryTerm { lexeme: "dog".into(), weight: 9.0 },
+            QueryTerm {
+                lexeme: "mat".into(),
+                weight: 0.7,
+            },
+            QueryTerm {
+                lexeme: "cat".into(),
+                weight: 2.5,
+            },
+            QueryTerm {
+                lexeme: "dog".into(),
+                weight: 9.0,
+            },
         ];
         let tfs: Vec<u32> = terms.iter().map(|t| doc.term_frequency(t.lexeme.as_bytes())).collect();
         let weights: Vec<f64> = terms.iter().map(|t| t.weight).collect();
@@ -185,8 +219,17 @@ mod tests {
         let bytes = build(&[(b"w3", Some(&[1, 2])), (b"w70", Some(&[3]))]);
         let doc = TsVector::parse(&bytes).unwrap();
         let p = Bm25Params::default();
-        let many: Vec<QueryTerm> = (0..100).map(|i| QueryTerm { lexeme: format!("w{i}"), weight: 1.0 }).collect();
-        let few: Vec<QueryTerm> = many.iter().filter(|t| t.lexeme == "w3" || t.lexeme == "w70").cloned().collect();
+        let many: Vec<QueryTerm> = (0..100)
+            .map(|i| QueryTerm {
+                lexeme: format!("w{i}"),
+                weight: 1.0,
+            })
+            .collect();
+        let few: Vec<QueryTerm> = many
+            .iter()
+            .filter(|t| t.lexeme == "w3" || t.lexeme == "w70")
+            .cloned()
+            .collect();
         assert!(close(p.score(&doc, &many, 3.0), p.score(&doc, &few, 3.0)));
     }
 }

@@ -51,7 +51,10 @@ impl<'a> TsVector<'a> {
     /// Check the header and every entry's bounds once, so lookups need no further checks.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Bm25Error> {
         if bytes.len() < DATAHDRSIZE {
-            return Err(Bm25Error::corrupted(format!("{} bytes is shorter than the header", bytes.len())));
+            return Err(Bm25Error::corrupted(format!(
+                "{} bytes is shorter than the header",
+                bytes.len()
+            )));
         }
         let size = i32::from_ne_bytes(bytes[VARHDRSZ..DATAHDRSIZE].try_into().unwrap());
         let strings = usize::try_from(size)
@@ -60,7 +63,10 @@ impl<'a> TsVector<'a> {
             .and_then(|n| n.checked_add(DATAHDRSIZE))
             .filter(|&end| end <= bytes.len())
             .ok_or_else(|| Bm25Error::corrupted(format!("{size} entries do not fit in {} bytes", bytes.len())))?;
-        let tv = TsVector { bytes, size: size as usize };
+        let tv = TsVector {
+            bytes,
+            size: size as usize,
+        };
         for i in 0..tv.size {
             tv.checked_entry(i, strings)?;
         }
@@ -99,11 +105,15 @@ impl<'a> TsVector<'a> {
         if haspos {
             let at = strings + ((pos + len + 1) & !1);
             if at + 2 > self.bytes.len() {
-                return Err(Bm25Error::corrupted(format!("positions of lexeme {i} start past the value")));
+                return Err(Bm25Error::corrupted(format!(
+                    "positions of lexeme {i} start past the value"
+                )));
             }
             let npos = u16::from_ne_bytes([self.bytes[at], self.bytes[at + 1]]) as usize;
             if at + 2 + 2 * npos > self.bytes.len() {
-                return Err(Bm25Error::corrupted(format!("positions of lexeme {i} end past the value")));
+                return Err(Bm25Error::corrupted(format!(
+                    "positions of lexeme {i} end past the value"
+                )));
             }
         }
         Ok(())
