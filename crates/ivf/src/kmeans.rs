@@ -56,6 +56,28 @@ pub fn kmeans(
     budget_kb: usize,
     cancel: &AtomicBool,
 ) -> Result<Payloads, IvfError> {
+    kmeans_with_stats(vtype, samples, lists, seed, used, budget_kb, cancel).map(|(c, _)| c)
+}
+
+/// What a k-means run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KmeansStats {
+    /// Elkan iterations (0 without samples).
+    pub iterations: usize,
+    /// Samples that changed center in the last iteration (0 when it converged).
+    pub last_changes: usize,
+}
+
+/// [`kmeans`], also telling how it went.
+pub fn kmeans_with_stats(
+    vtype: &VectorType,
+    samples: &Payloads,
+    lists: usize,
+    seed: u64,
+    used: usize,
+    budget_kb: usize,
+    cancel: &AtomicBool,
+) -> Result<(Payloads, KmeansStats), IvfError> {
     let mut rng = Rng::new(seed);
     let len = vtype.payload_len();
     if samples.is_empty() {
@@ -63,7 +85,7 @@ pub fn kmeans(
         for i in 0..lists {
             vtype.random_center(&mut rng, centers.get_mut(i));
         }
-        return Ok(centers);
+        return Ok((centers, KmeansStats::default()));
     }
     check_memory(used.saturating_add(elkan_memory(vtype, samples.len(), lists)), budget_kb)?;
     Elkan::new(vtype, samples, lists, cancel).run(&mut rng)
@@ -82,6 +104,9 @@ struct Elkan<'a> {
     /// Upper bound of d(sample, its center).
     upper: Vec<f32>,
     assigned: Vec<u32>,
+    /// k x dims sums of each center's samples (f64: exact enough to update incrementally).
+    sums: Vec<f64>,
+    counts: Vec<u64>,
 }
 
 impl<'a> Elkan<'a> {
@@ -98,6 +123,8 @@ impl<'a> Elkan<'a> {
             lower: vec![0.0; n * k],
             upper: vec![0.0; n],
             assigned: vec![0; n],
+            sums: vec![0.0; k * vtype.dims as usize],
+            counts: vec![0; k],
         }
     }
 
@@ -159,13 +186,16 @@ impl<'a> Elkan<'a> {
         Ok(())
     }
 
-    fn run(mut self, rng: &mut Rng) -> Result<Payloads, IvfError> {
+    fn run(mut self, rng: &mut Rng) -> Result<(Payloads, KmeansStats), IvfError> {
         let (n, k) = (self.n, self.k);
         self.seed(rng)?;
+        self.full_sums();
+        let mut before = self.assigned.clone();
         let mut half = vec![0f32; k * k];
         let mut nearest_other = vec![f32::MAX; k];
         let mut new_centers = Payloads::zeroed(self.vtype.payload_len(), k);
         let mut moved = vec![0f32; k];
+        let mut stats = KmeansStats::default();
         for iteration in 0..MAX_ITERATIONS {
             self.cancelled()?;
             // Half the distances between centers, and each center's nearest other center.
@@ -188,6 +218,7 @@ impl<'a> Elkan<'a> {
             // Reassign, skipping every center the bounds rule out. The bounds are exact on the
             // first pass (fresh from seeding), loose afterwards.
             let loose = iteration != 0;
+            before.copy_from_slice(&self.assigned);
             let changes: usize = {
                 let (centers, metric, samples, half, nearest_other) = (&self.centers, &self.metric, self.samples, &half, &nearest_other);
                 self.lower
@@ -230,6 +261,7 @@ impl<'a> Elkan<'a> {
                     .sum()
             };
             self.cancelled()?;
+            self.move_sums(&before);
             self.means(&mut new_centers);
             // How far each center moved, then loosen the bounds by it.
             {
@@ -245,18 +277,18 @@ impl<'a> Elkan<'a> {
                 self.upper[j] += moved[self.assigned[j] as usize];
             }
             std::mem::swap(&mut self.centers, &mut new_centers);
+            stats = KmeansStats { iterations: iteration + 1, last_changes: changes };
             if changes == 0 && iteration != 0 {
                 break;
             }
         }
-        Ok(self.centers)
+        Ok((self.centers, stats))
     }
 
-    /// New centers: the mean of each center's samples (normalised under spherical k-means). A
-    /// center without samples, or whose mean has no direction, stays where it was.
-    fn means(&self, out: &mut Payloads) {
-        let k = self.k;
-        // Group sample numbers by center (a counting sort), then sum each group on one thread.
+    /// Each center's sum and count of samples, from scratch (samples grouped by center with a
+    /// counting sort, each group summed on one thread).
+    fn full_sums(&mut self) {
+        let (k, dims) = (self.k, self.vtype.dims as usize);
         let mut starts = vec![0usize; k + 1];
         for &a in &self.assigned {
             starts[a as usize + 1] += 1;
@@ -270,25 +302,48 @@ impl<'a> Elkan<'a> {
             members[fill[a as usize]] = j as u32;
             fill[a as usize] += 1;
         }
+        let (vtype, samples) = (self.vtype, self.samples);
+        self.sums.par_chunks_mut(dims.max(1)).enumerate().for_each(|(c, acc)| {
+            acc.fill(0.0);
+            for &j in &members[starts[c]..starts[c + 1]] {
+                vtype.add_scaled(samples.get(j as usize), acc, 1.0);
+            }
+        });
+        for c in 0..k {
+            self.counts[c] = (starts[c + 1] - starts[c]) as u64;
+        }
+    }
+
+    /// Move the samples that changed center from their old center's sum to the new one's: after
+    /// the first iterations few samples move, so this is much cheaper than summing again.
+    fn move_sums(&mut self, before: &[u32]) {
         let dims = self.vtype.dims as usize;
-        out.par_iter_mut().enumerate().for_each_init(
-            || vec![0f64; dims],
-            |acc, (c, center)| {
-                let group = &members[starts[c]..starts[c + 1]];
-                if group.is_empty() {
-                    center.copy_from_slice(self.centers.get(c));
-                    return;
-                }
-                acc.fill(0.0);
-                for &j in group {
-                    self.vtype.accumulate(self.samples.get(j as usize), acc);
-                }
-                self.vtype.store_mean(acc, group.len() as f64, center);
-                if self.vtype.spherical() && !self.vtype.normalize(center) {
-                    center.copy_from_slice(self.centers.get(c));
-                }
-            },
-        );
+        for (j, (&old, &new)) in before.iter().zip(&self.assigned).enumerate() {
+            if old != new {
+                let (old, new) = (old as usize, new as usize);
+                let x = self.samples.get(j);
+                self.vtype.add_scaled(x, &mut self.sums[old * dims..(old + 1) * dims], -1.0);
+                self.vtype.add_scaled(x, &mut self.sums[new * dims..(new + 1) * dims], 1.0);
+                self.counts[old] -= 1;
+                self.counts[new] += 1;
+            }
+        }
+    }
+
+    /// New centers: the mean of each center's samples (normalised under spherical k-means). A
+    /// center without samples, or whose mean has no direction, stays where it was.
+    fn means(&self, out: &mut Payloads) {
+        let dims = self.vtype.dims as usize;
+        out.par_iter_mut().enumerate().for_each(|(c, center)| {
+            if self.counts[c] == 0 {
+                center.copy_from_slice(self.centers.get(c));
+                return;
+            }
+            self.vtype.store_mean(&self.sums[c * dims..(c + 1) * dims], self.counts[c] as f64, center);
+            if self.vtype.spherical() && !self.vtype.normalize(center) {
+                center.copy_from_slice(self.centers.get(c));
+            }
+        });
     }
 }
 

@@ -40,7 +40,7 @@ pub mod vacuum;
 pub use build::{build_from, write_lists, EntryWriter, Loader};
 pub use error::{check_memory, IvfError};
 pub use insert::{for_each_list, insert, nearest_list, read_meta};
-pub use kmeans::{assign, elkan_memory, kmeans, nearest, sample_target, vector_array_size};
+pub use kmeans::{assign, elkan_memory, kmeans, kmeans_with_stats, nearest, sample_target, vector_array_size, KmeansStats};
 pub use page::{ListLoc, Meta};
 pub use rng::{Reservoir, Rng};
 pub use scan::{ScanOptions, ScanStats, Scanner};

@@ -370,3 +370,60 @@ fn a_foreign_block_zero_is_not_an_index() {
     }
     assert_eq!(read_meta(&rel), Err(IvfError::NotValid));
 }
+
+#[test]
+#[ignore = "timing; run with --ignored --nocapture"]
+fn kmeans_speed_on_784_dims() {
+    let vt = VectorType::new(Elements::F32, Distance::L2, 784);
+    let data = clustered(10_000, 784, 30, 16);
+    let samples = payloads(&data);
+    let t = std::time::Instant::now();
+    let c = kmeans(&vt, &samples, 100, BUILD_SEED, 0, usize::MAX, &AtomicBool::new(false)).unwrap();
+    eprintln!("k-means 10000 x 784 into 100 lists: {:?}", t.elapsed());
+    assert_eq!(c.len(), 100);
+}
+
+#[test]
+#[ignore = "timing; run with --ignored --nocapture"]
+fn accumulate_speed() {
+    let vt = VectorType::new(Elements::F32, Distance::L2, 784);
+    let data = clustered(10_000, 784, 30, 16);
+    let samples = payloads(&data);
+    let mut acc = vec![0f64; 784];
+    let t = std::time::Instant::now();
+    for _ in 0..10 {
+        for p in samples.iter() {
+            vt.accumulate(p, &mut acc);
+        }
+    }
+    eprintln!("accumulate 10 x 10000 x 784: {:?} ({})", t.elapsed(), acc[0]);
+}
+
+/// Rows of `id label [v1,...]` text (tests/data/fashion_mnist.py output) from `IVF_DATA`.
+fn load_text_vectors() -> Option<Vec<Vec<f32>>> {
+    let path = std::env::var("IVF_DATA").ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .map(|l| {
+                let v = l.split('\t').nth(2).unwrap().trim_matches(|c| c == '[' || c == ']');
+                v.split(',').map(|x| x.parse().unwrap()).collect()
+            })
+            .collect(),
+    )
+}
+
+#[test]
+#[ignore = "timing on real data: IVF_DATA=file cargo test --release -- --ignored --nocapture"]
+fn kmeans_speed_on_real_data() {
+    let Some(data) = load_text_vectors() else { return };
+    let vt = VectorType::new(Elements::F32, Distance::L2, data[0].len() as u32);
+    let samples = payloads(&data);
+    for threads in [1, 2] {
+        let pool = thread_pool(threads).unwrap();
+        let t = std::time::Instant::now();
+        let (_, stats) =
+            pool.install(|| kmeans_with_stats(&vt, &samples, 100, BUILD_SEED, 0, usize::MAX, &AtomicBool::new(false))).unwrap();
+        eprintln!("k-means {} x {} into 100 lists, {threads} threads: {:?}, {stats:?}", data.len(), data[0].len(), t.elapsed());
+    }
+}

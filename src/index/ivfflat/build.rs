@@ -12,8 +12,8 @@ use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::PgLogLevel;
 use semvec_ivf::{
-    check_memory, kmeans, sample_target, vector_array_size, write_lists, Distance, IvfError, Loader, Meta, Payloads, Reservoir, ThreadPool,
-    VectorType, BUILD_SEED,
+    check_memory, kmeans_with_stats, sample_target, vector_array_size, write_lists, Distance, IvfError, KmeansStats, Loader, Meta,
+    Payloads, Reservoir, ThreadPool, VectorType, BUILD_SEED,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -162,10 +162,10 @@ fn run_kmeans(
     used: usize,
     budget_kb: usize,
     pool: Option<&ThreadPool>,
-) -> Result<Payloads, IvfError> {
+) -> Result<(Payloads, KmeansStats), IvfError> {
     let cancel = AtomicBool::new(false);
     let result = std::thread::scope(|s| {
-        let work = || kmeans(vtype, samples, lists, BUILD_SEED, used, budget_kb, &cancel);
+        let work = || kmeans_with_stats(vtype, samples, lists, BUILD_SEED, used, budget_kb, &cancel);
         let worker = s.spawn(move || match pool {
             Some(p) => p.install(work),
             None => work(),
@@ -276,7 +276,16 @@ unsafe fn build(
             }
         }
         let pool = semvec_ivf::thread_pool(build_threads());
-        let centers = run_kmeans(&vtype, &samples, lists, used, budget_kb, pool.as_ref()).unwrap_or_else(|e| raise_ivf(index, e));
+        let started = std::time::Instant::now();
+        let (centers, stats) = run_kmeans(&vtype, &samples, lists, used, budget_kb, pool.as_ref()).unwrap_or_else(|e| raise_ivf(index, e));
+        pgrx::debug1!(
+            "ivfflat k-means: {} samples, {} lists, {} iterations ({} changes in the last) in {:?}",
+            samples.len(),
+            lists,
+            stats.iterations,
+            stats.last_changes,
+            started.elapsed()
+        );
         drop(samples);
 
         // Meta and list pages, then every row into its list.
