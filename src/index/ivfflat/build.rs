@@ -100,21 +100,36 @@ unsafe extern "C-unwind" fn sample_callback(
         }
         let mut buf = std::mem::take(&mut st.buf);
         st.rows.run(|| {
-            if st.ivf.itype.payload(*values, &mut buf).is_none() {
-                return; // a zero vector under cosine
+            if !st.vtype.spherical() {
+                // Under L2 and Hamming every row is a candidate: draw first, decode only kept rows.
+                if let Some(slot) = st.reservoir.offer() {
+                    st.ivf.itype.payload(*values, &mut buf);
+                    keep_sample(st.samples, slot, &buf);
+                }
+                return;
             }
-            // Spherical k-means needs unit vectors (cosine payloads already are): rows without
-            // a direction are not sampled.
+            // Spherical k-means needs unit vectors (cosine payloads already are): rows without a
+            // direction are not sampled.
+            if st.ivf.itype.payload(*values, &mut buf).is_none() {
+                return;
+            }
             if st.vtype.distance == Distance::InnerProduct && !st.vtype.normalize(&mut buf) {
                 return;
             }
-            match st.reservoir.offer() {
-                Some(slot) if slot == st.samples.len() => st.samples.push(&buf),
-                Some(slot) => st.samples.set(slot, &buf),
-                None => {}
+            if let Some(slot) = st.reservoir.offer() {
+                keep_sample(st.samples, slot, &buf);
             }
         });
         st.buf = buf;
+    }
+}
+
+/// Store a sample in the reservoir slot it drew (`slot == len` appends).
+fn keep_sample(samples: &mut Payloads, slot: usize, payload: &[u8]) {
+    if slot == samples.len() {
+        samples.push(payload);
+    } else {
+        samples.set(slot, payload);
     }
 }
 
