@@ -24,6 +24,9 @@ struct BuildState {
     indexed: u64,
     /// Set once the in-memory part is written: later rows are inserted on disk.
     overflow: Option<Inserter<AnyMetric>>,
+    /// Reset after every row: detoasted copies of vectors stored out of line would otherwise
+    /// pile up in the statement's context until the build ends (on top of the arena's copy).
+    tuple_cxt: pgrx::PgMemoryContexts,
 }
 
 pub fn item_pointer_tid(tid: pg_sys::ItemPointer) -> Tid {
@@ -107,6 +110,7 @@ unsafe fn init_state(index: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) ->
             buf: Vec::new(),
             indexed: 0,
             overflow: None,
+            tuple_cxt: pgrx::PgMemoryContexts::new("hnsw build tuple"),
         }
     }
 }
@@ -127,6 +131,8 @@ unsafe extern "C-unwind" fn build_callback(
         }
         let heap_tid = item_pointer_tid(tid);
         let mut buf = std::mem::take(&mut st.buf);
+        let outer = pg_sys::MemoryContextSwitchTo(st.tuple_cxt.value());
+        let mut indexed = false;
         if let Some(payload) = st.itype.payload(*values, &mut buf) {
             if let Some(inserter) = st.overflow.as_mut() {
                 let rel = PgRelation::with_fork(st.index, st.fork, Logging::Generic);
@@ -143,6 +149,11 @@ unsafe extern "C-unwind" fn build_callback(
                 }
                 st.arena.push(payload, heap_tid);
             }
+            indexed = true;
+        }
+        pg_sys::MemoryContextSwitchTo(outer);
+        st.tuple_cxt.reset();
+        if indexed {
             st.indexed += 1;
             if st.indexed % 1024 == 0 {
                 progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.indexed as i64);
