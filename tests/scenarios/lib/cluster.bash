@@ -25,6 +25,10 @@ node_init() {
     shift 2
     local dir
     dir="$(node_dir "$name")"
+    if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port "; then
+        echo "port $port is already in use: stop whatever listens there first" >&2
+        return 1
+    fi
     NODE_PORT[$name]=$port
     as_postgres "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     echo "include_if_exists = 'semvec_scenario.conf'" >>"$dir/postgresql.conf"
