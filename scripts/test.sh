@@ -18,9 +18,15 @@ cargo pgrx test pg$PG_MAJOR -p semvec --runas postgres --pgdata "$PGRX_TEST_DIR/
 "$ROOT/scripts/install_vector_alias.sh"
 "$ROOT/tests/run_regress.sh"
 
+# Every scenario runs even when an earlier one fails, so one run reports all failures.
+failed=()
 for t in "$ROOT"/tests/scenarios/*.sh; do
     [ -e "$t" ] || continue
     log "scenario $(basename "$t")"
-    bash "$t"
+    bash "$t" || failed+=("$(basename "$t")")
 done
+if [ "${#failed[@]}" -gt 0 ]; then
+    log "FAILED scenarios: ${failed[*]}"
+    exit 1
+fi
 log "all tests passed"
