@@ -339,12 +339,15 @@ mod tests {
     /// aggregate support functions may not appear here: they must be IMMUTABLE STRICT PARALLEL
     /// SAFE without exception.
     const EXCEPTIONS: &[(&str, char, bool, char)] = &[
-        // index AM handler: called once per relcache load, as every AM handler is declared
+        // index AM handlers: called once per relcache load, declared as every AM handler is
         ("hnswhandler", 'v', false, 'u'),
-        // type-info support functions the AM calls internally (pgvector declares them the same)
+        ("ivfflathandler", 'v', false, 'u'),
+        // type-info support functions the AMs call internally (pgvector declares them the same)
         ("hnsw_bit_support", 'v', false, 'u'),
         ("hnsw_halfvec_support", 'v', false, 'u'),
         ("hnsw_sparsevec_support", 'v', false, 'u'),
+        ("ivfflat_bit_support", 'v', false, 'u'),
+        ("ivfflat_halfvec_support", 'v', false, 'u'),
         // reads pages and the table under locks
         ("semvec_index_check", 'v', true, 'r'),
         // the model registry writes a table
@@ -356,6 +359,8 @@ mod tests {
         ("semvec_rrf_check_params", 'i', false, 's'),
         ("semvec_bm25_df_accum", 'i', false, 's'),
         ("semvec_bm25_df_final", 'i', false, 's'),
+        ("semvec_bm25_df_counts_accum", 'i', false, 's'),
+        ("semvec_bm25_df_counts_final", 'i', false, 's'),
     ];
 
     #[pg_test]
