@@ -10,7 +10,7 @@ source "$(dirname "$0")/../scenarios/lib/cluster.bash"
 STRINGS=${SQLFUZZ_STRINGS:-200000}
 COPIES=${SQLFUZZ_COPIES:-3000}
 
-node_init fuzz 28825
+node_init fuzz 28836
 node_start fuzz
 node_psql fuzz -d postgres -c "CREATE DATABASE semvec_test"
 node_psql fuzz -c "CREATE EXTENSION semvec"
