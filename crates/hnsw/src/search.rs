@@ -13,7 +13,9 @@ use crate::tuple::{ElementRef, NeighborsRef, Tid};
 use crate::visited::VisitedTids;
 use crate::write::read_meta;
 use std::cmp::{Ordering, Reverse};
+use crate::upper::UpperLayers;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 /// An evaluated element.
 #[derive(Clone, Copy, Debug)]
@@ -382,6 +384,7 @@ pub struct Searcher<M: Metric> {
     rounds: usize,
     /// The meta page's entry point, when the caller read it for this query.
     entry: Option<Option<(Tid, u8)>>,
+    upper: Option<Arc<UpperLayers>>,
 }
 
 impl<M: Metric> Searcher<M> {
@@ -398,6 +401,7 @@ impl<M: Metric> Searcher<M> {
             last_emitted: f32::NEG_INFINITY,
             rounds: 0,
             entry: None,
+            upper: None,
         }
     }
 
@@ -410,6 +414,12 @@ impl<M: Metric> Searcher<M> {
     pub fn metric(&self) -> &M {
         &self.metric
     }
+    /// Descends through this copy of the upper layers instead of their pages
+    /// while it was made for the current entry point (see [`UpperLayers`]).
+    pub fn set_upper_layers(&mut self, upper: Option<Arc<UpperLayers>>) {
+        self.upper = upper;
+    }
+
     /// Reuses this searcher (and its grown buffers) with another metric.
     pub fn set_metric(&mut self, metric: M) {
         self.metric = metric;
@@ -512,8 +522,25 @@ impl<M: Metric> Searcher<M> {
         let query = std::mem::take(&mut self.query);
         // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
         let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, self.query_len) };
-        if let Some(entry) = self.core.evaluate_one(rel, &self.metric, q, ep) {
-            let best = if top > 0 { self.core.descend(rel, &self.metric, q, entry, top, 1) } else { entry };
+        // Through the private copy of the upper layers when it was made for this entry point,
+        // then on from the element it reached, re-read from its page: if that element is gone
+        // (vacuumed and its slot reused), the ordinary descent.
+        let cached = self.upper.as_ref().filter(|u| u.entry() == (ep, top)).and_then(|u| {
+            let r = u.descend(&self.metric, q);
+            let c = self.core.evaluate_one(rel, &self.metric, q, r.elem)?;
+            (c.version == r.version).then(|| self.core.descend(rel, &self.metric, q, c, r.next_layer, 1))
+        });
+        let start = match cached {
+            Some(c) => Some(c),
+            None => self.core.evaluate_one(rel, &self.metric, q, ep).map(|entry| {
+                if top > 0 {
+                    self.core.descend(rel, &self.metric, q, entry, top, 1)
+                } else {
+                    entry
+                }
+            }),
+        };
+        if let Some(best) = start {
             self.core.seed([best]);
             let keep = self.opts.iterative != IterativeScan::Off;
             let max = if keep { self.opts.max_scan_tuples } else { usize::MAX };

@@ -9,8 +9,9 @@ use crate::gucs::{self, IterativeScan};
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
 use pgrx::PgMemoryContexts;
-use semvec_hnsw::{read_meta_page, SearchOptions, Searcher};
+use semvec_hnsw::{read_meta_page, Meta, SearchOptions, Searcher, UpperLayers};
 use std::cell::RefCell;
+use std::sync::Arc;
 
 struct ScanState {
     rel: PgRelation,
@@ -38,8 +39,92 @@ const SPARE_MAX_EVALUATED: usize = 100_000;
 
 impl Drop for ScanState {
     fn drop(&mut self) {
-        if let Some(s) = self.searcher.take().filter(|s| s.stats().evaluated <= SPARE_MAX_EVALUATED) {
+        if let Some(mut s) = self.searcher.take().filter(|s| s.stats().evaluated <= SPARE_MAX_EVALUATED) {
+            s.set_upper_layers(None);
             SPARE.with(|spare| *spare.borrow_mut() = Some(s));
+        }
+    }
+}
+
+/// The upper layers of the indexes this backend scans often, copied into its memory so a query's
+/// greedy descent through them reads no pages (`semvec_hnsw::UpperLayers`). Bounded: a copy holds
+/// at most [`UPPER_BUDGET`] bytes (the top layers that fit), at most [`UPPER_COPIES`] indexes have
+/// one, and an index gets one only after [`UPPER_AFTER_SCANS`] scans in this backend, so a session
+/// that runs a few queries never pays for the copy.
+struct UpperUse {
+    key: (pg_sys::Oid, pg_sys::Oid, pg_sys::Oid),
+    /// Scans since this backend last had no copy for the index.
+    scans: u32,
+    /// Scans since the copy was made.
+    since_copy: u32,
+    last_use: u64,
+    copy: Option<Arc<UpperLayers>>,
+}
+
+const UPPER_BUDGET: usize = 8 << 20;
+const UPPER_COPIES: usize = 4;
+const UPPER_AFTER_SCANS: u32 = 16;
+/// A copy made before pages were added to the index is refreshed after this many more scans.
+const UPPER_REFRESH_SCANS: u32 = 1000;
+const UPPER_TRACKED: usize = 64;
+
+thread_local! {
+    static UPPER: RefCell<(u64, Vec<UpperUse>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+/// This backend's copy of `rel`'s upper layers for a query that read `meta`, made now if due.
+unsafe fn upper_layers(rel: &PgRelation, meta: &Meta) -> Option<Arc<UpperLayers>> {
+    let node = unsafe { (*rel.rel).rd_node };
+    let key = (node.spcNode, node.dbNode, node.relNode);
+    // Decide under the borrow; build (page reads, which may raise an ERROR) without it.
+    let build = UPPER.with(|u| {
+        let (tick, uses) = &mut *u.borrow_mut();
+        *tick += 1;
+        let i = match uses.iter().position(|x| x.key == key) {
+            Some(i) => i,
+            None => {
+                if uses.len() >= UPPER_TRACKED {
+                    let lru = (0..uses.len()).min_by_key(|&i| uses[i].last_use).unwrap();
+                    uses.swap_remove(lru);
+                }
+                uses.push(UpperUse { key, scans: 0, since_copy: 0, last_use: 0, copy: None });
+                uses.len() - 1
+            }
+        };
+        let x = &mut uses[i];
+        x.last_use = *tick;
+        x.scans = x.scans.saturating_add(1);
+        x.since_copy = x.since_copy.saturating_add(1);
+        if let Some(c) = &x.copy {
+            let (same_entry, same_pages) = c.matches(meta);
+            if same_entry && (same_pages || x.since_copy < UPPER_REFRESH_SCANS) {
+                return Err(Some(c.clone()));
+            }
+            x.copy = None;
+        }
+        if x.scans < UPPER_AFTER_SCANS || meta.entry.is_none_or(|(_, top)| top == 0) {
+            return Err(None);
+        }
+        Ok(())
+    });
+    match build {
+        Err(copy) => copy,
+        Ok(()) => {
+            let copy = UpperLayers::build(rel, meta, UPPER_BUDGET).map(Arc::new);
+            UPPER.with(|u| {
+                let (_, uses) = &mut *u.borrow_mut();
+                if let Some(i) = uses.iter().position(|x| x.key == key) {
+                    uses[i].copy = copy.clone();
+                    uses[i].since_copy = 0;
+                    // Too many copies: the least recently used loses its own and starts counting again.
+                    while uses.iter().filter(|x| x.copy.is_some()).count() > UPPER_COPIES {
+                        let lru = (0..uses.len()).filter(|&j| uses[j].copy.is_some()).min_by_key(|&j| uses[j].last_use).unwrap();
+                        uses[lru].copy = None;
+                        uses[lru].scans = 0;
+                    }
+                }
+            });
+            copy
         }
     }
 }
@@ -126,7 +211,9 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
             let value = if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 { None } else { Some(key.sk_argument) };
             let meta = read_meta_page(&so.rel).unwrap_or_else(|e| super::build::raise_hnsw(so.rel.rel, e));
             let query = so.itype.query_payload(value, &meta);
+            let upper = upper_layers(&so.rel, &meta);
             so.searcher().set_options(search_options());
+            so.searcher().set_upper_layers(upper);
             so.searcher().begin_with_entry(&query, meta.entry);
             so.started = true;
         }
