@@ -985,7 +985,6 @@ mod found_bugs {
     /// Seen in SQL as rows an index scan never returns after concurrent INSERT and VACUUM
     /// (tests/scenarios/crash_recovery.sh round 2, tests/scenarios/concurrency.sh).
     #[test]
-    #[ignore = "bug in vacuum.rs: reused slots are repaired away (see doc comment)"]
     fn insert_reusing_a_slot_during_vacuum_stays_reachable() {
         let data = vectors(2000, 1);
         let rel = MemRelation::new();

@@ -104,11 +104,11 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
                 if best_live.is_none_or(|(_, l)| e.level() > l) {
                     best_live = Some((tid, e.level()));
                 }
-            } else {
+            } else if !e.is_deleted() {
+                // Only elements this pass found dead: a slot an earlier vacuum freed may be reused
+                // by a concurrent insert after this page was scanned, and must not be unlinked.
                 dead.insert(tid.to_u64(), e.neighbors());
-                if !e.is_deleted() {
-                    newly_dead.entry(blk).or_default().push(off);
-                }
+                newly_dead.entry(blk).or_default().push(off);
             }
         }
     }
