@@ -226,7 +226,7 @@ check "pg_cancel_backend cancels the long scans (in ${took}s)" grep -q "cancelin
 check "the cancel took effect in under 2s" awk -v t="$took" 'BEGIN { exit !(t < 2) }'
 check "the session is usable after the cancelled scans" grep -q "^alive|10$" "$SCN_TMP/scan.out"
 check "memory stays flat across repeated full-index scans ($((rss0 / 1024)) -> $((rss1 / 1024)) MB)" test $(((rss1 - rss0) / 1024)) -lt 8
-# TODO(embed): cancel a long embed_batch() the same way once the embedding engineer adds the hook.
+# embed_batch() cancellation is tested in tests/pg_regress/sql/embed.sql (statement_timeout).
 
 check "the server never crashed" bash -c "! grep -q 'terminated by signal\|server process .* was terminated' '$(node_dir res)/server.log'"
 node_stop res

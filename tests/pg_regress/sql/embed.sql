@@ -81,3 +81,9 @@ SET ROLE semvec_regress_nobody;
 SELECT semvec_register_model('x', '../../../../../../../etc/passwd', 'all-MiniLM-L6-v2/tokenizer.json');
 RESET ROLE;
 DROP ROLE semvec_regress_nobody;
+-- a long embedding batch honours query cancellation between sub-batches, and the session goes on
+SET statement_timeout = '300ms';
+SELECT array_length(embed_batch(array_agg('sentence number ' || i || ' about cancellation')), 1)
+FROM generate_series(1, 3000) i;
+RESET statement_timeout;
+SELECT vector_dims(embed('still usable'));
