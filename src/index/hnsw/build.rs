@@ -8,6 +8,7 @@ use super::{options, PHASE_GRAPH, PHASE_LOAD, PHASE_WRITE};
 use crate::error::{raise, INVALID_PARAMETER_VALUE, PROGRAM_LIMIT_EXCEEDED};
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
+use crate::index::{build_threads, needs_wal, progress};
 use semvec_hnsw::{build_graph_parallel, init_empty, write_graph, BuildArena, BuildParams, IndexOptions, Inserter, Tid};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -58,24 +59,8 @@ pub unsafe fn rel_name(rel: pg_sys::Relation) -> String {
     unsafe { std::ffi::CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned() }
 }
 
-fn progress(param: u32, value: i64) {
-    unsafe { pg_sys::pgstat_progress_update_param(param as i32, value) }
-}
 
-/// Threads for the graph build: the leader plus `max_parallel_maintenance_workers`, at most the
-/// machine's cores.
-fn build_threads() -> usize {
-    let allowed = unsafe { pg_sys::max_parallel_maintenance_workers }.max(0) as usize + 1;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    allowed.min(cores).max(1)
-}
 
-unsafe fn needs_wal(index: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> bool {
-    unsafe {
-        fork == pg_sys::ForkNumber::INIT_FORKNUM
-            || (*(*index).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char
-    }
-}
 
 unsafe fn init_state(index: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> BuildState {
     unsafe {
@@ -258,11 +243,7 @@ pub unsafe extern "C-unwind" fn ambuild(
 ) -> *mut pg_sys::IndexBuildResult {
     unsafe {
         let (heap_tuples, index_tuples) = build(heap, index, info, pg_sys::ForkNumber::MAIN_FORKNUM);
-        let result = pgrx::PgBox::<pg_sys::IndexBuildResult>::alloc0();
-        let r = result.into_pg();
-        (*r).heap_tuples = heap_tuples;
-        (*r).index_tuples = index_tuples as f64;
-        r
+        crate::index::build_result(heap_tuples, index_tuples as f64)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::error::{raise, sqlstate, INVALID_PARAMETER_VALUE, PROGRAM_LIMIT_EXCEE
 use crate::index::hnsw::build::item_pointer_tid;
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
+use crate::index::{build_threads, needs_wal, progress};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::PgLogLevel;
 use semvec_ivf::{
@@ -20,24 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// `MaxHeapTuplesPerPage` of 8 KB pages.
 const MAX_HEAP_TUPLES_PER_PAGE: u64 = 291;
 
-fn progress(param: u32, value: i64) {
-    unsafe { pg_sys::pgstat_progress_update_param(param as i32, value) }
-}
 
-/// Threads for k-means and assignment: the leader plus `max_parallel_maintenance_workers`, at
-/// most the machine's cores.
-fn build_threads() -> usize {
-    let allowed = unsafe { pg_sys::max_parallel_maintenance_workers }.max(0) as usize + 1;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    allowed.min(cores).max(1)
-}
 
-unsafe fn needs_wal(index: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> bool {
-    unsafe {
-        fork == pg_sys::ForkNumber::INIT_FORKNUM
-            || (*(*index).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char
-    }
-}
 
 /// A memory context for each row's detoasted value, reset after the row.
 struct RowContext(pg_sys::MemoryContext);
@@ -347,11 +332,7 @@ pub unsafe extern "C-unwind" fn ambuild(
 ) -> *mut pg_sys::IndexBuildResult {
     unsafe {
         let (heap_tuples, index_tuples) = build(heap, index, info, pg_sys::ForkNumber::MAIN_FORKNUM);
-        let result = pgrx::PgBox::<pg_sys::IndexBuildResult>::alloc0();
-        let r = result.into_pg();
-        (*r).heap_tuples = heap_tuples;
-        (*r).index_tuples = index_tuples as f64;
-        r
+        crate::index::build_result(heap_tuples, index_tuples as f64)
     }
 }
 
