@@ -414,6 +414,11 @@ impl<M: Metric> Searcher<M> {
     pub fn metric(&self) -> &M {
         &self.metric
     }
+    /// The payload of the current query ([`Searcher::begin`]).
+    pub fn query(&self) -> &[u8] {
+        // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
+        unsafe { std::slice::from_raw_parts(self.query.as_ptr() as *const u8, self.query_len) }
+    }
     /// Descends through this copy of the upper layers instead of their pages
     /// while it was made for the current entry point (see [`UpperLayers`]).
     pub fn set_upper_layers(&mut self, upper: Option<Arc<UpperLayers>>) {

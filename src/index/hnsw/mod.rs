@@ -9,6 +9,7 @@ pub mod cost;
 pub mod insert;
 pub mod opclass;
 pub mod options;
+pub mod returned;
 pub mod scan;
 pub mod vacuum;
 

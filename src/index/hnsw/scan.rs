@@ -3,7 +3,8 @@
 //! calls; iterative scans resume the search until `hnsw.max_scan_tuples`.
 
 use super::build::tid_item_pointer;
-use super::opclass::{AnyMetric, IndexType};
+use super::opclass::{AnyMetric, Distance, IndexType, Kind};
+use super::returned::{Recorder, SqlDistance};
 use crate::error::{raise, FEATURE_NOT_SUPPORTED};
 use crate::gucs::{self, IterativeScan};
 use crate::index::storage::{Logging, PgRelation};
@@ -19,6 +20,9 @@ struct ScanState {
     /// Always `Some` until dropped.
     searcher: Option<Searcher<AnyMetric>>,
     started: bool,
+    /// Notes the distance of each returned row for the executor's evaluation of the ORDER BY
+    /// expression (see `returned`).
+    recorder: Recorder,
 }
 
 impl ScanState {
@@ -129,6 +133,16 @@ unsafe fn upper_layers(rel: &PgRelation, meta: &Meta) -> Option<Arc<UpperLayers>
     }
 }
 
+/// The SQL distance function whose value this index computes bit for bit.
+fn sql_distance(itype: &IndexType) -> Option<SqlDistance> {
+    match (itype.kind, itype.distance) {
+        (Kind::Vector, Distance::L2) => Some(SqlDistance::L2),
+        (Kind::Vector, Distance::Ip) => Some(SqlDistance::NegativeInnerProduct),
+        (Kind::Vector, Distance::L1) => Some(SqlDistance::L1),
+        _ => None,
+    }
+}
+
 fn searcher(itype: &IndexType) -> Searcher<AnyMetric> {
     match SPARE.with(|spare| spare.borrow_mut().take()) {
         Some(mut s) => {
@@ -149,6 +163,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             itype,
             searcher: Some(searcher(&itype)),
             started: false,
+            recorder: Recorder::new(index, sql_distance(&itype)),
         };
         // Owned by the scan's memory context, so an aborted query frees it too.
         (*scan).opaque = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
@@ -168,6 +183,7 @@ pub unsafe extern "C-unwind" fn amrescan(
         let so = &mut *((*scan).opaque as *mut ScanState);
         so.started = false;
         so.searcher().end();
+        so.recorder = Recorder::new((*scan).indexRelation, sql_distance(&so.itype));
         if !orderbys.is_null() && norderbys > 0 && (*scan).numberOfOrderBys > 0 {
             std::ptr::copy(orderbys, (*scan).orderByData, (*scan).numberOfOrderBys as usize);
         }
@@ -219,7 +235,9 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
         }
         let next = so.searcher.as_mut().expect("scan state in use").next(&so.rel);
         match next {
-            Some((tid, _dist)) => {
+            Some((tid, dist)) => {
+                let query = so.searcher.as_ref().expect("scan state in use").query();
+                so.recorder.record((*scan).heapRelation, tid, dist, query);
                 tid_item_pointer(tid, &mut (*scan).xs_heaptid);
                 (*scan).xs_recheck = false;
                 (*scan).xs_recheckorderby = false;
