@@ -31,6 +31,13 @@ impl Ord for Scored {
 /// candidates from closest to farthest and keep one only if it is closer to
 /// the base than to every neighbour kept so far, so the kept edges point in
 /// different directions. `candidates` must be sorted ascending.
+///
+/// When the heuristic keeps fewer than half of `max`, the closest candidates
+/// it pruned fill the list up to half (the paper's "keep pruned
+/// connections", which pgvector applies up to `max`). The extra edges raise
+/// recall for the same number of distances a search computes; up to half
+/// rather than all slots keeps lists short enough that the build, whose
+/// searches walk them too, stays cheap. The result is sorted ascending.
 pub(crate) fn select_neighbors(
     candidates: &[Scored],
     max: usize,
@@ -52,6 +59,19 @@ pub(crate) fn select_neighbors(
             out.push(c);
         }
     }
+    let fill_to = max / 2;
+    if out.len() < fill_to {
+        let kept = out.len();
+        for &c in candidates {
+            if out.len() >= fill_to {
+                break;
+            }
+            if !out[..kept].iter().any(|s| s.id == c.id) {
+                out.push(c);
+            }
+        }
+        out.sort_unstable();
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +88,22 @@ mod tests {
         select_neighbors(&cands, 3, |a, b| (pos[a as usize] - pos[b as usize]).abs(), &mut out);
         let ids: Vec<u32> = out.iter().map(|s| s.id).collect();
         assert_eq!(ids, vec![0, 3], "2 and 3 are behind 1; -1.5 is on the other side");
+    }
+
+    #[test]
+    fn pruned_candidates_fill_the_list_up_to_half_its_capacity() {
+        // Points on a line, all on one side of the base at 0: the heuristic keeps only the closest.
+        let pos: Vec<f32> = (1..=10).map(|i| i as f32).collect();
+        let cands: Vec<Scored> = pos.iter().enumerate().map(|(i, p)| Scored { dist: *p, id: i as u32 }).collect();
+        let mut out = Vec::new();
+        select_neighbors(&cands, 8, |a, b| (pos[a as usize] - pos[b as usize]).abs(), &mut out);
+        let ids: Vec<u32> = out.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![0, 1, 2, 3], "the kept one plus the three closest pruned ones");
+        // A diverse set the heuristic keeps whole is not padded beyond it.
+        let mut out2 = Vec::new();
+        let spread = [1.0f32, -1.1, 1.2, -1.3, 1.4, -1.5, 1.6, -1.7, 1.8];
+        let c2: Vec<Scored> = spread.iter().enumerate().map(|(i, p)| Scored { dist: p.abs(), id: i as u32 }).collect();
+        select_neighbors(&c2, 4, |a, b| (spread[a as usize] - spread[b as usize]).abs(), &mut out2);
+        assert_eq!(out2.iter().map(|s| s.id).collect::<Vec<_>>(), vec![0, 1]);
     }
 }
