@@ -5,6 +5,11 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 "$ROOT/scripts/setup.sh"
+# The demo corpus: Debian's English package descriptions, from apt's lists.
+if ! ls /var/lib/apt/lists/*_dists_bookworm_main_i18n_Translation-en* >/dev/null 2>&1; then
+    log "apt-get update -o Acquire::Languages=en (for the package descriptions)"
+    apt-get update -qq -o Acquire::Languages=en
+fi
 "$ROOT/scripts/install.sh"
 cluster_start
 
