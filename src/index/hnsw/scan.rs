@@ -120,6 +120,10 @@ unsafe fn upper_layers(rel: &PgRelation, meta: &Meta) -> Option<Arc<UpperLayers>
                 if let Some(i) = uses.iter().position(|x| x.key == key) {
                     uses[i].copy = copy.clone();
                     uses[i].since_copy = 0;
+                    if copy.is_none() {
+                        // Nothing fits the budget: try again only after as many scans again.
+                        uses[i].scans = 0;
+                    }
                     // Too many copies: the least recently used loses its own and starts counting again.
                     while uses.iter().filter(|x| x.copy.is_some()).count() > UPPER_COPIES {
                         let lru = (0..uses.len()).filter(|&j| uses[j].copy.is_some()).min_by_key(|&j| uses[j].last_use).unwrap();
