@@ -11,7 +11,7 @@
 //! list is at worst slightly stale, which HNSW tolerates); writers serialise
 //! on a per-node mutex, one node at a time, so there is no lock order.
 
-use crate::select::{select_neighbors, Scored};
+use crate::select::{fill_target, select_neighbors, Scored};
 use crate::tuple::{max_level_for, Tid, HEAP_TIDS_MAX};
 use crate::visited::VisitedList;
 use crate::metric::Metric;
@@ -351,6 +351,8 @@ struct Scratch {
     found: Vec<Scored>,
     selected: Vec<Scored>,
     prune: Vec<Scored>,
+    /// Per layer, the neighbours chosen for the element being inserted.
+    chosen: Vec<Vec<Scored>>,
 }
 
 struct Builder<'a, S: ?Sized, M> {
@@ -382,6 +384,7 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
             found: Vec::new(),
             selected: Vec::new(),
             prune: Vec::new(),
+            chosen: Vec::new(),
         }
     }
 
@@ -450,6 +453,7 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
         select_neighbors(
             &sc.prune,
             cap,
+            fill_target(layer, cap),
             |a, b| self.metric.distance(self.src.vector(a as usize), self.src.vector(b as usize)),
             &mut sc.selected,
         );
@@ -488,25 +492,33 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
         }
         sc.found.clear();
         sc.found.push(cur);
-        for layer in (0..=level.min(top)).rev() {
+        // All of q's own lists are set before any back link makes q reachable:
+        // a search that reached q through a layer already linked and went
+        // down to a layer whose list was still empty would see q alone and
+        // give the element it inserts a single neighbour.
+        let top_layer = level.min(top);
+        let mut chosen = std::mem::take(&mut sc.chosen);
+        chosen.resize_with(top_layer as usize + 1, Vec::new);
+        for layer in (0..=top_layer).rev() {
             self.search_layer(qv, q, self.ef, layer, sc);
             let cap = g.capacity(layer);
-            let mut selected = std::mem::take(&mut sc.selected);
+            let selected = &mut chosen[layer as usize];
             select_neighbors(
                 &sc.found,
                 cap,
+                fill_target(layer, cap),
                 |a, b| self.metric.distance(self.src.vector(a as usize), self.src.vector(b as usize)),
-                &mut selected,
+                selected,
             );
-            {
-                let _lock = self.locks[q as usize].lock().unwrap();
-                g.set_list(q, layer, selected.iter().map(|s| s.id));
-            }
-            for s in &selected {
-                self.connect(s.id, q, s.dist, layer, sc);
-            }
-            sc.selected = selected;
+            let _lock = self.locks[q as usize].lock().unwrap();
+            g.set_list(q, layer, selected.iter().map(|s| s.id));
         }
+        for (layer, selected) in chosen.iter().enumerate() {
+            for s in selected {
+                self.connect(s.id, q, s.dist, layer as u8, sc);
+            }
+        }
+        sc.chosen = chosen;
         if let Some(mut guard) = hold {
             *guard = (q, level);
         }

@@ -149,7 +149,7 @@ impl<M: Metric> Inserter<M> {
         for (layer, w) in found.iter().enumerate() {
             let cap = if layer == 0 { 2 * m } else { m };
             let tids: Vec<Tid> = w.iter().filter(|c| c.live).map(|c| Tid::from_u64(c.elem)).collect();
-            let sel = choose_neighbors(rel, &self.metric, q, &tids, cap, ef, false, &mut self.arena, &mut self.loaded);
+            let sel = choose_neighbors(rel, &self.metric, q, &tids, cap, layer as u8, ef, false, &mut self.arena, &mut self.loaded);
             // Remember each neighbour's neighbour tuple for the back links.
             let nb_of = |t: Tid| w.iter().find(|c| c.elem == t.to_u64()).map(|c| Tid::from_u64(c.nbrs)).unwrap();
             chosen.push(sel.into_iter().map(|(t, d)| (t, d, nb_of(t))).collect());
@@ -170,15 +170,22 @@ impl<M: Metric> Inserter<M> {
 
     /// Adds `new` to the list of `node` at `layer`, pruning when full.
     fn add_back_link<R: RelationWrite>(&mut self, rel: &R, node: Tid, nbrs: Tid, new: Tid, d: f32, layer: u8) {
-        for _attempt in 0..4 {
+        // Every failed attempt means another backend changed this list in
+        // between, so the loop makes progress; the bound only guards against
+        // a pathological livelock. Giving up early loses the link, and early
+        // in a build the lost link can be the only one into a cluster.
+        for _attempt in 0..64 {
+            match append_if_room(rel, nbrs, layer, new) {
+                Append::Done | Append::Gone => return,
+                Append::Full => {}
+            }
             let Some((list, cap)) = read_layer(rel, nbrs, layer) else { return };
             if list.contains(&new) {
                 return;
             }
             let want: Vec<Tid> = if list.len() < cap {
-                let mut l = list.clone();
-                l.push(new);
-                l
+                // Room appeared (vacuum): append on the next attempt.
+                continue;
             } else {
                 // Full: keep the heuristic's choice among the old list + new.
                 self.arena.clear();
@@ -205,6 +212,7 @@ impl<M: Metric> Inserter<M> {
                 select_neighbors(
                     &scored,
                     cap,
+                    crate::select::fill_target(layer, cap),
                     |a, b| {
                         let pa = if a == new_id { &new_payload[..] } else { arena.get(loaded[a as usize].unwrap().slot) };
                         let pb = if b == new_id { &new_payload[..] } else { arena.get(loaded[b as usize].unwrap().slot) };
@@ -353,6 +361,43 @@ fn alloc_anywhere<R: RelationWrite>(rel: &R, start: u32, tuple: &[u8]) -> Tid {
     page.init_hnsw(PAGE_DATA);
     let off = page.alloc(tuple).expect("an element tuple fits an empty page");
     Tid::new(blk, off)
+}
+
+enum Append {
+    /// `new` is in the list now (appended, or already there).
+    Done,
+    /// The list is full: pruning needed.
+    Full,
+    /// The neighbour tuple no longer has this layer (slot reused).
+    Gone,
+}
+
+/// Appends `new` to `layer` of neighbour tuple `nbrs` under one page lock when
+/// the list has room: no read-modify-write window for a concurrent insert.
+fn append_if_room<R: RelationWrite>(rel: &R, nbrs: Tid, layer: u8, new: Tid) -> Append {
+    let Some((list, cap)) = read_layer(rel, nbrs, layer) else { return Append::Gone };
+    if list.contains(&new) {
+        return Append::Done;
+    }
+    if list.len() >= cap {
+        return Append::Full;
+    }
+    let mut page = rel.write(nbrs.block);
+    let Some(b) = page.get_mut(nbrs.offset) else { return Append::Gone };
+    let Some(mut n) = NeighborsMut::parse(b) else { return Append::Gone };
+    if layer > n.as_ref().level() {
+        return Append::Gone;
+    }
+    let mut l: Vec<Tid> = n.as_ref().layer(layer).collect();
+    if l.contains(&new) {
+        return Append::Done;
+    }
+    if l.len() >= n.as_ref().capacity(layer) {
+        return Append::Full;
+    }
+    l.push(new);
+    n.set_layer(layer, &l);
+    Append::Done
 }
 
 fn try_add_duplicate<R: RelationWrite>(rel: &R, c: &Cand, q: &[u8], heap_tid: Tid) -> bool {

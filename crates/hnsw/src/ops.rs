@@ -117,6 +117,7 @@ pub(crate) fn choose_neighbors<R: RelationRead, M: Metric>(
     base: &[u8],
     cands: &[Tid],
     cap: usize,
+    layer: u8,
     pool: usize,
     fill: bool,
     arena: &mut PayloadArena,
@@ -135,6 +136,7 @@ pub(crate) fn choose_neighbors<R: RelationRead, M: Metric>(
     select_neighbors(
         &scored,
         cap,
+        crate::select::fill_target(layer, cap),
         |a, b| {
             let (la, lb) = (loaded[a as usize].unwrap(), loaded[b as usize].unwrap());
             metric.distance(arena.get(la.slot), arena.get(lb.slot))

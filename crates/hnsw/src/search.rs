@@ -385,6 +385,9 @@ pub struct Searcher<M: Metric> {
     /// The meta page's entry point, when the caller read it for this query.
     entry: Option<Option<(Tid, u8)>>,
     upper: Option<Arc<UpperLayers>>,
+    /// An iterative scan that ran out of layer-0 candidates has restarted
+    /// from the upper layers' elements (done at most once per query).
+    reseeded: bool,
 }
 
 impl<M: Metric> Searcher<M> {
@@ -402,6 +405,7 @@ impl<M: Metric> Searcher<M> {
             rounds: 0,
             entry: None,
             upper: None,
+            reseeded: false,
         }
     }
 
@@ -445,6 +449,7 @@ impl<M: Metric> Searcher<M> {
         self.last_emitted = f32::NEG_INFINITY;
         self.rounds = 0;
         self.entry = None;
+        self.reseeded = false;
         self.state = State::Start;
     }
 
@@ -506,6 +511,60 @@ impl<M: Metric> Searcher<M> {
         }
     }
 
+    /// Layer 0 of an HNSW graph need not be connected: pruning can drop the
+    /// last layer-0 link into a far cluster that only the upper layers still
+    /// reach. When an iterative scan has exhausted everything reachable from
+    /// its start, every element of the upper layers reachable from the entry
+    /// point that the scan has not seen becomes a candidate, so the scan goes
+    /// on into those parts. Returns whether anything new was found.
+    fn reseed<R: RelationRead>(&mut self, rel: &R) -> bool {
+        self.reseeded = true;
+        let entry = match self.entry {
+            Some(e) => e,
+            None => read_meta(rel).ok().and_then(|m| m.entry),
+        };
+        let Some((ep, _)) = entry else { return false };
+        let query = std::mem::take(&mut self.query);
+        // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
+        let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, self.query_len) };
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![ep];
+        seen.insert(ep.to_u64());
+        let mut found = false;
+        let mut nbuf = Vec::new();
+        while let Some(t) = stack.pop() {
+            let (nt, level) = {
+                let page = rel.read(t.block);
+                let Some(e) = page.get(t.offset).and_then(ElementRef::parse) else { continue };
+                (e.neighbors(), e.level())
+            };
+            if self.core.visited.insert(t.to_u64()) {
+                if let Some(c) = self.core.evaluate_one(rel, &self.metric, q, t) {
+                    self.core.discarded.push(Reverse(c));
+                    found = true;
+                }
+            }
+            if level == 0 {
+                continue;
+            }
+            nbuf.clear();
+            {
+                let page = rel.read(nt.block);
+                let Some(list) = page.get(nt.offset).and_then(NeighborsRef::parse) else { continue };
+                for l in 1..=level.min(list.level()) {
+                    nbuf.extend(list.layer(l));
+                }
+            }
+            for &n in &nbuf {
+                if seen.insert(n.to_u64()) {
+                    stack.push(n);
+                }
+            }
+        }
+        self.query = query;
+        found
+    }
+
     fn finish_round(&mut self) {
         self.rounds += 1;
         self.out.clear();
@@ -559,9 +618,11 @@ impl<M: Metric> Searcher<M> {
     }
 
     fn next_round<R: RelationRead>(&mut self, rel: &R) {
-        if self.core.evaluated >= self.opts.max_scan_tuples
-            || (self.core.discarded.is_empty() && self.core.candidates.is_empty())
-        {
+        if self.core.evaluated >= self.opts.max_scan_tuples {
+            self.state = State::Done;
+            return;
+        }
+        if self.core.discarded.is_empty() && self.core.candidates.is_empty() && (self.reseeded || !self.reseed(rel)) {
             self.state = State::Done;
             return;
         }

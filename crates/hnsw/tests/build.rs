@@ -98,3 +98,19 @@ fn polling_runs_on_the_calling_thread_and_a_failing_poll_cancels_the_build() {
     assert!(done <= at_cancel + 500, "{done} after cancel at {at_cancel}");
     assert_eq!(polls, 2);
 }
+
+#[test]
+fn no_element_of_a_parallel_build_is_left_with_a_near_empty_list() {
+    // Regression: an element reachable at an upper layer before its own
+    // layer-0 list was written made concurrent inserts that reached it see
+    // it alone and take it as their only neighbour.
+    let (data, _) = clustered_with_queries(2000, 1, 16, 4, 11);
+    let metric = L2Squared::new();
+    for round in 0..5 {
+        let rel = build_index(&data, &metric, 16, 64);
+        let g = stored_graph(&rel);
+        assert_eq!(g.len(), data.len());
+        let short: Vec<usize> = g.values().filter(|n| n.layers[0].len() < 8).map(|n| n.row).collect();
+        assert!(short.is_empty(), "round {round}: rows with fewer than 8 layer-0 neighbours: {short:?}");
+    }
+}

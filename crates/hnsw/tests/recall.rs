@@ -139,7 +139,6 @@ fn vacuum_of_everything_empties_the_index_and_inserts_start_over() {
 }
 
 #[test]
-#[ignore = "flaky (~4 in 40 runs): with many exact duplicates a search sometimes misses a duplicate element; to fix in the graph, run with --ignored"]
 fn duplicate_vectors_share_elements_and_are_all_returned() {
     // 300 distinct vectors; vector j appears (j % 25) + 1 times.
     let (base, _) = clustered_with_queries(300, 1, 16, 4, 11);

@@ -198,3 +198,55 @@ fn page_hints_only_steer_prefetching_and_never_change_results() {
         }
     }
 }
+
+#[test]
+fn an_iterative_scan_reaches_rows_that_only_upper_layers_connect() {
+    // Two far clusters whose layer-0 links between each other are all cut:
+    // layer 0 is disconnected (HNSW pruning can do this to well-separated
+    // data), while an upper-layer link still joins them.
+    use semvec_hnsw::tuple::NeighborsMut;
+    let data = clustered(600, 16, 2, 5);
+    let metric = L2Squared::new();
+    let rel = build_index(&data, &metric, 8, 32);
+    let d = |a: usize, b: usize| metric.distance(f32_bytes(&data[a]), f32_bytes(&data[b]));
+    let (ep, _) = read_meta(&rel).unwrap().entry.unwrap();
+    let g = stored_graph(&rel);
+    let side = |t: &Tid| d(g[t].row, g[&ep].row) < 4.0;
+    assert!(g.keys().any(|t| !side(t)), "two clusters");
+    for (t, n) in &g {
+        let mut l0: Vec<Tid> = n.layers[0].clone();
+        l0.retain(|x| side(x) == side(t));
+        let mut page = rel.write(n.neighbors.block);
+        let mut nm = NeighborsMut::parse(page.get_mut(n.neighbors.offset).unwrap()).unwrap();
+        nm.set_layer(0, &l0);
+    }
+    // One upper-layer link from the entry point into the other cluster.
+    let other = g.iter().find(|(t, n)| n.level >= 1 && !side(t)).map(|(t, _)| *t).expect("an upper-layer element in the far cluster");
+    {
+        let e = &g[&ep];
+        assert!(e.level >= 1);
+        let mut l1 = e.layers[1].clone();
+        l1.retain(|x| *x != other);
+        l1.truncate(7);
+        l1.push(other);
+        let mut page = rel.write(e.neighbors.block);
+        NeighborsMut::parse(page.get_mut(e.neighbors.offset).unwrap()).unwrap().set_layer(1, &l1);
+    }
+    let near = (0..data.len()).filter(|&i| d(i, g[&ep].row) < 4.0).count();
+    assert!(near < data.len());
+    let q = &data[g[&ep].row];
+    for mode in [IterativeScan::Relaxed, IterativeScan::Strict] {
+        let mut s = Searcher::new(metric, SearchOptions { ef_search: 40, iterative: mode, max_scan_tuples: usize::MAX });
+        let got = stream(&mut s, &rel, q, usize::MAX);
+        let rows: HashSet<usize> = got.iter().map(|x| x.0).collect();
+        assert_eq!(rows.len(), got.len(), "{mode:?}: no row twice");
+        if mode == IterativeScan::Relaxed {
+            assert_eq!(rows.len(), data.len(), "relaxed: every row, the far cluster too");
+        } else {
+            // Strict order skips rows found after farther ones were returned;
+            // the far cluster's rows are all farther than the near cluster's.
+            assert!(rows.len() > near, "strict: the far cluster too ({} rows)", rows.len());
+            assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));
+        }
+    }
+}

@@ -99,7 +99,9 @@ fn a_stale_copy_after_vacuum_and_reinserts_still_gives_correct_results() {
     let stale_copy = run_checked(&rel, &rows, &queries, live, upper);
     let no_copy = run_checked(&rel, &rows, &queries, live, None);
     eprintln!("after vacuum and reinserts: recall {stale_copy:.3} with the stale copy, {no_copy:.3} without");
-    assert!(stale_copy >= no_copy - 0.02, "recall with a stale copy {stale_copy}, without {no_copy}");
+    // The two differ only in where layer 0 starts; with m = 4 either start
+    // varies by about +-0.02 from one (parallel, unordered) build to the next.
+    assert!(stale_copy >= no_copy - 0.04, "recall with a stale copy {stale_copy}, without {no_copy}");
 }
 
 /// Recall@10 of scans over `rel`, checking every returned row: live, exact distance, in order.

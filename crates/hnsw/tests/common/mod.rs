@@ -103,3 +103,30 @@ pub fn recall<M: Metric + Clone, R: RelationRead>(
     }
     hits as f64 / total.max(1) as f64
 }
+
+/// One element of an index as stored: its first heap row, level and
+/// neighbour lists per layer (element TIDs).
+pub struct StoredNode {
+    pub row: usize,
+    pub level: u8,
+    pub neighbors: Tid,
+    pub layers: Vec<Vec<Tid>>,
+}
+
+/// Every element of `rel`, read from its pages.
+pub fn stored_graph(rel: &MemRelation) -> std::collections::HashMap<Tid, StoredNode> {
+    use semvec_hnsw::tuple::{ElementRef, NeighborsRef};
+    let mut g = std::collections::HashMap::new();
+    for b in 1..rel.nblocks() {
+        let p = rel.read(b);
+        for off in 1..=p.len() {
+            let Some(e) = p.get(off).and_then(ElementRef::parse) else { continue };
+            let nt = e.neighbors();
+            let np = rel.read(nt.block);
+            let n = np.get(nt.offset).and_then(NeighborsRef::parse).expect("neighbour tuple");
+            let layers = (0..=n.level()).map(|l| n.layer(l).collect()).collect();
+            g.insert(Tid::new(b, off), StoredNode { row: row_of(e.heap_tid(0)), level: e.level(), neighbors: nt, layers });
+        }
+    }
+    g
+}
