@@ -159,6 +159,10 @@ pg_fn!(fn semvec_vector_to_float4(fcinfo) {
 // ---- distances -------------------------------------------------------------------------------
 
 pg_fn!(fn semvec_l2_distance(fcinfo) {
+    // The value the hnsw scan computed for the row it just returned, when this is that row.
+    if let Some(d) = crate::index::hnsw::returned::distance_of_returned_row(arg(fcinfo, 0), arg(fcinfo, 1), crate::index::hnsw::returned::SqlDistance::L2) {
+        return f64_datum(d);
+    }
     let (a, b) = two(fcinfo);
     f64_datum((semvec_simd::l2_squared_f32(a.x, b.x) as f64).sqrt())
 });
@@ -174,6 +178,10 @@ pg_fn!(fn semvec_inner_product(fcinfo) {
 });
 
 pg_fn!(fn semvec_vector_negative_inner_product(fcinfo) {
+    // The value the hnsw scan computed for the row it just returned, when this is that row.
+    if let Some(d) = crate::index::hnsw::returned::distance_of_returned_row(arg(fcinfo, 0), arg(fcinfo, 1), crate::index::hnsw::returned::SqlDistance::NegativeInnerProduct) {
+        return f64_datum(d);
+    }
     let (a, b) = two(fcinfo);
     f64_datum(-(semvec_simd::dot_f32(a.x, b.x) as f64))
 });
@@ -191,6 +199,10 @@ pg_fn!(fn semvec_vector_spherical_distance(fcinfo) {
 });
 
 pg_fn!(fn semvec_l1_distance(fcinfo) {
+    // The value the hnsw scan computed for the row it just returned, when this is that row.
+    if let Some(d) = crate::index::hnsw::returned::distance_of_returned_row(arg(fcinfo, 0), arg(fcinfo, 1), crate::index::hnsw::returned::SqlDistance::L1) {
+        return f64_datum(d);
+    }
     let (a, b) = two(fcinfo);
     f64_datum(semvec_simd::l1_f32(a.x, b.x) as f64)
 });
