@@ -4,13 +4,26 @@
 # it (plus JSON) under .cache/bench/results/. Everything stays on the loopback / Unix sockets.
 #
 # Usage: benches/run.sh [--quick] [semvec-bench options...]   (benches/run.sh --help for all)
+#        benches/run.sh --embed [embed-throughput options...]   in-database embedding throughput against
+#        Python onnxruntime on 2000 Debian descriptions (semvec only; --embed --help for its options)
 # It does not build or install semvec: run scripts/install.sh first (it says whether semvec is there).
 source "$(dirname "$0")/../scripts/pgvector/env.sh"
 cd "$ROOT"
 
+embed=0
+if [ "${1:-}" = --embed ]; then
+    embed=1
+    shift
+fi
+
 case " $* " in
     *" --help "*|*" -h "*)
-        cargo run --quiet --release -p semvec-bench -- --help; exit 0 ;;
+        if [ "$embed" = 1 ]; then
+            cargo run --quiet --release -p semvec-bench -- embed-throughput --help
+        else
+            cargo run --quiet --release -p semvec-bench -- --help
+        fi
+        exit 0 ;;
 esac
 
 dataset=fashion-mnist
@@ -27,13 +40,14 @@ if [ "$dataset" = fashion-mnist ] && [ ! -e /usr/share/datasets/fashion-mnist/tr
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dataset-fashion-mnist >/dev/null
 fi
-if [ "$dataset" = debian ] && ! ls /var/lib/apt/lists/*bookworm_main_i18n_Translation-en.lz4 >/dev/null 2>&1; then
+[ "$embed" = 1 ] && dataset=debian-texts
+if [ "${dataset#debian}" != "$dataset" ] && ! ls /var/lib/apt/lists/*bookworm_main_i18n_Translation-en.lz4 >/dev/null 2>&1; then
     log "apt-get update -o Acquire::Languages=en (for the package descriptions)"
     apt-get update -qq -o Acquire::Languages=en
 fi
 
-# pgvector: fetched, set up and started by its own idempotent script.
-"$ROOT/scripts/pgvector/setup.sh" >/dev/null
+# pgvector: fetched, set up and started by its own idempotent script (not needed for --embed).
+[ "$embed" = 1 ] || "$ROOT/scripts/pgvector/setup.sh" >/dev/null
 
 # semvec: only checked, never built here.
 sharedir="$("$PG_CONFIG" --sharedir)"
@@ -55,5 +69,9 @@ cluster_start
 
 log "building the benchmark client"
 cargo build --quiet --release -p semvec-bench
+if [ "$embed" = 1 ]; then
+    log "running: semvec-bench embed-throughput $*"
+    exec "$ROOT/target/release/semvec-bench" embed-throughput "$@"
+fi
 log "running: semvec-bench $*"
 exec "$ROOT/target/release/semvec-bench" "$@"

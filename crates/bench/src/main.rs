@@ -8,6 +8,8 @@ use semvec_bench::datasets::{self, DatasetName};
 use semvec_bench::report::{self, Header};
 use semvec_bench::runner::{self, Settings, System};
 
+mod embed_bench;
+
 /// Side-by-side benchmark of semvec and pgvector on real data (loopback only).
 #[derive(Parser)]
 #[command(name = "semvec-bench", args_conflicts_with_subcommands = true)]
@@ -34,6 +36,36 @@ enum Command {
         embed_sql: String,
         #[arg(long, default_value_t = 500)]
         batch: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Rows/s of semvec's embed() (one call per row) and embed_batch() on Debian package descriptions,
+    /// per semvec.embed_threads, against Python onnxruntime running the same model on the same texts.
+    EmbedThroughput {
+        /// Texts to embed (the first ones of the Debian data set's fixed shuffle).
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// Texts per embed_batch() call (default: the server's semvec.embed_batch_size, 32).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// semvec.embed_threads values, also Python's intra-op threads.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        /// Timed passes over all texts per figure (the best counts), on both sides.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Registered semvec model (default: the server's semvec.default_model).
+        #[arg(long)]
+        model: Option<String>,
+        /// Python interpreter with numpy, onnxruntime and tokenizers.
+        #[arg(long, env = "PYTHON", default_value = "python3")]
+        python: String,
+        /// Measure semvec only.
+        #[arg(long)]
+        skip_python: bool,
+        /// Also write the markdown report here (default: <cache>/results/embed-throughput-<count>-<time>.md).
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -173,6 +205,46 @@ fn real_main() -> Result<()> {
                 .context("connect to semvec")?;
             client.batch_execute("CREATE EXTENSION IF NOT EXISTS semvec")?;
             datasets::embed_debian(&mut client, &cache_dir(&common), &embed_sql, batch)
+        }
+        Some(Command::EmbedThroughput { count, batch, threads, rounds, model, python, skip_python, out, common }) => {
+            if count == 0 || threads.is_empty() || threads.contains(&0) {
+                anyhow::bail!("--count and every --threads value must be at least 1");
+            }
+            let sys = system("semvec", &common)?;
+            let connect = |db: &str| {
+                postgres::Config::new()
+                    .host(&sys.host)
+                    .port(sys.port)
+                    .user(&sys.user)
+                    .dbname(db)
+                    .application_name("semvec-bench")
+                    .connect(postgres::NoTls)
+                    .with_context(|| format!("connect to semvec at {}:{} database {db}", sys.host, sys.port))
+            };
+            let mut admin = connect("postgres")?;
+            if admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&sys.dbname])?.is_none() {
+                admin.batch_execute(&format!("CREATE DATABASE \"{}\"", sys.dbname.replace('"', "")))?;
+            }
+            drop(admin);
+            let mut client = connect(&sys.dbname)?;
+            let options = embed_bench::Options {
+                count,
+                batch,
+                threads,
+                rounds,
+                model,
+                python: (!skip_python).then_some(python),
+                python_script: {
+                    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/models/bench_python_ort.py");
+                    p.canonicalize().unwrap_or(p)
+                },
+                out,
+                cache: cache_dir(&common),
+                stamp: now_stamp(),
+                started: date("+%F %T UTC"),
+                command: format!("semvec-bench {}", std::env::args().skip(1).collect::<Vec<_>>().join(" ")),
+            };
+            embed_bench::run(&mut client, &options)
         }
         None => run(cli.run),
     }
