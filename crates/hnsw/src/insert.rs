@@ -16,7 +16,7 @@
 use crate::build::{draw_level, SplitMix};
 use crate::error::HnswError;
 use crate::metric::Metric;
-use crate::ops::{choose_neighbors, read_layer, replace_layer_if, Loaded, PayloadArena};
+use crate::ops::{append_if_room, choose_neighbors, replace_layer_if, Append, Loaded, PayloadArena};
 use crate::page::{Page, PAGE_DATA};
 use crate::relation::RelationWrite;
 use crate::search::{Cand, Core};
@@ -175,18 +175,11 @@ impl<M: Metric> Inserter<M> {
         // a pathological livelock. Giving up early loses the link, and early
         // in a build the lost link can be the only one into a cluster.
         for _attempt in 0..64 {
-            match append_if_room(rel, nbrs, layer, new) {
+            let (list, cap) = match append_if_room(rel, nbrs, layer, new) {
                 Append::Done | Append::Gone => return,
-                Append::Full => {}
-            }
-            let Some((list, cap)) = read_layer(rel, nbrs, layer) else { return };
-            if list.contains(&new) {
-                return;
-            }
-            let want: Vec<Tid> = if list.len() < cap {
-                // Room appeared (vacuum): append on the next attempt.
-                continue;
-            } else {
+                Append::Full(list, cap) => (list, cap),
+            };
+            let want: Vec<Tid> = {
                 // Full: keep the heuristic's choice among the old list + new.
                 self.arena.clear();
                 let mut tids = list.clone();
@@ -361,43 +354,6 @@ fn alloc_anywhere<R: RelationWrite>(rel: &R, start: u32, tuple: &[u8]) -> Tid {
     page.init_hnsw(PAGE_DATA);
     let off = page.alloc(tuple).expect("an element tuple fits an empty page");
     Tid::new(blk, off)
-}
-
-enum Append {
-    /// `new` is in the list now (appended, or already there).
-    Done,
-    /// The list is full: pruning needed.
-    Full,
-    /// The neighbour tuple no longer has this layer (slot reused).
-    Gone,
-}
-
-/// Appends `new` to `layer` of neighbour tuple `nbrs` under one page lock when
-/// the list has room: no read-modify-write window for a concurrent insert.
-fn append_if_room<R: RelationWrite>(rel: &R, nbrs: Tid, layer: u8, new: Tid) -> Append {
-    let Some((list, cap)) = read_layer(rel, nbrs, layer) else { return Append::Gone };
-    if list.contains(&new) {
-        return Append::Done;
-    }
-    if list.len() >= cap {
-        return Append::Full;
-    }
-    let mut page = rel.write(nbrs.block);
-    let Some(b) = page.get_mut(nbrs.offset) else { return Append::Gone };
-    let Some(mut n) = NeighborsMut::parse(b) else { return Append::Gone };
-    if layer > n.as_ref().level() {
-        return Append::Gone;
-    }
-    let mut l: Vec<Tid> = n.as_ref().layer(layer).collect();
-    if l.contains(&new) {
-        return Append::Done;
-    }
-    if l.len() >= n.as_ref().capacity(layer) {
-        return Append::Full;
-    }
-    l.push(new);
-    n.set_layer(layer, &l);
-    Append::Done
 }
 
 fn try_add_duplicate<R: RelationWrite>(rel: &R, c: &Cand, q: &[u8], heap_tid: Tid) -> bool {

@@ -105,6 +105,46 @@ pub(crate) fn replace_layer_if<R: RelationWrite>(rel: &R, nbrs: Tid, layer: u8, 
     true
 }
 
+/// What [`append_if_room`] did.
+pub(crate) enum Append {
+    /// `new` is in the list now (appended, or already there).
+    Done,
+    /// The list is full (its TIDs and capacity as read): pruning needed.
+    Full(Vec<Tid>, usize),
+    /// The neighbour tuple no longer has this layer (slot reused).
+    Gone,
+}
+
+/// Appends `new` to `layer` of the neighbour tuple `nbrs` when the list has
+/// room, checked and written under one page lock: no read-modify-write window
+/// in which a concurrent insert's link is lost. Like [`replace_layer_if`], the
+/// list is checked under a share lock first, so a full list costs no write.
+pub(crate) fn append_if_room<R: RelationWrite>(rel: &R, nbrs: Tid, layer: u8, new: Tid) -> Append {
+    let Some((list, cap)) = read_layer(rel, nbrs, layer) else { return Append::Gone };
+    if list.contains(&new) {
+        return Append::Done;
+    }
+    if list.len() >= cap {
+        return Append::Full(list, cap);
+    }
+    let mut page = rel.write(nbrs.block);
+    let Some(mut n) = page.get_mut(nbrs.offset).and_then(NeighborsMut::parse) else { return Append::Gone };
+    if layer > n.as_ref().level() {
+        return Append::Gone;
+    }
+    let mut l: Vec<Tid> = n.as_ref().layer(layer).collect();
+    let cap = n.as_ref().capacity(layer);
+    if l.contains(&new) {
+        return Append::Done;
+    }
+    if l.len() >= cap {
+        return Append::Full(l, cap);
+    }
+    l.push(new);
+    n.set_layer(layer, &l);
+    Append::Done
+}
+
 /// Chooses up to `cap` neighbours for `base` among `cands` (element TIDs):
 /// scores them, keeps the `pool` closest live ones, runs the heuristic.
 /// With `fill`, slots the heuristic left empty get the closest pruned

@@ -108,8 +108,14 @@ impl Core {
     pub fn evaluate_one<R: RelationRead, M: Metric>(&mut self, rel: &R, metric: &M, q: &[u8], tid: Tid) -> Option<Cand> {
         let page = rel.read(tid.block);
         let e = ElementRef::parse(page.get(tid.offset)?)?;
+        Some(self.score(metric, q, tid, e))
+    }
+
+    /// The candidate for element `e` at `tid`: its distance from `q`, counted.
+    #[inline(always)]
+    fn score<M: Metric>(&mut self, metric: &M, q: &[u8], tid: Tid, e: ElementRef<'_>) -> Cand {
         self.evaluated += 1;
-        Some(Cand::from_element(metric.distance(q, e.payload()), tid, e))
+        Cand::from_element(metric.distance(q, e.payload()), tid, e)
     }
 
     /// Evaluates the neighbours of `c` at `layer` into `self.evals`, skipping
@@ -143,8 +149,8 @@ impl Core {
                 }
                 // Same page as the neighbour tuple: evaluate under this lock.
                 if let Some(e) = page.get(t.offset).and_then(ElementRef::parse) {
-                    self.evaluated += 1;
-                    self.evals.push(Cand::from_element(metric.distance(q, e.payload()), t, e));
+                    let c = self.score(metric, q, t, e);
+                    self.evals.push(c);
                 }
             }
         }
@@ -185,8 +191,8 @@ impl Core {
                 let t = Tid::from_u64(self.batch[i]);
                 i += 1;
                 if let Some(e) = page.get(t.offset).and_then(ElementRef::parse) {
-                    self.evaluated += 1;
-                    self.evals.push(Cand::from_element(metric.distance(q, e.payload()), t, e));
+                    let c = self.score(metric, q, t, e);
+                    self.evals.push(c);
                 }
             }
         }
@@ -325,6 +331,15 @@ fn prefetch_tuple(page: *const u8, offset: u16, lines: usize) {
     }
 }
 
+/// The first `len` bytes of `words` (the query, kept in `u64`s so the kernels
+/// get 8-byte aligned input).
+#[inline]
+fn words_as_bytes(words: &[u64], len: usize) -> &[u8] {
+    debug_assert!(len <= words.len() * 8);
+    // SAFETY: u64 storage viewed as bytes, `len` within it.
+    unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, len) }
+}
+
 /// `hnsw.iterative_scan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IterativeScan {
@@ -423,8 +438,7 @@ impl<M: Metric> Searcher<M> {
     }
     /// The payload of the current query ([`Searcher::begin`]).
     pub fn query(&self) -> &[u8] {
-        // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
-        unsafe { std::slice::from_raw_parts(self.query.as_ptr() as *const u8, self.query_len) }
+        words_as_bytes(&self.query, self.query_len)
     }
     /// Descends through this copy of the upper layers instead of their pages
     /// while it was made for the current entry point (see [`UpperLayers`]).
@@ -514,6 +528,11 @@ impl<M: Metric> Searcher<M> {
         }
     }
 
+    /// The entry point the caller passed to [`Searcher::begin_with_entry`], else the meta page's.
+    fn entry_point<R: RelationRead>(&self, rel: &R) -> Option<(Tid, u8)> {
+        self.entry.unwrap_or_else(|| read_meta(rel).ok().and_then(|m| m.entry))
+    }
+
     /// Layer 0 of an HNSW graph need not be connected: pruning can drop the
     /// last layer-0 link into a far cluster that only the upper layers still
     /// reach. When an iterative scan has exhausted everything reachable from
@@ -522,14 +541,10 @@ impl<M: Metric> Searcher<M> {
     /// on into those parts. Returns whether anything new was found.
     fn reseed<R: RelationRead>(&mut self, rel: &R) -> bool {
         self.reseeded = true;
-        let entry = match self.entry {
-            Some(e) => e,
-            None => read_meta(rel).ok().and_then(|m| m.entry),
-        };
-        let Some((ep, _)) = entry else { return false };
+        let Some((ep, _)) = self.entry_point(rel) else { return false };
+        // Moved out of `self` so the core can be borrowed mutably.
         let query = std::mem::take(&mut self.query);
-        // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
-        let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, self.query_len) };
+        let q = words_as_bytes(&query, self.query_len);
         let mut seen = std::collections::HashSet::new();
         let mut stack = vec![ep];
         seen.insert(ep.to_u64());
@@ -539,14 +554,13 @@ impl<M: Metric> Searcher<M> {
             let (nt, level) = {
                 let page = rel.read(t.block);
                 let Some(e) = page.get(t.offset).and_then(ElementRef::parse) else { continue };
-                (e.neighbors(), e.level())
-            };
-            if self.core.visited.insert(t.to_u64()) {
-                if let Some(c) = self.core.evaluate_one(rel, &self.metric, q, t) {
+                if self.core.visited.insert(t.to_u64()) {
+                    let c = self.core.score(&self.metric, q, t, e);
                     self.core.discarded.push(Reverse(c));
                     found = true;
                 }
-            }
+                (e.neighbors(), e.level())
+            };
             if level == 0 {
                 continue;
             }
@@ -577,18 +591,10 @@ impl<M: Metric> Searcher<M> {
 
     fn first_round<R: RelationRead>(&mut self, rel: &R) {
         self.state = State::Done;
-        let entry = match self.entry {
-            Some(e) => e,
-            None => match read_meta(rel) {
-                Ok(meta) => meta.entry,
-                Err(_) => return,
-            },
-        };
-        let Some((ep, top)) = entry else { return };
-        // Copy the query out of `self` so the core can be borrowed mutably.
+        let Some((ep, top)) = self.entry_point(rel) else { return };
+        // Moved out of `self` so the core can be borrowed mutably.
         let query = std::mem::take(&mut self.query);
-        // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
-        let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, self.query_len) };
+        let q = words_as_bytes(&query, self.query_len);
         // Through the private copy of the upper layers when it was made for this entry point,
         // then on from the element it reached, re-read from its page: if that element is gone
         // (vacuumed and its slot reused), the ordinary descent.
@@ -636,9 +642,9 @@ impl<M: Metric> Searcher<M> {
             self.core.results.push(c);
             self.core.candidates.push(Reverse(c));
         }
+        // Moved out of `self` so the core can be borrowed mutably.
         let query = std::mem::take(&mut self.query);
-        // SAFETY: u64 storage viewed as bytes; query_len <= 8 * len.
-        let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, self.query_len) };
+        let q = words_as_bytes(&query, self.query_len);
         self.core.search_layer(rel, &self.metric, q, ef, 0, true, self.opts.max_scan_tuples);
         self.query = query;
         self.finish_round();
