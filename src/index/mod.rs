@@ -37,3 +37,81 @@ pub fn build_result(heap_tuples: f64, index_tuples: f64) -> *mut pg_sys::IndexBu
         r
     }
 }
+
+/// The callbacks and support-function count in which semvec's access methods differ.
+pub struct AmCallbacks {
+    pub amsupport: u16,
+    pub ambuild: pg_sys::ambuild_function,
+    pub ambuildempty: pg_sys::ambuildempty_function,
+    pub aminsert: pg_sys::aminsert_function,
+    pub ambulkdelete: pg_sys::ambulkdelete_function,
+    pub amvacuumcleanup: pg_sys::amvacuumcleanup_function,
+    pub amcostestimate: pg_sys::amcostestimate_function,
+    pub amoptions: pg_sys::amoptions_function,
+    pub ambuildphasename: pg_sys::ambuildphasename_function,
+    pub ambeginscan: pg_sys::ambeginscan_function,
+    pub amrescan: pg_sys::amrescan_function,
+    pub amgettuple: pg_sys::amgettuple_function,
+    pub amendscan: pg_sys::amendscan_function,
+}
+
+/// The `IndexAmRoutine` of an index like pgvector's hnsw and ivfflat: one key column, no
+/// strategies, rows returned only in the order of an `ORDER BY col <op> constant` operator,
+/// parallel VACUUM bulk-delete, no bitmap scans, no index-only scans.
+///
+/// # Safety
+/// Call from an access method's handler function, in a backend (it allocates in the current
+/// memory context).
+pub unsafe fn am_routine(cb: AmCallbacks) -> pg_sys::Datum {
+    // SAFETY: a node allocated in the current memory context, as the caller guarantees.
+    let mut am = unsafe { pgrx::PgBox::<pg_sys::IndexAmRoutine>::alloc_node(pg_sys::NodeTag::T_IndexAmRoutine) };
+    am.amstrategies = 0;
+    am.amsupport = cb.amsupport;
+    am.amoptsprocnum = 0;
+    am.amcanorder = false;
+    am.amcanorderbyop = true;
+    am.amcanbackward = false;
+    am.amcanunique = false;
+    am.amcanmulticol = false;
+    am.amoptionalkey = true;
+    am.amsearcharray = false;
+    am.amsearchnulls = false;
+    am.amstorage = false;
+    am.amclusterable = false;
+    am.ampredlocks = false;
+    am.amcanparallel = false;
+    am.amcaninclude = false;
+    am.amusemaintenanceworkmem = false;
+    am.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
+    am.amkeytype = pg_sys::InvalidOid;
+
+    am.ambuild = cb.ambuild;
+    am.ambuildempty = cb.ambuildempty;
+    am.aminsert = cb.aminsert;
+    am.ambulkdelete = cb.ambulkdelete;
+    am.amvacuumcleanup = cb.amvacuumcleanup;
+    am.amcanreturn = None;
+    am.amcostestimate = cb.amcostestimate;
+    am.amoptions = cb.amoptions;
+    am.amproperty = None;
+    am.ambuildphasename = cb.ambuildphasename;
+    am.amvalidate = Some(amvalidate);
+    am.amadjustmembers = None;
+    am.ambeginscan = cb.ambeginscan;
+    am.amrescan = cb.amrescan;
+    am.amgettuple = cb.amgettuple;
+    am.amgetbitmap = None;
+    am.amendscan = cb.amendscan;
+    am.ammarkpos = None;
+    am.amrestrpos = None;
+    am.amestimateparallelscan = None;
+    am.aminitparallelscan = None;
+    am.amparallelrescan = None;
+    pg_sys::Datum::from(am.into_pg())
+}
+
+/// Operator classes are only created by the extension's own SQL: nothing to validate.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn amvalidate(_opclassoid: pg_sys::Oid) -> bool {
+    true
+}

@@ -13,7 +13,6 @@ pub mod returned;
 pub mod scan;
 pub mod vacuum;
 
-use pgrx::pg_sys;
 
 /// `pg_stat_progress_create_index.phase` values reported during a build (after PostgreSQL's own).
 pub const PHASE_LOAD: i64 = 2;
@@ -25,56 +24,22 @@ pub fn init() {
 }
 
 pg_fn!(fn semvec_hnsw_handler(_fcinfo) {
-    let mut am = pgrx::PgBox::<pg_sys::IndexAmRoutine>::alloc_node(pg_sys::NodeTag::T_IndexAmRoutine);
-    am.amstrategies = 0;
-    am.amsupport = 3;
-    am.amoptsprocnum = 0;
-    am.amcanorder = false;
-    am.amcanorderbyop = true;
-    am.amcanbackward = false;
-    am.amcanunique = false;
-    am.amcanmulticol = false;
-    am.amoptionalkey = true;
-    am.amsearcharray = false;
-    am.amsearchnulls = false;
-    am.amstorage = false;
-    am.amclusterable = false;
-    am.ampredlocks = false;
-    am.amcanparallel = false;
-    am.amcaninclude = false;
-    am.amusemaintenanceworkmem = false;
-    am.amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
-    am.amkeytype = pg_sys::InvalidOid;
-
-    am.ambuild = Some(build::ambuild);
-    am.ambuildempty = Some(build::ambuildempty);
-    am.aminsert = Some(insert::aminsert);
-    am.ambulkdelete = Some(vacuum::ambulkdelete);
-    am.amvacuumcleanup = Some(vacuum::amvacuumcleanup);
-    am.amcanreturn = None;
-    am.amcostestimate = Some(cost::amcostestimate);
-    am.amoptions = Some(options::amoptions);
-    am.amproperty = None;
-    am.ambuildphasename = Some(ambuildphasename);
-    am.amvalidate = Some(amvalidate);
-    am.amadjustmembers = None;
-    am.ambeginscan = Some(scan::ambeginscan);
-    am.amrescan = Some(scan::amrescan);
-    am.amgettuple = Some(scan::amgettuple);
-    am.amgetbitmap = None;
-    am.amendscan = Some(scan::amendscan);
-    am.ammarkpos = None;
-    am.amrestrpos = None;
-    am.amestimateparallelscan = None;
-    am.aminitparallelscan = None;
-    am.amparallelrescan = None;
-    pg_sys::Datum::from(am.into_pg())
+    crate::index::am_routine(crate::index::AmCallbacks {
+        amsupport: 3,
+        ambuild: Some(build::ambuild),
+        ambuildempty: Some(build::ambuildempty),
+        aminsert: Some(insert::aminsert),
+        ambulkdelete: Some(vacuum::ambulkdelete),
+        amvacuumcleanup: Some(vacuum::amvacuumcleanup),
+        amcostestimate: Some(cost::amcostestimate),
+        amoptions: Some(options::amoptions),
+        ambuildphasename: Some(ambuildphasename),
+        ambeginscan: Some(scan::ambeginscan),
+        amrescan: Some(scan::amrescan),
+        amgettuple: Some(scan::amgettuple),
+        amendscan: Some(scan::amendscan),
+    })
 });
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn amvalidate(_opclassoid: pg_sys::Oid) -> bool {
-    true
-}
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {
