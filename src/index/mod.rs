@@ -38,6 +38,30 @@ pub fn build_result(heap_tuples: f64, index_tuples: f64) -> *mut pg_sys::IndexBu
     }
 }
 
+/// The `IndexAmRoutine` datum of the access method whose module calls it: each one is split by
+/// callback into the submodules `build`, `insert`, `vacuum`, `cost`, `options` and `scan` (like
+/// pgvector's files), with `ambuildphasename` beside the handler; `$amsupport` support functions.
+macro_rules! am_handler_routine {
+    ($amsupport:expr) => {
+        crate::index::am_routine(crate::index::AmCallbacks {
+            amsupport: $amsupport,
+            ambuild: Some(build::ambuild),
+            ambuildempty: Some(build::ambuildempty),
+            aminsert: Some(insert::aminsert),
+            ambulkdelete: Some(vacuum::ambulkdelete),
+            amvacuumcleanup: Some(vacuum::amvacuumcleanup),
+            amcostestimate: Some(cost::amcostestimate),
+            amoptions: Some(options::amoptions),
+            ambuildphasename: Some(ambuildphasename),
+            ambeginscan: Some(scan::ambeginscan),
+            amrescan: Some(scan::amrescan),
+            amgettuple: Some(scan::amgettuple),
+            amendscan: Some(scan::amendscan),
+        })
+    };
+}
+pub(crate) use am_handler_routine;
+
 /// The callbacks and support-function count in which semvec's access methods differ.
 pub struct AmCallbacks {
     pub amsupport: u16,

@@ -23,23 +23,7 @@ pub fn init() {
     options::init();
 }
 
-pg_fn!(fn semvec_hnsw_handler(_fcinfo) {
-    crate::index::am_routine(crate::index::AmCallbacks {
-        amsupport: 3,
-        ambuild: Some(build::ambuild),
-        ambuildempty: Some(build::ambuildempty),
-        aminsert: Some(insert::aminsert),
-        ambulkdelete: Some(vacuum::ambulkdelete),
-        amvacuumcleanup: Some(vacuum::amvacuumcleanup),
-        amcostestimate: Some(cost::amcostestimate),
-        amoptions: Some(options::amoptions),
-        ambuildphasename: Some(ambuildphasename),
-        ambeginscan: Some(scan::ambeginscan),
-        amrescan: Some(scan::amrescan),
-        amgettuple: Some(scan::amgettuple),
-        amendscan: Some(scan::amendscan),
-    })
-});
+pg_fn!(fn semvec_hnsw_handler(_fcinfo) { crate::index::am_handler_routine!(3) });
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {

@@ -164,23 +164,7 @@ pub unsafe fn raise_ivf(index: pg_sys::Relation, e: IvfError) -> ! {
 pg_fn!(fn semvec_ivfflat_halfvec_support(_fcinfo) { pg_sys::Datum::from(0usize) });
 pg_fn!(fn semvec_ivfflat_bit_support(_fcinfo) { pg_sys::Datum::from(0usize) });
 
-pg_fn!(fn semvec_ivfflat_handler(_fcinfo) {
-    crate::index::am_routine(crate::index::AmCallbacks {
-        amsupport: 5,
-        ambuild: Some(build::ambuild),
-        ambuildempty: Some(build::ambuildempty),
-        aminsert: Some(insert::aminsert),
-        ambulkdelete: Some(vacuum::ambulkdelete),
-        amvacuumcleanup: Some(vacuum::amvacuumcleanup),
-        amcostestimate: Some(cost::amcostestimate),
-        amoptions: Some(options::amoptions),
-        ambuildphasename: Some(ambuildphasename),
-        ambeginscan: Some(scan::ambeginscan),
-        amrescan: Some(scan::amrescan),
-        amgettuple: Some(scan::amgettuple),
-        amendscan: Some(scan::amendscan),
-    })
-});
+pg_fn!(fn semvec_ivfflat_handler(_fcinfo) { crate::index::am_handler_routine!(5) });
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {
