@@ -1,0 +1,56 @@
+# Fashion-mnist recall set-up shared by the hnsw and ivfflat recall scenarios. Source it after
+# scripts/lib.sh and cluster_start with DB (database, recreated) and N (base rows) set. Loads the
+# tables base (N rows) and queries (RECALL_Q or 100 rows), creates recall10(tbl, op, label_filter)
+# and expect(what, value, threshold) in DB, and defines run STATEMENT... (each argument one
+# statement, so VACUUM runs outside a transaction block; NOTICEs shown).
+Q=${RECALL_Q:-100}
+DATA="$ROOT/tests/data/fashion_mnist.py"
+[ -d /usr/share/datasets/fashion-mnist ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+
+psql_semvec -d postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+psql_semvec -d $DB -q <<SQL
+\set QUIET on
+CREATE EXTENSION semvec;
+CREATE TABLE base (id int PRIMARY KEY, label int, v vector(784));
+\copy base FROM PROGRAM 'python3 $DATA train $N'
+CREATE TABLE queries (id int PRIMARY KEY, label int, v vector(784));
+\copy queries FROM PROGRAM 'python3 $DATA test $Q'
+
+-- Recall@10 of the index on table tbl, by distance: a returned row counts when it is no farther
+-- than the 10th exact neighbour, so ties among duplicates are judged fairly. Dynamic SQL so each
+-- query is planned under the enable_* settings in force.
+CREATE FUNCTION recall10(tbl regclass, op text DEFAULT '<->', label_filter int DEFAULT NULL)
+RETURNS float8 LANGUAGE plpgsql AS \$\$
+DECLARE
+    q record; kth float8; hits bigint := 0; total bigint := 0; got bigint;
+    cond text := CASE WHEN label_filter IS NULL THEN '' ELSE format(' WHERE label = %s', label_filter) END;
+BEGIN
+    FOR q IN SELECT * FROM queries LOOP
+        SET LOCAL enable_indexscan = off;
+        SET LOCAL enable_seqscan = on;
+        EXECUTE format('SELECT max(d), count(*) FROM (SELECT v %s \$1 AS d FROM %s%s ORDER BY v %s \$1 LIMIT 10) s', op, tbl, cond, op)
+            INTO kth, got USING q.v;
+        total := total + got;
+        SET LOCAL enable_indexscan = on;
+        SET LOCAL enable_seqscan = off;
+        EXECUTE format('SELECT count(*) FROM (SELECT v %s \$1 AS d FROM %s%s ORDER BY v %s \$1 LIMIT 10) s WHERE d <= \$2 + 1e-6 * abs(\$2)', op, tbl, cond, op)
+            INTO got USING q.v, kth;
+        hits := hits + got;
+    END LOOP;
+    RETURN hits::float8 / greatest(total, 1);
+END \$\$;
+
+CREATE FUNCTION expect(what text, value float8, threshold float8) RETURNS void LANGUAGE plpgsql AS \$\$
+BEGIN
+    RAISE NOTICE '% = % (threshold %)', what, round(value::numeric, 4), threshold;
+    IF value < threshold THEN RAISE EXCEPTION 'recall check failed: % = % < %', what, value, threshold; END IF;
+END \$\$;
+SQL
+
+# Each argument is one statement (so VACUUM runs outside a transaction block).
+run() {
+    local args=()
+    for s in "$@"; do args+=(-c "$s"); done
+    psql_semvec -d $DB -qAtX "${args[@]}" 2>&1 | sed '/^$/d; s/^psql:.*NOTICE:  /  /; s/^NOTICE:  /  /'
+    [ "${PIPESTATUS[0]}" -eq 0 ]
+}
