@@ -18,6 +18,7 @@ DOCS=${RECALL_DOCS:-3000}             # SciFact abstracts to embed
 CANDIDATES=${RECALL_CANDIDATES:-200}  # rows fetched by Hamming distance before re-ranking (100 gives about 0.95)
 FMNIST="$ROOT/tests/data/fashion_mnist.py"
 SCIFACT=${SCIFACT_DIR:-/work/shared/data/scifact}
+source "$(dirname "$0")/lib/checks.bash"
 [ -d /usr/share/datasets/fashion-mnist ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
 [ -f "$SCIFACT/corpus.jsonl.gz" ] || { echo "error: no SciFact corpus in $SCIFACT" >&2; exit 1; }
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
@@ -92,20 +93,10 @@ BEGIN
     IF plan NOT LIKE '%Index Scan%' THEN RAISE EXCEPTION 'no index scan: %', plan; END IF;
 END \$\$;
 
-CREATE FUNCTION expect(what text, value float8, threshold float8) RETURNS void LANGUAGE plpgsql AS \$\$
-BEGIN
-    RAISE NOTICE '% = % (threshold %)', what, round(value::numeric, 4), threshold;
-    IF value < threshold THEN RAISE EXCEPTION 'recall check failed: % = % < %', what, value, threshold; END IF;
-END \$\$;
+$EXPECT_SQL
 SQL
 
-# Each argument is one statement.
-run() {
-    local args=()
-    for s in "$@"; do args+=(-c "$s"); done
-    psql_semvec -d $DB -qAtX "${args[@]}" 2>&1 | sed '/^$/d; s/^psql:.*NOTICE:  /  /; s/^NOTICE:  /  /'
-    [ "${PIPESTATUS[0]}" -eq 0 ]
-}
+
 checks=0
 check() { run "$@"; checks=$((checks + 1)); }
 

@@ -1,8 +1,8 @@
 # Fashion-mnist recall set-up shared by the hnsw and ivfflat recall scenarios. Source it after
 # scripts/lib.sh and cluster_start with DB (database, recreated) and N (base rows) set. Loads the
 # tables base (N rows) and queries (RECALL_Q or 100 rows), creates recall10(tbl, op, label_filter)
-# and expect(what, value, threshold) in DB, and defines run STATEMENT... (each argument one
-# statement, so VACUUM runs outside a transaction block; NOTICEs shown).
+# and expect(what, value, threshold) in DB, and brings run STATEMENT... (lib/checks.bash).
+source "$(dirname "${BASH_SOURCE[0]}")/checks.bash"
 Q=${RECALL_Q:-100}
 DATA="$ROOT/tests/data/fashion_mnist.py"
 [ -d /usr/share/datasets/fashion-mnist ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
@@ -40,17 +40,7 @@ BEGIN
     RETURN hits::float8 / greatest(total, 1);
 END \$\$;
 
-CREATE FUNCTION expect(what text, value float8, threshold float8) RETURNS void LANGUAGE plpgsql AS \$\$
-BEGIN
-    RAISE NOTICE '% = % (threshold %)', what, round(value::numeric, 4), threshold;
-    IF value < threshold THEN RAISE EXCEPTION 'recall check failed: % = % < %', what, value, threshold; END IF;
-END \$\$;
+$EXPECT_SQL
 SQL
 
-# Each argument is one statement (so VACUUM runs outside a transaction block).
-run() {
-    local args=()
-    for s in "$@"; do args+=(-c "$s"); done
-    psql_semvec -d $DB -qAtX "${args[@]}" 2>&1 | sed '/^$/d; s/^psql:.*NOTICE:  /  /; s/^NOTICE:  /  /'
-    [ "${PIPESTATUS[0]}" -eq 0 ]
-}
+
