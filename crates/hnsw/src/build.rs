@@ -81,6 +81,12 @@ pub struct BuildArena {
     words: Vec<u64>,
     /// (start byte, length) of each element's payload.
     spans: Vec<(usize, u32)>,
+    /// Whether every payload so far has the length of the first (a `vector`
+    /// or `halfvec` column always): then element `i` starts at `i` times that
+    /// length rounded up to 8 and [`BuildArena::payload`] does not look up
+    /// `spans`, a cache miss per neighbour in the build's inner loop (its
+    /// 16 bytes per element are spread over a megabyte for 60k elements).
+    mixed_lengths: bool,
     first_tid: Vec<Tid>,
     extra_tids: HashMap<u32, Vec<Tid>>,
     /// Hash of a payload -> newest element with that payload.
@@ -122,6 +128,9 @@ impl BuildArena {
         let start = self.words.len() * 8;
         self.words.resize(self.words.len() + payload.len().div_ceil(8), 0);
         self.bytes_mut()[start..start + payload.len()].copy_from_slice(payload);
+        if let Some(&(_, first)) = self.spans.first() {
+            self.mixed_lengths |= first as usize != payload.len();
+        }
         self.spans.push((start, payload.len() as u32));
         self.first_tid.push(heap_tid);
         self.by_hash.insert(h, id);
@@ -150,6 +159,12 @@ impl BuildArena {
     /// The payload of element `i`.
     #[inline]
     pub fn payload(&self, i: usize) -> &[u8] {
+        if !self.mixed_lengths {
+            debug_assert!(i < self.spans.len());
+            let l = self.spans.first().map_or(0, |&(_, l)| l as usize);
+            let s = i * l.div_ceil(8) * 8;
+            return &self.bytes()[s..s + l];
+        }
         let (s, l) = self.spans[i];
         &self.bytes()[s..s + l as usize]
     }
@@ -266,6 +281,14 @@ impl Graph {
         out.extend(l[1..=n].iter().map(|x| x.load(Ordering::Relaxed)));
     }
 
+    /// Starts loading the list of `node` at `layer`.
+    #[inline]
+    fn prefetch_list(&self, node: u32, layer: u8) {
+        let l = self.list(node, layer);
+        // SAFETY: u32 atomics viewed as bytes for a prefetch hint.
+        prefetch(unsafe { std::slice::from_raw_parts(l.as_ptr() as *const u8, l.len() * 4) });
+    }
+
     /// The neighbours of `node` at `layer`.
     pub fn neighbors(&self, node: u32, layer: u8) -> Vec<u32> {
         let mut v = Vec::new();
@@ -302,13 +325,15 @@ impl Graph {
     }
 }
 
-/// Hints the CPU to start loading the first cache lines of `v`.
+/// Hints the CPU to start loading `v`, whole up to 4 kB (a 1000-dimension
+/// `vector`): prefetching only the first 4 lines left the distance kernel
+/// waiting on the rest; whole vectors made a 384-dimension build 8% faster.
 #[inline(always)]
 pub(crate) fn prefetch(v: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     {
         let p = v.as_ptr();
-        let lines = v.len().div_ceil(64).min(4);
+        let lines = v.len().div_ceil(64).min(64);
         for i in 0..lines {
             // SAFETY: prefetch is a hint; the address is inside `v`.
             unsafe { std::arch::x86_64::_mm_prefetch(p.add(i * 64) as *const i8, std::arch::x86_64::_MM_HINT_T0) };
@@ -407,6 +432,10 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
             let worst = sc.results.peek().map_or(f32::INFINITY, |w| w.dist);
             if c.dist > worst && sc.results.len() >= ef {
                 break;
+            }
+            // The likely next candidate's list arrives while this one is expanded.
+            if let Some(Reverse(nx)) = sc.candidates.peek() {
+                g.prefetch_list(nx.id, layer);
             }
             g.neighbors_into(c.id, layer, &mut sc.buf);
             // Drop visited ones, then prefetch the rest before computing.
@@ -710,6 +739,29 @@ mod tests {
         assert_eq!(a.heap_tids(3), vec![Tid::new(2, 1)]);
         assert_eq!(a.payload(1), &v[..]);
         assert_eq!(a.payload(1).as_ptr() as usize % 8, 0);
+    }
+
+    #[test]
+    fn arena_payloads_are_found_with_equal_and_with_mixed_lengths() {
+        // 3 floats = 12 bytes, padded to 16: equal lengths are located by stride.
+        let mut a = BuildArena::new();
+        let vs: Vec<Vec<u8>> = (0..5).map(|i| f32_bytes(&[i as f32, 1.0, 2.0]).to_vec()).collect();
+        for (i, v) in vs.iter().enumerate() {
+            a.push(v, Tid::new(1, i as u16 + 1));
+        }
+        for (i, v) in vs.iter().enumerate() {
+            assert_eq!(a.payload(i), &v[..], "element {i}");
+        }
+        // A payload of another length (sparse vectors differ) switches to the recorded spans.
+        let odd = f32_bytes(&[9.0, 8.0, 7.0, 6.0, 5.0]).to_vec();
+        a.push(&odd, Tid::new(2, 1));
+        a.push(&vs[0][..8], Tid::new(2, 2));
+        for (i, v) in vs.iter().enumerate() {
+            assert_eq!(a.payload(i), &v[..], "element {i}");
+        }
+        assert_eq!(a.payload(5), &odd[..]);
+        assert_eq!(a.payload(6), &vs[0][..8]);
+        assert!((0..7).all(|i| a.payload(i).as_ptr() as usize % 8 == 0));
     }
 
     #[test]
