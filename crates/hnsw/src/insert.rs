@@ -20,7 +20,7 @@ use crate::ops::{append_if_room, choose_neighbors, replace_layer_if, Append, Loa
 use crate::page::{Page, PAGE_DATA};
 use crate::relation::RelationWrite;
 use crate::search::{Cand, Core};
-use crate::select::{select_neighbors, Scored};
+use crate::select::{fill_target, select_neighbors, Scored};
 use crate::tuple::{
     element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, ElementMut, ElementRef, Meta,
     NeighborsMut, NeighborsRef, Tid, MAX_PAYLOAD,
@@ -149,7 +149,7 @@ impl<M: Metric> Inserter<M> {
         for (layer, w) in found.iter().enumerate() {
             let cap = if layer == 0 { 2 * m } else { m };
             let tids: Vec<Tid> = w.iter().filter(|c| c.live).map(|c| Tid::from_u64(c.elem)).collect();
-            let sel = choose_neighbors(rel, &self.metric, q, &tids, cap, layer as u8, ef, false, &mut self.arena, &mut self.loaded);
+            let sel = choose_neighbors(rel, &self.metric, q, &tids, cap, fill_target(layer as u8, cap), ef, &mut self.arena, &mut self.loaded);
             // Remember each neighbour's neighbour tuple for the back links.
             let nb_of = |t: Tid| w.iter().find(|c| c.elem == t.to_u64()).map(|c| Tid::from_u64(c.nbrs)).unwrap();
             chosen.push(sel.into_iter().map(|(t, d)| (t, d, nb_of(t))).collect());
@@ -205,7 +205,7 @@ impl<M: Metric> Inserter<M> {
                 select_neighbors(
                     &scored,
                     cap,
-                    crate::select::fill_target(layer, cap),
+                    fill_target(layer, cap),
                     |a, b| {
                         let pa = if a == new_id { &new_payload[..] } else { arena.get(loaded[a as usize].unwrap().slot) };
                         let pb = if b == new_id { &new_payload[..] } else { arena.get(loaded[b as usize].unwrap().slot) };

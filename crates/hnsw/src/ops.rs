@@ -146,10 +146,10 @@ pub(crate) fn append_if_room<R: RelationWrite>(rel: &R, nbrs: Tid, layer: u8, ne
 }
 
 /// Chooses up to `cap` neighbours for `base` among `cands` (element TIDs):
-/// scores them, keeps the `pool` closest live ones, runs the heuristic.
-/// With `fill`, slots the heuristic left empty get the closest pruned
-/// candidates (the paper's "keep pruned connections"). Returns the chosen
-/// TIDs with their distances.
+/// scores them, keeps the `pool` closest live ones, runs the heuristic, and
+/// fills the list up to `fill_to` with the closest candidates it pruned (the
+/// paper's "keep pruned connections"; see [`select_neighbors`]). Returns the
+/// chosen TIDs with their distances, ascending.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn choose_neighbors<R: RelationRead, M: Metric>(
     rel: &R,
@@ -157,9 +157,8 @@ pub(crate) fn choose_neighbors<R: RelationRead, M: Metric>(
     base: &[u8],
     cands: &[Tid],
     cap: usize,
-    layer: u8,
+    fill_to: usize,
     pool: usize,
-    fill: bool,
     arena: &mut PayloadArena,
     loaded: &mut Vec<Option<Loaded>>,
 ) -> Vec<(Tid, f32)> {
@@ -176,22 +175,12 @@ pub(crate) fn choose_neighbors<R: RelationRead, M: Metric>(
     select_neighbors(
         &scored,
         cap,
-        crate::select::fill_target(layer, cap),
+        fill_to,
         |a, b| {
             let (la, lb) = (loaded[a as usize].unwrap(), loaded[b as usize].unwrap());
             metric.distance(arena.get(la.slot), arena.get(lb.slot))
         },
         &mut chosen,
     );
-    if fill && chosen.len() < cap {
-        for s in &scored {
-            if chosen.len() >= cap {
-                break;
-            }
-            if !chosen.iter().any(|c| c.id == s.id) {
-                chosen.push(*s);
-            }
-        }
-    }
     chosen.iter().map(|s| (cands[s.id as usize], s.dist)).collect()
 }

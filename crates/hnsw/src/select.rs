@@ -27,6 +27,17 @@ impl Ord for Scored {
     }
 }
 
+/// How far [`select_neighbors`] fills a list of capacity `cap` at `layer`
+/// during build and insert (see there why layer 0 only, and to half).
+#[inline]
+pub(crate) fn fill_target(layer: u8, cap: usize) -> usize {
+    if layer == 0 {
+        cap / 2
+    } else {
+        0
+    }
+}
+
 /// HNSW's heuristic (Malkov & Yashunin, alg. 4, as in hnswlib): walk the
 /// candidates from closest to farthest and keep one only if it is closer to
 /// the base than to every neighbour kept so far, so the kept edges point in
@@ -43,16 +54,6 @@ impl Ord for Scored {
 /// greedy descent needs to cross between far clusters (measured: recall
 /// after deleting half the rows fell from 0.98 to 0.94 with them).
 /// The result is sorted ascending.
-/// How far [`select_neighbors`] fills a list of capacity `cap` at `layer`.
-#[inline]
-pub(crate) fn fill_target(layer: u8, cap: usize) -> usize {
-    if layer == 0 {
-        cap / 2
-    } else {
-        0
-    }
-}
-
 pub(crate) fn select_neighbors(
     candidates: &[Scored],
     max: usize,

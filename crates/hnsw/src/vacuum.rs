@@ -282,7 +282,7 @@ impl<M: Metric> Repairer<'_, M> {
         }
         cands.sort_unstable();
         cands.dedup();
-        let chosen = choose_neighbors(rel, self.metric, base, &cands, cap, layer, usize::MAX, true, &mut self.arena, &mut self.loaded);
+        let chosen = choose_neighbors(rel, self.metric, base, &cands, cap, cap, usize::MAX, &mut self.arena, &mut self.loaded);
         if chosen.len() * 4 >= cap {
             return chosen.into_iter().map(|(t, _)| t).collect();
         }
@@ -292,7 +292,7 @@ impl<M: Metric> Repairer<'_, M> {
         cands.extend(found);
         cands.sort_unstable();
         cands.dedup();
-        let chosen = choose_neighbors(rel, self.metric, base, &cands, cap, layer, usize::MAX, true, &mut self.arena, &mut self.loaded);
+        let chosen = choose_neighbors(rel, self.metric, base, &cands, cap, cap, usize::MAX, &mut self.arena, &mut self.loaded);
         chosen.into_iter().map(|(t, _)| t).collect()
     }
 
