@@ -13,7 +13,6 @@ pub mod returned;
 pub mod scan;
 pub mod vacuum;
 
-
 /// `pg_stat_progress_create_index.phase` values reported during a build (after PostgreSQL's own).
 pub const PHASE_LOAD: i64 = 2;
 pub const PHASE_GRAPH: i64 = 3;
