@@ -16,10 +16,8 @@ N=${RECALL_N:-10000}                  # fashion-mnist rows
 Q=${RECALL_Q:-100}                    # fashion-mnist queries
 DOCS=${RECALL_DOCS:-3000}             # SciFact abstracts to embed
 CANDIDATES=${RECALL_CANDIDATES:-200}  # rows fetched by Hamming distance before re-ranking (100 gives about 0.95)
-FMNIST="$ROOT/tests/data/fashion_mnist.py"
 SCIFACT=${SCIFACT_DIR:-/work/shared/data/scifact}
 source "$(dirname "$0")/lib/checks.bash"
-[ -d /usr/share/datasets/fashion-mnist ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
 [ -f "$SCIFACT/corpus.jsonl.gz" ] || { echo "error: no SciFact corpus in $SCIFACT" >&2; exit 1; }
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 
@@ -40,14 +38,9 @@ with open(f"{out}/claims.tsv", "w") as f:
         print(d["_id"], clean(d["text"]), sep="\t", file=f)
 PY
 
-psql_semvec -d postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+fashion_mnist_db
 psql_semvec -d $DB -q <<SQL
 \set QUIET on
-CREATE EXTENSION semvec;
-CREATE TABLE base (id int PRIMARY KEY, label int, v vector(784));
-\copy base FROM PROGRAM 'python3 $FMNIST train $N'
-CREATE TABLE queries (id int PRIMARY KEY, label int, v vector(784));
-\copy queries FROM PROGRAM 'python3 $FMNIST test $Q'
 CREATE TABLE docs (id int PRIMARY KEY, body text NOT NULL);
 \copy docs FROM '$TMP/docs.tsv'
 CREATE TABLE claims (id int PRIMARY KEY, body text NOT NULL);

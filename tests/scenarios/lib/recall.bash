@@ -4,18 +4,9 @@
 # and expect(what, value, threshold) in DB, and brings run STATEMENT... (lib/checks.bash).
 source "$(dirname "${BASH_SOURCE[0]}")/checks.bash"
 Q=${RECALL_Q:-100}
-DATA="$ROOT/tests/data/fashion_mnist.py"
-[ -d /usr/share/datasets/fashion-mnist ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
-
-psql_semvec -d postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+fashion_mnist_db
 psql_semvec -d $DB -q <<SQL
 \set QUIET on
-CREATE EXTENSION semvec;
-CREATE TABLE base (id int PRIMARY KEY, label int, v vector(784));
-\copy base FROM PROGRAM 'python3 $DATA train $N'
-CREATE TABLE queries (id int PRIMARY KEY, label int, v vector(784));
-\copy queries FROM PROGRAM 'python3 $DATA test $Q'
-
 -- Recall@10 of the index on table tbl, by distance: a returned row counts when it is no farther
 -- than the 10th exact neighbour, so ties among duplicates are judged fairly. Dynamic SQL so each
 -- query is planned under the enable_* settings in force.
