@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use semvec_bench::datasets::{self, DatasetName};
@@ -198,13 +198,7 @@ fn real_main() -> Result<()> {
         }
         Some(Command::EmbedDebian { embed_sql, batch, common }) => {
             let sys = system("semvec", &common)?;
-            let mut client = postgres::Config::new()
-                .host(&sys.host)
-                .port(sys.port)
-                .user(&sys.user)
-                .dbname(&sys.dbname)
-                .connect(postgres::NoTls)
-                .context("connect to semvec")?;
+            let mut client = runner::connect(&sys, &sys.dbname, None)?;
             client.batch_execute("CREATE EXTENSION IF NOT EXISTS semvec")?;
             datasets::embed_debian(&mut client, &cache_dir(&common), &embed_sql, batch)
         }
@@ -213,22 +207,12 @@ fn real_main() -> Result<()> {
                 anyhow::bail!("--count and every --threads value must be at least 1");
             }
             let sys = system("semvec", &common)?;
-            let connect = |db: &str| {
-                postgres::Config::new()
-                    .host(&sys.host)
-                    .port(sys.port)
-                    .user(&sys.user)
-                    .dbname(db)
-                    .application_name("semvec-bench")
-                    .connect(postgres::NoTls)
-                    .with_context(|| format!("connect to semvec at {}:{} database {db}", sys.host, sys.port))
-            };
-            let mut admin = connect("postgres")?;
+            let mut admin = runner::connect(&sys, "postgres", None)?;
             if admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&sys.dbname])?.is_none() {
                 admin.batch_execute(&format!("CREATE DATABASE \"{}\"", sys.dbname.replace('"', "")))?;
             }
             drop(admin);
-            let mut client = connect(&sys.dbname)?;
+            let mut client = runner::connect(&sys, &sys.dbname, None)?;
             let options = embed_bench::Options {
                 count,
                 batch,

@@ -67,9 +67,10 @@ pub struct SystemResult {
     pub errors: Vec<String>,
 }
 
-type Notices = Arc<Mutex<Vec<String>>>;
+pub type Notices = Arc<Mutex<Vec<String>>>;
 
-fn connect(sys: &System, dbname: &str, notices: Option<Notices>) -> Result<Client> {
+/// A connection to `dbname` on `sys`; server notices go to `notices` when given.
+pub fn connect(sys: &System, dbname: &str, notices: Option<Notices>) -> Result<Client> {
     let mut cfg = Config::new();
     cfg.host(&sys.host).port(sys.port).user(&sys.user).dbname(dbname).application_name("semvec-bench");
     cfg.connect_timeout(Duration::from_secs(10));
