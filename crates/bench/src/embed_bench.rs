@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use semvec_bench::datasets::{self, DatasetName};
+use semvec_bench::exact::Metric;
 use semvec_bench::pgvec::VectorValue;
 use semvec_bench::report;
 
@@ -96,17 +97,13 @@ pub fn write_texts(path: &Path, texts: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Cosine similarity in double precision (the exact search's cosine distance, from 1); NaN for
+/// vectors of different lengths or a zero vector.
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() {
         return f64::NAN;
     }
-    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        ab += x as f64 * y as f64;
-        aa += x as f64 * x as f64;
-        bb += y as f64 * y as f64;
-    }
-    ab / (aa.sqrt() * bb.sqrt())
+    1.0 - Metric::Cosine.distance(a, b)
 }
 
 /// Smallest cosine between matching vectors of both lists (over the shorter one); None when empty.
