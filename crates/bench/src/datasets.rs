@@ -235,6 +235,12 @@ fn write_descriptions(path: &Path, docs: &[Description]) -> Result<()> {
     Ok(())
 }
 
+/// `s` as a field of `COPY ... FROM STDIN` in text format (backslash, tab, newline and carriage
+/// return escaped).
+pub fn copy_text(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n").replace('\r', "\\r")
+}
+
 pub fn read_descriptions(path: &Path) -> Result<Vec<Description>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     let mut docs = Vec::new();
@@ -285,8 +291,7 @@ pub fn embed_debian(client: &mut postgres::Client, cache: &Path, embed_sql: &str
     {
         let mut w = client.copy_in("COPY bench_debian_docs (id, package, body) FROM STDIN")?;
         for (i, d) in docs.iter().enumerate() {
-            let esc = |s: &str| s.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n").replace('\r', "\\r");
-            writeln!(w, "{}\t{}\t{}", i, esc(&d.package), esc(&d.text))?;
+            writeln!(w, "{}\t{}\t{}", i, copy_text(&d.package), copy_text(&d.text))?;
         }
         w.finish()?;
     }

@@ -230,8 +230,7 @@ pub fn run(client: &mut postgres::Client, o: &Options) -> Result<()> {
     {
         let mut w = client.copy_in("COPY bench_embed_texts (id, body) FROM STDIN")?;
         for (i, t) in texts.iter().enumerate() {
-            let esc = t.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n").replace('\r', "\\r");
-            writeln!(w, "{i}\t{esc}")?;
+            writeln!(w, "{i}\t{}", datasets::copy_text(t))?;
         }
         w.finish()?;
     }
