@@ -4,6 +4,10 @@
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
+# A clean clone gains nothing from incremental compilation, which only adds GBs to target/.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+disk_check 8 "$ROOT" /tmp
+
 "$ROOT/scripts/setup.sh"
 
 log "core crates: cargo test"
@@ -25,6 +29,7 @@ for t in "$ROOT"/tests/scenarios/*.sh; do
     log "scenario $(basename "$t")"
     bash "$t" || failed+=("$(basename "$t")")
 done
+disk_check 1 "$ROOT" /tmp
 if [ "${#failed[@]}" -gt 0 ]; then
     log "FAILED scenarios: ${failed[*]}"
     exit 1

@@ -7,11 +7,28 @@ use std::path::{Path, PathBuf};
 use common::*;
 use semvec_embed::{EmbedError, Embedder, EmbedderConfig, Pooling, SETUP_SCRIPT};
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory for one test, removed when the test ends (pass or fail), so repeated
+/// runs do not pile model copies up in the temp directory.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("semvec-embed-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn load(model: &Path, tokenizer: &Path) -> Result<Embedder, EmbedError> {
