@@ -12,7 +12,7 @@ SELECT i AS id, (SELECT array_agg(random())::vector(128) FROM generate_series(1,
 FROM generate_series(1, 30000) i;
 SQL
 passed=0
-OUT=$(mktemp)
+OUT=$(mktemp); trap 'rm -f "$OUT"' EXIT
 # Watch from a second session while the build runs.
 ( psql_semvec -d $DB -qc "SET maintenance_work_mem = '1GB'; CREATE INDEX big_v ON big USING hnsw (v vector_l2_ops)" ) &
 builder=$!
