@@ -323,7 +323,7 @@ def check_onnx(args):
         print("%s batch %d: min cosine %.6f (sentence %d), mean %.6f, identical top-5 for %d/%d sentences"
               % (args.check_onnx, batch, cos[worst], worst, cos.mean(), same, len(texts)))
     if worst_all < args.min_cosine:
-        print("FAIL: cosine below %.4f" % args.min_cosine)
+        print("rejected: min cosine %.6f is below the bar of %.4f" % (worst_all, args.min_cosine))
         sys.exit(1)
 
 

@@ -160,7 +160,11 @@ if [ "$INT8" = 1 ]; then
                 INT8_METHOD="$method"
                 break
             fi
-            log "int8 ($method) misses the bar of cosine >= $MIN_COSINE"
+            if [ "$method" = dynamic ]; then
+                log "int8 (dynamic) misses the bar of cosine >= $MIN_COSINE (expected for this model); trying MatMulNBits 8-bit"
+            else
+                log "int8 ($method) misses the bar of cosine >= $MIN_COSINE"
+            fi
         done
         rm -f "$BUILD/$MODEL-int8/model.onnx.tmp"
         if [ -z "$INT8_METHOD" ]; then
