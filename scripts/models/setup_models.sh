@@ -161,7 +161,7 @@ if [ "$INT8" = 1 ]; then
                 break
             fi
             if [ "$method" = dynamic ]; then
-                log "int8 (dynamic) misses the bar of cosine >= $MIN_COSINE (expected for this model); trying MatMulNBits 8-bit"
+                log "int8 (dynamic) misses the bar of cosine >= $MIN_COSINE; trying MatMulNBits 8-bit next"
             else
                 log "int8 ($method) misses the bar of cosine >= $MIN_COSINE"
             fi
