@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Point-in-time recovery of hnsw indexes: a base backup plus archived WAL, replayed up to a named
+# restore point, gives back the table and its indexes exactly as they were at that point. One
+# index is built after the backup; both change after it (logged inserts, VACUUM repairing the
+# graph after deletes) and again after the restore point (a mass delete, VACUUM, new rows). The
+# recovered server returns the same top-10 as the primary did at the restore point for 100
+# queries on both indexes, its indexes pass semvec_index_check, and after promotion they take
+# writes.
+#
+# Environment: PITR_ROWS (default 5000), PITR_DIMS (default 24).
+source "$(dirname "$0")/../../scripts/lib.sh"
+source "$(dirname "$0")/lib/cluster.bash"
+
+ROWS=${PITR_ROWS:-5000}
+DIMS=${PITR_DIMS:-24}
+ARCHIVE="$SCN_TMP/archive"
+as_postgres mkdir -p "$ARCHIVE"
+
+log "pitr: primary archiving its WAL to $ARCHIVE"
+node_init primary 28823 "archive_mode = on" \
+    "archive_command = 'test ! -f $ARCHIVE/%f && cp %p $ARCHIVE/%f'"
+node_start primary
+node_psql primary -d postgres -c "CREATE DATABASE semvec_test"
+node_psql primary -c "CREATE EXTENSION semvec"
+install_helpers primary
+node_psql primary <<SQL
+CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
+INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series(1, $ROWS) i;
+CREATE TABLE queries (id int PRIMARY KEY, v vector($DIMS));
+INSERT INTO queries SELECT i, random_vector($DIMS, -i) FROM generate_series(1, 100) i;
+CREATE INDEX items_l2 ON items USING hnsw (v vector_l2_ops) WITH (m = 12, ef_construction = 48);
+SQL
+
+log "base backup ($(elapsed))"
+as_postgres "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p 28823 -U postgres \
+    -D "$(node_dir restored)" -X stream -c fast >/dev/null
+
+log "after the backup: a new index, inserts, deletes, VACUUM, then the restore point ($(elapsed))"
+# Built after the backup, so the restored server gets this index only from the archived WAL.
+node_psql primary -c "CREATE INDEX items_cos ON items USING hnsw (v vector_cosine_ops)"
+node_psql primary -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series($ROWS + 1, $ROWS + 2000) i"
+node_psql primary -c "DELETE FROM items WHERE id % 4 = 0" -c "VACUUM items"
+node_psql primary -c "UPDATE items SET v = random_vector($DIMS, id + 77) WHERE id % 9 = 0"
+node_psql primary -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series($ROWS + 2001, $ROWS + 2500) i"
+
+# top10 NODE OP: one line per query, "id: ten ids in index order".
+top10() {
+    node_psql "$1" -At <<SQL
+SET enable_seqscan = off;
+SELECT q.id || ': ' || (SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY v $2 q.v LIMIT 10) s)
+FROM queries q ORDER BY q.id;
+SQL
+}
+for op in '<->' '<=>'; do top10 primary "$op" >"$SCN_TMP/at_point$op.txt"; done
+rows_at_point=$(node_sql primary "SELECT count(*) FROM items")
+elements_at_point=$(node_sql primary "SELECT semvec_index_check('items_l2', false)->>'elements'")
+node_sql primary "SELECT pg_create_restore_point('semvec_pitr')" >/dev/null
+
+log "after the restore point: the mistake to undo ($(elapsed))"
+node_psql primary -c "DELETE FROM items WHERE id <= $((ROWS / 2))" -c "VACUUM items"
+node_psql primary -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series(100001, 101000) i"
+check "primary really changed after the restore point" \
+    test "$(node_sql primary "SELECT count(*) FROM items")" != "$rows_at_point"
+segment=$(node_sql primary "SELECT pg_walfile_name(pg_switch_wal())")
+archived=0
+for _ in $(seq 1 600); do
+    if [ -f "$ARCHIVE/$segment" ]; then archived=1; break; fi
+    sleep 0.1
+done
+check_eq "WAL up to segment $segment is archived" "$archived" 1
+node_stop primary
+
+log "restore the base backup and replay the archive up to 'semvec_pitr' ($(elapsed))"
+NODE_PORT[restored]=28824
+node_conf restored "archive_mode = off" \
+    "restore_command = 'cp $ARCHIVE/%f %p'" \
+    "recovery_target_name = 'semvec_pitr'" \
+    "recovery_target_action = 'promote'"
+as_postgres touch "$(node_dir restored)/recovery.signal"
+node_start restored
+promoted=0
+for _ in $(seq 1 600); do
+    if [ "$(node_sql restored "SELECT pg_is_in_recovery()" 2>/dev/null)" == f ]; then promoted=1; break; fi
+    sleep 0.1
+done
+check_eq "recovery reached the restore point and promoted" "$promoted" 1
+check "server log names the restore point as the recovery stop" \
+    grep -q 'recovery stopping at restore point "semvec_pitr"' "$(node_dir restored)/server.log"
+
+check_eq "restored table has the rows of the restore point" \
+    "$(node_sql restored "SELECT count(*) FROM items")" "$rows_at_point"
+check_eq "rows deleted after the restore point are back" \
+    "$(node_sql restored "SELECT count(*) FROM items WHERE id <= $((ROWS / 2))")" \
+    "$(( ROWS / 2 - ROWS / 2 / 4 ))"
+check_eq "rows inserted after the restore point are absent" \
+    "$(node_sql restored "SELECT count(*) FROM items WHERE id > 100000")" 0
+check_eq "restored l2 index holds the element count of the restore point" \
+    "$(node_sql restored "SELECT semvec_index_check('items_l2', false)->>'elements'")" "$elements_at_point"
+check_index_ok restored items_l2 "restored l2 index passes semvec_index_check"
+check_index_ok restored items_cos "restored cosine index passes semvec_index_check"
+for op in '<->' '<=>'; do
+    plan=$(node_sql restored "SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v $op (SELECT v FROM queries LIMIT 1) LIMIT 10")
+    check "restored server plans an index scan for $op" grep -q "Index Scan using items_" <<<"$plan"
+    top10 restored "$op" >"$SCN_TMP/restored$op.txt"
+    check_eq "primary answered 100 queries with 10 rows each at the restore point ($op)" \
+        "$(grep -c '^[0-9]*: [0-9]*\(,[0-9]*\)\{9\}$' "$SCN_TMP/at_point$op.txt")" 100
+    if cmp -s "$SCN_TMP/at_point$op.txt" "$SCN_TMP/restored$op.txt"; then
+        pass "restored server returns the restore point's top-10 for all 100 queries ($op)"
+    else
+        fail "restored server returns the restore point's top-10 for all 100 queries ($op)"
+        diff "$SCN_TMP/at_point$op.txt" "$SCN_TMP/restored$op.txt" | head -10 >&2
+    fi
+done
+recall=$(node_sql restored "SET hnsw.ef_search = 100; SELECT recall10('items', 'queries')")
+check "recall@10 = $recall >= 0.95 on the restored server (ef_search 100)" awk -v r="$recall" 'BEGIN { exit !(r >= 0.95) }'
+
+log "the recovered server takes writes ($(elapsed))"
+node_psql restored -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series(200001, 200500) i" \
+    -c "DELETE FROM items WHERE id % 5 = 0" -c "VACUUM items"
+check_index_ok restored items_l2 "recovered l2 index takes inserts, deletes and VACUUM"
+check_eq "recovered server finds a new row by its own vector" \
+    "$(node_sql restored "SET enable_seqscan = off; SELECT id FROM items ORDER BY v <-> random_vector($DIMS, 200001) LIMIT 1" | tail -1)" 200001
+node_stop restored
+finish
