@@ -14,19 +14,20 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
-# disk_check MIN_GB DIR...: report free space where the suite writes, and warn when any of those
-# file systems has less than MIN_GB left (a full disk shows up later as scattered "No space left
-# on device" failures that look like test failures).
+# disk_check MIN_GB WHY DIR...: report the free space of each DIR's file system, and warn when one
+# has less than MIN_GB left (a full disk shows up later as scattered "No space left on device"
+# failures that look like test failures). Only ever warns.
 disk_check() {
-    local min_gb=$1
-    shift
+    local min_gb=$1 why=$2
+    shift 2
     local dir avail_kb
     for dir in "$@"; do
-        mkdir -p "$dir"
-        avail_kb=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+        mkdir -p "$dir" 2>/dev/null || true
+        avail_kb=$(df -Pk "$dir" 2>/dev/null | awk 'NR == 2 { print $4 }' || true)
+        [ -n "$avail_kb" ] || continue
         log "free disk at $dir: $((avail_kb / 1024 / 1024)) GB"
         if [ "$avail_kb" -lt $((min_gb * 1024 * 1024)) ]; then
-            log "WARNING: less than ${min_gb} GB free at $dir; a full run needs about that much (build + clusters)"
+            log "WARNING: less than ${min_gb} GB free at $dir: $why"
         fi
     done
 }

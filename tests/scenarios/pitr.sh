@@ -7,7 +7,7 @@
 # queries on both indexes, its indexes pass semvec_index_check, and after promotion they take
 # writes.
 #
-# Environment: PITR_ROWS (default 5000), PITR_DIMS (default 24).
+# Environment: PITR_ROWS (default 5000, at most 90000), PITR_DIMS (default 24).
 source "$(dirname "$0")/../../scripts/lib.sh"
 source "$(dirname "$0")/lib/cluster.bash"
 
@@ -17,7 +17,8 @@ ARCHIVE="$SCN_TMP/archive"
 as_postgres mkdir -p "$ARCHIVE"
 
 log "pitr: primary archiving its WAL to $ARCHIVE"
-node_init primary 28823 "archive_mode = on" \
+# No autovacuum: the top-10 captured just before the restore point must be the restore point's.
+node_init primary 28825 "autovacuum = off" "archive_mode = on" \
     "archive_command = 'test ! -f $ARCHIVE/%f && cp %p $ARCHIVE/%f'"
 node_start primary
 node_psql primary -d postgres -c "CREATE DATABASE semvec_test"
@@ -32,8 +33,11 @@ CREATE INDEX items_l2 ON items USING hnsw (v vector_l2_ops) WITH (m = 12, ef_con
 SQL
 
 log "base backup ($(elapsed))"
-as_postgres "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p 28823 -U postgres \
-    -D "$(node_dir restored)" -X stream -c fast >/dev/null
+node_basebackup restored primary 28826 -- "archive_mode = off" \
+    "restore_command = 'cp $ARCHIVE/%f %p'" \
+    "recovery_target_name = 'semvec_pitr'" \
+    "recovery_target_action = 'promote'"
+as_postgres touch "$(node_dir restored)/recovery.signal"
 
 log "after the backup: a new index, inserts, deletes, VACUUM, then the restore point ($(elapsed))"
 # Built after the backup, so the restored server gets this index only from the archived WAL.
@@ -54,29 +58,28 @@ SQL
 for op in '<->' '<=>'; do top10 primary "$op" >"$SCN_TMP/at_point$op.txt"; done
 rows_at_point=$(node_sql primary "SELECT count(*) FROM items")
 elements_at_point=$(node_sql primary "SELECT semvec_index_check('items_l2', false)->>'elements'")
+cos_elements_at_point=$(node_sql primary "SELECT semvec_index_check('items_cos', false)->>'elements'")
 node_sql primary "SELECT pg_create_restore_point('semvec_pitr')" >/dev/null
 
 log "after the restore point: the mistake to undo ($(elapsed))"
 node_psql primary -c "DELETE FROM items WHERE id <= $((ROWS / 2))" -c "VACUUM items"
 node_psql primary -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series(100001, 101000) i"
-check "primary really changed after the restore point" \
-    test "$(node_sql primary "SELECT count(*) FROM items")" != "$rows_at_point"
+check_eq "primary has none of the rows deleted after the restore point" \
+    "$(node_sql primary "SELECT count(*) FROM items WHERE id <= $((ROWS / 2))")" 0
 segment=$(node_sql primary "SELECT pg_walfile_name(pg_switch_wal())")
 archived=0
 for _ in $(seq 1 600); do
-    if [ -f "$ARCHIVE/$segment" ]; then archived=1; break; fi
+    # last_archived_wal is set once archive_command has succeeded for the segment.
+    if [ "$(node_sql primary "SELECT coalesce(last_archived_wal >= '$segment', false) FROM pg_stat_archiver")" == t ]; then
+        archived=1
+        break
+    fi
     sleep 0.1
 done
 check_eq "WAL up to segment $segment is archived" "$archived" 1
 node_stop primary
 
 log "restore the base backup and replay the archive up to 'semvec_pitr' ($(elapsed))"
-NODE_PORT[restored]=28824
-node_conf restored "archive_mode = off" \
-    "restore_command = 'cp $ARCHIVE/%f %p'" \
-    "recovery_target_name = 'semvec_pitr'" \
-    "recovery_target_action = 'promote'"
-as_postgres touch "$(node_dir restored)/recovery.signal"
 node_start restored
 promoted=0
 for _ in $(seq 1 600); do
@@ -96,6 +99,8 @@ check_eq "rows inserted after the restore point are absent" \
     "$(node_sql restored "SELECT count(*) FROM items WHERE id > 100000")" 0
 check_eq "restored l2 index holds the element count of the restore point" \
     "$(node_sql restored "SELECT semvec_index_check('items_l2', false)->>'elements'")" "$elements_at_point"
+check_eq "restored cosine index holds the element count of the restore point" \
+    "$(node_sql restored "SELECT semvec_index_check('items_cos', false)->>'elements'")" "$cos_elements_at_point"
 check_index_ok restored items_l2 "restored l2 index passes semvec_index_check"
 check_index_ok restored items_cos "restored cosine index passes semvec_index_check"
 for op in '<->' '<=>'; do
@@ -108,7 +113,7 @@ for op in '<->' '<=>'; do
         pass "restored server returns the restore point's top-10 for all 100 queries ($op)"
     else
         fail "restored server returns the restore point's top-10 for all 100 queries ($op)"
-        diff "$SCN_TMP/at_point$op.txt" "$SCN_TMP/restored$op.txt" | head -10 >&2
+        diff "$SCN_TMP/at_point$op.txt" "$SCN_TMP/restored$op.txt" | head -10 >&2 || true
     fi
 done
 recall=$(node_sql restored "SET hnsw.ef_search = 100; SELECT recall10('items', 'queries')")

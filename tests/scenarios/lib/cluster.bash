@@ -35,15 +35,30 @@ node_init() {
     node_conf "$name" "$@"
 }
 
-# node_backup NAME PRIMARY PORT [conf lines]: a streaming replica of PRIMARY (pg_basebackup -R
-# over 127.0.0.1), with its own port and settings.
+# node_basebackup NAME PRIMARY PORT [pg_basebackup options...] -- [conf lines...]: a base backup of
+# PRIMARY (over 127.0.0.1) as node NAME, with its own port and settings; not started.
+node_basebackup() {
+    local name=$1 primary=$2 port=$3
+    shift 3
+    local opts=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port "; then
+        echo "port $port is already in use: stop whatever listens there first" >&2
+        return 1
+    fi
+    NODE_PORT[$name]=$port
+    as_postgres "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "${NODE_PORT[$primary]}" -U postgres \
+        -D "$(node_dir "$name")" -X stream -c fast "${opts[@]}" >/dev/null
+    node_conf "$name" "$@"
+}
+
+# node_backup NAME PRIMARY PORT [conf lines]: a streaming replica of PRIMARY (pg_basebackup -R),
+# with its own port and settings.
 node_backup() {
     local name=$1 primary=$2 port=$3
     shift 3
-    NODE_PORT[$name]=$port
-    as_postgres "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "${NODE_PORT[$primary]}" -U postgres \
-        -D "$(node_dir "$name")" -R -X stream -c fast >/dev/null
-    node_conf "$name" "hot_standby = on" "$@"
+    node_basebackup "$name" "$primary" "$port" -R -- "hot_standby = on" "$@"
 }
 
 # node_conf NAME [lines...]: (re)writes the scenario's settings (semvec_scenario.conf, included
