@@ -18,9 +18,7 @@ DIMS=16
 log "concurrency: $CLIENTS clients for ${DURATION}s + VACUUM loop + CIC + REINDEX CONCURRENTLY"
 node_init conc 28823 "deadlock_timeout = 200ms" "log_lock_waits = on" "autovacuum_naptime = 2s"
 node_start conc
-node_psql conc -d postgres -c "CREATE DATABASE semvec_test"
-node_psql conc -c "CREATE EXTENSION semvec"
-install_helpers conc
+node_testdb conc
 node_psql conc <<SQL
 CREATE TABLE items (id bigserial PRIMARY KEY, cat int NOT NULL, v vector($DIMS));
 INSERT INTO items (cat, v) SELECT i % 10, random_vector($DIMS, i) FROM generate_series(1, $ROWS) i;

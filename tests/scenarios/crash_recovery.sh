@@ -22,9 +22,7 @@ SEED_ROWS=${CRASH_SEED_ROWS:-4000}
 log "crash recovery: $ROUNDS rounds of 2 inserting clients for ${SECONDS_PER_ROUND}s, then SIGKILL"
 node_init crash 28820 "checkpoint_timeout = 5min" "max_wal_size = 1GB"
 node_start crash
-node_psql crash -d postgres -c "CREATE DATABASE semvec_test"
-node_psql crash -c "CREATE EXTENSION semvec"
-install_helpers crash
+node_testdb crash
 node_psql crash <<SQL
 CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
 INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series(1, $SEED_ROWS) i;

@@ -34,15 +34,8 @@ index_count() {
 log "ivfflat WAL: primary and a streaming replica"
 node_init primary 28833
 node_start primary
-node_psql primary -d postgres -c "CREATE DATABASE semvec_test"
-node_psql primary -c "CREATE EXTENSION semvec"
-install_helpers primary
-node_psql primary <<SQL
-CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
-INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series(1, $ROWS) i;
-CREATE TABLE queries (id int PRIMARY KEY, v vector($DIMS));
-INSERT INTO queries SELECT i, random_vector($DIMS, -i) FROM generate_series(1, 50) i;
-SQL
+node_testdb primary
+make_items primary "$ROWS" "$DIMS" 50
 node_backup replica primary 28834
 node_start replica
 check_eq "replica is in recovery" "$(node_sql replica "SELECT pg_is_in_recovery()")" t

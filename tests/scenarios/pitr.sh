@@ -21,16 +21,9 @@ log "pitr: primary archiving its WAL to $ARCHIVE"
 node_init primary 28825 "autovacuum = off" "archive_mode = on" \
     "archive_command = 'test ! -f $ARCHIVE/%f && cp %p $ARCHIVE/%f'"
 node_start primary
-node_psql primary -d postgres -c "CREATE DATABASE semvec_test"
-node_psql primary -c "CREATE EXTENSION semvec"
-install_helpers primary
-node_psql primary <<SQL
-CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
-INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series(1, $ROWS) i;
-CREATE TABLE queries (id int PRIMARY KEY, v vector($DIMS));
-INSERT INTO queries SELECT i, random_vector($DIMS, -i) FROM generate_series(1, 100) i;
-CREATE INDEX items_l2 ON items USING hnsw (v vector_l2_ops) WITH (m = 12, ef_construction = 48);
-SQL
+node_testdb primary
+make_items primary "$ROWS" "$DIMS" 100
+node_psql primary -c "CREATE INDEX items_l2 ON items USING hnsw (v vector_l2_ops) WITH (m = 12, ef_construction = 48)"
 
 log "base backup ($(elapsed))"
 node_basebackup restored primary 28826 -- "archive_mode = off" \
@@ -47,14 +40,6 @@ node_psql primary -c "DELETE FROM items WHERE id % 4 = 0" -c "VACUUM items"
 node_psql primary -c "UPDATE items SET v = random_vector($DIMS, id + 77) WHERE id % 9 = 0"
 node_psql primary -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series($ROWS + 2001, $ROWS + 2500) i"
 
-# top10 NODE OP: one line per query, "id: ten ids in index order".
-top10() {
-    node_psql "$1" -At <<SQL
-SET enable_seqscan = off;
-SELECT q.id || ': ' || (SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY v $2 q.v LIMIT 10) s)
-FROM queries q ORDER BY q.id;
-SQL
-}
 for op in '<->' '<=>'; do top10 primary "$op" >"$SCN_TMP/at_point$op.txt"; done
 rows_at_point=$(node_sql primary "SELECT count(*) FROM items")
 elements_at_point=$(node_sql primary "SELECT semvec_index_check('items_l2', false)->>'elements'")
@@ -104,17 +89,7 @@ check_eq "restored cosine index holds the element count of the restore point" \
 check_index_ok restored items_l2 "restored l2 index passes semvec_index_check"
 check_index_ok restored items_cos "restored cosine index passes semvec_index_check"
 for op in '<->' '<=>'; do
-    plan=$(node_sql restored "SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v $op (SELECT v FROM queries LIMIT 1) LIMIT 10")
-    check "restored server plans an index scan for $op" grep -q "Index Scan using items_" <<<"$plan"
-    top10 restored "$op" >"$SCN_TMP/restored$op.txt"
-    check_eq "primary answered 100 queries with 10 rows each at the restore point ($op)" \
-        "$(grep -c '^[0-9]*: [0-9]*\(,[0-9]*\)\{9\}$' "$SCN_TMP/at_point$op.txt")" 100
-    if cmp -s "$SCN_TMP/at_point$op.txt" "$SCN_TMP/restored$op.txt"; then
-        pass "restored server returns the restore point's top-10 for all 100 queries ($op)"
-    else
-        fail "restored server returns the restore point's top-10 for all 100 queries ($op)"
-        diff "$SCN_TMP/at_point$op.txt" "$SCN_TMP/restored$op.txt" | head -10 >&2 || true
-    fi
+    check_same_top10 restored "$op" "$SCN_TMP/at_point$op.txt" "restored server returns the restore point's top-10 for all 100 queries"
 done
 recall=$(node_sql restored "SET hnsw.ef_search = 100; SELECT recall10('items', 'queries')")
 check "recall@10 = $recall >= 0.95 on the restored server (ef_search 100)" awk -v r="$recall" 'BEGIN { exit !(r >= 0.95) }'

@@ -15,9 +15,7 @@ BUILD_DIMS=${RES_BUILD_DIMS:-128}
 log "resources: $QUERIES scans in one backend; cancelling builds of $BUILD_ROWS x $BUILD_DIMS and long scans"
 node_init res 28824 "maintenance_work_mem = 1GB" "max_parallel_maintenance_workers = 2" "autovacuum = off"
 node_start res
-node_psql res -d postgres -c "CREATE DATABASE semvec_test"
-node_psql res -c "CREATE EXTENSION semvec"
-install_helpers res
+node_testdb res
 node_psql res <<SQL
 CREATE TABLE small (id int PRIMARY KEY, cat int, v vector(16));
 INSERT INTO small SELECT i, i % 10, random_vector(16, i) FROM generate_series(1, 30000) i;

@@ -269,6 +269,52 @@ END $$;
 SQL
 }
 
+# node_testdb NODE: database semvec_test on NODE, with the extension and install_helpers' functions.
+node_testdb() {
+    node_psql "$1" -d postgres -c "CREATE DATABASE semvec_test"
+    node_psql "$1" -c "CREATE EXTENSION semvec"
+    install_helpers "$1"
+}
+
+# make_items NODE ROWS DIMS QUERIES: tables items (id 1..ROWS) and queries (id 1..QUERIES) of
+# reproducible random_vector(DIMS) rows, without indexes.
+make_items() {
+    node_psql "$1" <<SQL
+CREATE TABLE items (id int PRIMARY KEY, v vector($3));
+INSERT INTO items SELECT i, random_vector($3, i) FROM generate_series(1, $2) i;
+CREATE TABLE queries (id int PRIMARY KEY, v vector($3));
+INSERT INTO queries SELECT i, random_vector($3, -i) FROM generate_series(1, $4) i;
+SQL
+}
+
+# top10 NODE OP: one line per row of queries, "id: the ids of its 10 nearest items in index order".
+top10() {
+    node_psql "$1" -At <<SQL
+SET enable_seqscan = off;
+SELECT q.id || ': ' || (SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY v $2 q.v LIMIT 10) s)
+FROM queries q ORDER BY q.id;
+SQL
+}
+
+# check_same_top10 NODE OP WANT WHAT: NODE plans an index scan on items for OP, and its top10 is
+# exactly the file WANT (a top10 of the reference server, which must hold 10 ids for every query).
+check_same_top10() {
+    local node=$1 op=$2 want=$3 what=$4
+    local plan nq got="$SCN_TMP/top10-$node-$RANDOM.txt"
+    plan=$(node_sql "$node" "SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v $op (SELECT v FROM queries LIMIT 1) LIMIT 10")
+    check "$node plans an index scan for $op" grep -q "Index Scan using items_" <<<"$plan"
+    nq=$(node_sql "$node" "SELECT count(*) FROM queries")
+    check_eq "the reference top-10 has 10 rows for each of the $nq queries ($op)" \
+        "$(grep -c '^[0-9]*: [0-9]*\(,[0-9]*\)\{9\}$' "$want")" "$nq"
+    top10 "$node" "$op" >"$got"
+    if cmp -s "$want" "$got"; then
+        pass "$what ($op)"
+    else
+        fail "$what ($op)"
+        diff "$want" "$got" | head -10 >&2 || true
+    fi
+}
+
 # check_rows_found NODE TABLE INDEX OP LABEL: the durability and findability checks after a crash
 # or a concurrent load.
 # 1. Every row visible in TABLE is in INDEX with the vector it holds (semvec_index_check's table
