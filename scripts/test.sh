@@ -6,10 +6,15 @@ cd "$ROOT"
 
 # A clean clone gains nothing from incremental compilation, which only adds GBs to target/.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
-# Where the suite writes: the build, the project cluster (under the checkout) and the scenarios'
-# throwaway clusters.
-DISK_DIRS=("${CARGO_TARGET_DIR:-$ROOT/target}" "$ROOT" "${TMPDIR:-/tmp}")
-disk_check 8 "a clean run needs about that much (build ~4 GB, clusters)" "${DISK_DIRS[@]}"
+# Where the suite writes: the build (about 4 GB from a clean clone), the checkout (caches, the
+# project cluster) and /tmp (pgrx's test cluster, the scenarios' throwaway clusters, or TMPDIR).
+BUILD_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+SCRATCH_DIRS=("$ROOT" /tmp)
+if [ -n "${TMPDIR:-}" ] && [ "$TMPDIR" != /tmp ]; then SCRATCH_DIRS+=("$TMPDIR"); fi
+disk_check 6 "the build needs about 4 GB" "$BUILD_DIR"
+disk_check 2 "caches and test clusters need about 2 GB" "${SCRATCH_DIRS[@]}"
+# Again at the end, however the run ends, so that a full disk is named next to what it broke.
+trap 'disk_check 1 "any \"No space left on device\" above comes from the disk, not from semvec" "$BUILD_DIR" "${SCRATCH_DIRS[@]}"' EXIT
 
 "$ROOT/scripts/setup.sh"
 
@@ -32,7 +37,6 @@ for t in "$ROOT"/tests/scenarios/*.sh; do
     log "scenario $(basename "$t")"
     bash "$t" || failed+=("$(basename "$t")")
 done
-disk_check 1 "\"No space left on device\" above is the disk, not semvec" "${DISK_DIRS[@]}"
 if [ "${#failed[@]}" -gt 0 ]; then
     log "FAILED scenarios: ${failed[*]}"
     exit 1

@@ -46,7 +46,7 @@ check_eq "replica replayed up to the primary's WAL position $lsn" "$caught_up" 1
 
 for op in '<->' '<=>'; do
     top10 primary "$op" >"$SCN_TMP/primary$op.txt"
-    check_same_top10 replica "$op" "$SCN_TMP/primary$op.txt" "replica returns the primary's top-10 for all 100 queries"
+    check_same_top10 replica "$op" "$SCN_TMP/primary$op.txt" "replica returns the primary's top-10 for every query"
 done
 recall=$(node_sql replica "SET hnsw.ef_search = 100; SELECT recall10('items', 'queries')")
 check "recall@10 = $recall >= 0.95 on the replica (ef_search 100)" awk -v r="$recall" 'BEGIN { exit !(r >= 0.95) }'

@@ -308,9 +308,9 @@ check_same_top10() {
         "$(grep -c '^[0-9]*: [0-9]*\(,[0-9]*\)\{9\}$' "$want")" "$nq"
     top10 "$node" "$op" >"$got"
     if cmp -s "$want" "$got"; then
-        pass "$what ($op)"
+        pass "$what ($nq queries, $op)"
     else
-        fail "$what ($op)"
+        fail "$what ($nq queries, $op)"
         diff "$want" "$got" | head -10 >&2 || true
     fi
 }
