@@ -51,11 +51,7 @@ node_psql primary -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM g
 
 # wait until the replica has replayed everything the primary wrote
 lsn=$(node_sql primary "SELECT pg_current_wal_lsn()")
-for _ in $(seq 1 300); do
-    [ "$(node_sql replica "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && break
-    sleep 0.1
-done
-check_eq "replica caught up" "$(node_sql replica "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" t
+check_eventually replica "SELECT pg_last_wal_replay_lsn() >= '$lsn'" t 30 "replica caught up"
 
 rows=$(node_sql primary "SELECT count(*) FROM items")
 check_eq "primary: every row through the index" "$(index_count primary)" "$rows"

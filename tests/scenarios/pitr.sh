@@ -57,26 +57,14 @@ node_psql primary -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM g
 check_eq "primary has none of the rows deleted after the restore point" \
     "$(node_sql primary "SELECT count(*) FROM items WHERE id <= $((ROWS / 2))")" 0
 segment=$(node_sql primary "SELECT pg_walfile_name(pg_switch_wal())")
-archived=0
-for _ in $(seq 1 600); do
-    # last_archived_wal is set once archive_command has succeeded for the segment.
-    if [ "$(node_sql primary "SELECT coalesce(last_archived_wal >= '$segment', false) FROM pg_stat_archiver")" == t ]; then
-        archived=1
-        break
-    fi
-    sleep 0.1
-done
-check_eq "WAL up to segment $segment is archived" "$archived" 1
+# last_archived_wal is set once archive_command has succeeded for the segment.
+check_eventually primary "SELECT coalesce(last_archived_wal >= '$segment', false) FROM pg_stat_archiver" t 60 \
+    "WAL up to segment $segment is archived"
 node_stop primary
 
 log "restore the base backup and replay the archive up to 'semvec_pitr' ($(elapsed))"
 node_start restored
-promoted=0
-for _ in $(seq 1 600); do
-    if [ "$(node_sql restored "SELECT pg_is_in_recovery()" 2>/dev/null)" == f ]; then promoted=1; break; fi
-    sleep 0.1
-done
-check_eq "recovery reached the restore point and promoted" "$promoted" 1
+check_eventually restored "SELECT pg_is_in_recovery()" f 60 "recovery reached the restore point and promoted"
 check "server log names the restore point as the recovery stop" \
     grep -q 'recovery stopping at restore point "semvec_pitr"' "$(node_dir restored)/server.log"
 

@@ -34,15 +34,8 @@ node_psql primary -c "UPDATE items SET v = random_vector($DIMS, id + 77) WHERE i
 
 # Wait until the replica has replayed everything the primary wrote.
 lsn=$(node_sql primary "SELECT pg_current_wal_lsn()")
-caught_up=0
-for _ in $(seq 1 600); do
-    if [ "$(node_sql replica "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" == t ]; then
-        caught_up=1
-        break
-    fi
-    sleep 0.1
-done
-check_eq "replica replayed up to the primary's WAL position $lsn" "$caught_up" 1
+check_eventually replica "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn" t 60 \
+    "replica replayed up to the primary's WAL position $lsn"
 
 for op in '<->' '<=>'; do
     top10 primary "$op" >"$SCN_TMP/primary$op.txt"

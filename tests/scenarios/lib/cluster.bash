@@ -199,6 +199,22 @@ check_eq() {
     if [ "$2" == "$3" ]; then pass "$1"; else fail "$1 (got '$2', want '$3')"; fi
 }
 
+# check_eventually NODE SQL WANT SECONDS WHAT: polls SQL on NODE every 0.1 s until it returns WANT
+# (an error counts as not yet, e.g. while the server still refuses connections), for at most
+# SECONDS; passes when it did.
+check_eventually() {
+    local node=$1 sql=$2 want=$3 secs=$4 what=$5
+    local _
+    for _ in $(seq 1 $((secs * 10))); do
+        if [ "$(node_sql "$node" "$sql" 2>/dev/null)" == "$want" ]; then
+            pass "$what"
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "$what (not '$want' after ${secs} s: $sql)"
+}
+
 # Integrity report of an index: ok, else print it and fail.
 check_index_ok() {
     local name=$1 index=$2 what=$3
