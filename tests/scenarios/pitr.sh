@@ -47,8 +47,10 @@ node_psql primary -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM g
 
 for op in '<->' '<=>'; do top10 primary "$op" >"$SCN_TMP/at_point$op.txt"; done
 rows_at_point=$(node_sql primary "SELECT count(*) FROM items")
-elements_at_point=$(node_sql primary "SELECT semvec_index_check('items_l2', false)->>'elements'")
-cos_elements_at_point=$(node_sql primary "SELECT semvec_index_check('items_cos', false)->>'elements'")
+declare -A elements_at_point
+for idx in items_l2 items_cos; do
+    elements_at_point[$idx]=$(node_sql primary "SELECT semvec_index_check('$idx', false)->>'elements'")
+done
 node_sql primary "SELECT pg_create_restore_point('semvec_pitr')" >/dev/null
 
 log "after the restore point: the mistake to undo ($(elapsed))"
@@ -75,12 +77,11 @@ check_eq "rows deleted after the restore point are back" \
     "$(( ROWS / 2 - ROWS / 2 / 4 ))"
 check_eq "rows inserted after the restore point are absent" \
     "$(node_sql restored "SELECT count(*) FROM items WHERE id > 100000")" 0
-check_eq "restored l2 index holds the element count of the restore point" \
-    "$(node_sql restored "SELECT semvec_index_check('items_l2', false)->>'elements'")" "$elements_at_point"
-check_eq "restored cosine index holds the element count of the restore point" \
-    "$(node_sql restored "SELECT semvec_index_check('items_cos', false)->>'elements'")" "$cos_elements_at_point"
-check_index_ok restored items_l2 "restored l2 index passes semvec_index_check"
-check_index_ok restored items_cos "restored cosine index passes semvec_index_check"
+for idx in items_l2 items_cos; do
+    check_eq "restored $idx holds the element count of the restore point" \
+        "$(node_sql restored "SELECT semvec_index_check('$idx', false)->>'elements'")" "${elements_at_point[$idx]}"
+    check_index_ok restored "$idx" "restored $idx passes semvec_index_check"
+done
 for op in '<->' '<=>'; do
     check_same_top10 restored "$op" "$SCN_TMP/at_point$op.txt" "restored server returns the restore point's top-10 for every query"
 done
