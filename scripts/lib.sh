@@ -84,3 +84,43 @@ cluster_stop() {
         as_postgres "$PG_BIN/pg_ctl" -D "$SEMVEC_PGDATA" -m fast -w stop >/dev/null
     fi
 }
+
+# The files `cargo pgrx install` and install_vector_alias.sh put into the server's installation.
+installed_files() {
+    local lib share
+    lib="$("$PG_CONFIG" --pkglibdir)"
+    share="$("$PG_CONFIG" --sharedir)/extension"
+    ls -d "$lib/semvec.so" "$share"/semvec.control "$share"/semvec--*.sql "$share"/vector.control "$share"/vector--*.sql 2>/dev/null || true
+}
+
+# install_snapshot DIR: copy the installed semvec files (library, control and SQL files) to DIR.
+install_snapshot() {
+    local dir=$1 f
+    mkdir -p "$dir/files"
+    installed_files >"$dir/list"
+    while read -r f; do cp -p "$f" "$dir/files/$(echo "$f" | tr / %)"; done <"$dir/list"
+}
+
+# install_restore DIR: put back exactly what install_snapshot saw (removing files it did not see),
+# then restart the project cluster if it runs and the library changed, so no backend keeps the
+# replaced library mapped.
+install_restore() {
+    local dir=$1 f changed=0 saved
+    while read -r f; do
+        grep -qxF "$f" "$dir/list" || { rm -f "$f"; changed=1; }
+    done < <(installed_files)
+    while read -r f; do
+        saved="$dir/files/$(echo "$f" | tr / %)"
+        cmp -s "$saved" "$f" 2>/dev/null && continue
+        cp -p "$saved" "$f.semvec-restore" && mv -f "$f.semvec-restore" "$f"
+        changed=1
+    done <"$dir/list"
+    if [ "$changed" = 1 ]; then
+        resolve_pgdata
+        if as_postgres "$PG_BIN/pg_ctl" -D "$SEMVEC_PGDATA" status >/dev/null 2>&1; then
+            as_postgres "$PG_BIN/pg_ctl" -D "$SEMVEC_PGDATA" -l "$SEMVEC_PGDATA/server.log" -m fast -w restart >/dev/null
+            log "restarted the project cluster on port $SEMVEC_PORT with the restored library"
+        fi
+    fi
+    rm -rf "$dir"
+}

@@ -13,10 +13,24 @@ SCRATCH_DIRS=("$ROOT" /tmp)
 if [ -n "${TMPDIR:-}" ] && [ "$TMPDIR" != /tmp ]; then SCRATCH_DIRS+=("$TMPDIR"); fi
 disk_check 6 "the build needs about 4 GB" "$BUILD_DIR"
 disk_check 2 "caches and test clusters need about 2 GB" "${SCRATCH_DIRS[@]}"
-# Again at the end, however the run ends, so that a full disk is named next to what it broke.
-trap 'disk_check 1 "any \"No space left on device\" above comes from the disk, not from semvec" "$BUILD_DIR" "${SCRATCH_DIRS[@]}"' EXIT
-
 "$ROOT/scripts/setup.sh"
+
+# `cargo pgrx test` installs a debug build with test hooks into the system PostgreSQL, and the SQL
+# tests and scenarios run against it. Whatever was installed before (say the demo's release
+# build) is saved now and put back when the suite ends, however it ends.
+INSTALL_SAVE="$(mktemp -d /tmp/semvec-install-save.XXXXXX)"
+install_snapshot "$INSTALL_SAVE"
+log "saved the installed semvec ($(wc -l <"$INSTALL_SAVE/list") files); restored when the suite ends"
+on_exit() {
+    install_restore "$INSTALL_SAVE"
+    log "the semvec installation is as it was before the suite"
+    # Again at the end, so that a full disk is named next to what it broke.
+    disk_check 1 "any \"No space left on device\" above comes from the disk, not from semvec" "$BUILD_DIR" "${SCRATCH_DIRS[@]}"
+}
+trap on_exit EXIT
+
+log "lint: cargo fmt --check, clippy -D warnings, FFI guard rule"
+"$ROOT/scripts/lint.sh"
 
 log "core crates: cargo test"
 cargo test --workspace --exclude semvec

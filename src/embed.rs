@@ -6,20 +6,16 @@
 //! backend that first embeds (never in the postmaster); its worker threads never call Postgres.
 
 use crate::datatype::vector::vector_datum;
-use crate::error::raise;
+use crate::error::{raise, OrRaise, DUPLICATE_OBJECT, INSUFFICIENT_PRIVILEGE, INTERNAL_ERROR, INVALID_PARAMETER_VALUE, UNDEFINED_FILE, UNDEFINED_OBJECT};
 use crate::fmgr::*;
 use crate::gucs;
 use pgrx::pg_sys::{self, Datum};
 use pgrx::prelude::*;
-use semvec_embed::{EmbedError, Embedder, EmbedderConfig, Pooling};
+use semvec_embed::{Embedder, EmbedderConfig, Pooling};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-pub const UNDEFINED_OBJECT: &str = "42704";
-pub const DUPLICATE_OBJECT: &str = "42710";
-pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
 /// A row of `semvec_model`.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,9 +40,6 @@ thread_local! {
     static MODELS: RefCell<HashMap<String, Loaded>> = RefCell::new(HashMap::new());
 }
 
-pub fn raise_embed(e: EmbedError) -> ! {
-    raise(e.sqlstate(), e.to_string(), None, e.hint())
-}
 
 /// `<sharedir>/extension/semvec`.
 pub fn share_dir() -> PathBuf {
@@ -69,7 +62,13 @@ fn runtime_path() -> PathBuf {
 }
 
 fn ensure_runtime() {
-    semvec_embed::init_runtime(&runtime_path()).unwrap_or_else(|e| raise_embed(e));
+    semvec_embed::init_runtime(&runtime_path()).or_raise();
+}
+
+/// An SPI call on the model catalog failed without a Postgres ERROR of its own (those propagate
+/// with their own SQLSTATE, e.g. 42501 when the role may not write `semvec_model`): say what failed.
+fn spi_failed(what: &str, e: pgrx::spi::SpiError) -> ! {
+    raise(INTERNAL_ERROR, format!("could not {what}: {e}"), None, None)
 }
 
 /// The schema the extension lives in, quoted for SQL.
@@ -105,7 +104,7 @@ fn lookup(name: &str) -> Option<ModelRow> {
         }
         Ok::<_, pgrx::spi::SpiError>(out)
     })
-    .unwrap_or_else(|e| raise("XX000", format!("could not read semvec_model: {e}"), None, None))
+    .unwrap_or_else(|e| spi_failed("read semvec_model", e))
 }
 
 fn config_for(row: &ModelRow, threads: usize) -> EmbedderConfig {
@@ -134,7 +133,7 @@ fn model(name: &str) -> Rc<Embedder> {
     };
     ensure_runtime();
     for (path, want) in [(&row.model_path, &row.model_sha256), (&row.tokenizer_path, &row.tokenizer_sha256)] {
-        let got = semvec_embed::sha256_file(path).unwrap_or_else(|e| raise_embed(e));
+        let got = semvec_embed::sha256_file(path).or_raise();
         if &got != want {
             raise(
                 "XX001",
@@ -144,7 +143,7 @@ fn model(name: &str) -> Rc<Embedder> {
             );
         }
     }
-    let embedder = Rc::new(Embedder::load(config_for(&row, threads)).unwrap_or_else(|e| raise_embed(e)));
+    let embedder = Rc::new(Embedder::load(config_for(&row, threads)).or_raise());
     if embedder.dim() as i32 != row.dims {
         raise(
             "22023",
@@ -168,7 +167,7 @@ pub fn embed_texts(model_name: &str, texts: &[&str]) -> Vec<Vec<f32>> {
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(batch) {
         pgrx::check_for_interrupts!();
-        out.extend(m.embed_batch(chunk).unwrap_or_else(|e| raise_embed(e)));
+        out.extend(m.embed_batch(chunk).or_raise());
     }
     out
 }
@@ -228,19 +227,19 @@ pg_fn!(fn semvec_embed_batch_model(fcinfo) {
 #[pg_extern(immutable, strict, parallel_safe, sql = false)]
 fn chunk_text(input: &str, max_tokens: i32, overlap: i32) -> TableIterator<'static, (name!(chunk_no, i32), name!(chunk, String))> {
     if max_tokens < 1 {
-        raise("22023", "max_tokens must be at least 1", None, None);
+        raise(INVALID_PARAMETER_VALUE, "max_tokens must be at least 1", None, None);
     }
     if overlap < 0 || overlap >= max_tokens {
-        raise("22023", "overlap must be at least 0 and less than max_tokens", None, None);
+        raise(INVALID_PARAMETER_VALUE, "overlap must be at least 0 and less than max_tokens", None, None);
     }
     let m = model(&default_model());
-    let chunks = m.chunk_text(input, max_tokens as usize, overlap as usize).unwrap_or_else(|e| raise_embed(e));
+    let chunks = m.chunk_text(input, max_tokens as usize, overlap as usize).or_raise();
     TableIterator::new(chunks.into_iter().enumerate().map(|(i, c)| (i as i32 + 1, c)))
 }
 
 #[pg_extern(immutable, strict, parallel_safe, sql = false)]
 fn count_tokens(input: &str) -> i32 {
-    model(&default_model()).count_tokens(input).unwrap_or_else(|e| raise_embed(e)) as i32
+    model(&default_model()).count_tokens(input).or_raise() as i32
 }
 
 // ---- registry ----------------------------------------------------------------------------------
@@ -261,7 +260,7 @@ fn resolve(path: &str, what: &str) -> PathBuf {
     let joined = if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
     let canon = std::fs::canonicalize(&joined).unwrap_or_else(|_| {
         raise(
-            "58P01",
+            UNDEFINED_FILE,
             format!("{what} file \"{}\" does not exist", joined.display()),
             None,
             Some(format!("Model files are looked up below {} unless the path is absolute.", dir.display())),
@@ -297,18 +296,18 @@ fn check_register_privilege() {
 pub fn register(name: &str, model_path: &str, tokenizer_path: &str, pooling: &str, normalize: bool, max_tokens: i32) -> i32 {
     check_register_privilege();
     if name.is_empty() {
-        raise("22023", "model name must not be empty", None, None);
+        raise(INVALID_PARAMETER_VALUE, "model name must not be empty", None, None);
     }
     if pooling != "mean" && pooling != "cls" {
-        raise("22023", format!("invalid pooling \"{pooling}\""), None, Some("Use 'mean' or 'cls'.".into()));
+        raise(INVALID_PARAMETER_VALUE, format!("invalid pooling \"{pooling}\""), None, Some("Use 'mean' or 'cls'.".into()));
     }
     if !(1..=8192).contains(&max_tokens) {
-        raise("22023", "max_tokens must be between 1 and 8192", None, None);
+        raise(INVALID_PARAMETER_VALUE, "max_tokens must be between 1 and 8192", None, None);
     }
     let model_file = resolve(model_path, "model");
     let tokenizer_file = resolve(tokenizer_path, "tokenizer");
-    let model_sha256 = semvec_embed::sha256_file(&model_file).unwrap_or_else(|e| raise_embed(e));
-    let tokenizer_sha256 = semvec_embed::sha256_file(&tokenizer_file).unwrap_or_else(|e| raise_embed(e));
+    let model_sha256 = semvec_embed::sha256_file(&model_file).or_raise();
+    let tokenizer_sha256 = semvec_embed::sha256_file(&tokenizer_file).or_raise();
     if let Some(existing) = lookup(name) {
         if existing.model_sha256 == model_sha256
             && existing.tokenizer_sha256 == tokenizer_sha256
@@ -338,7 +337,7 @@ pub fn register(name: &str, model_path: &str, tokenizer_path: &str, pooling: &st
         tokenizer_sha256,
     };
     // Loading proves the files are a usable model and tokenizer, and tells the dimensions.
-    let embedder = Embedder::load(config_for(&row, 1)).unwrap_or_else(|e| raise_embed(e));
+    let embedder = Embedder::load(config_for(&row, 1)).or_raise();
     row.dims = embedder.dim() as i32;
     let sql = format!(
         "INSERT INTO {}.semvec_model (name, model_path, tokenizer_path, dims, pooling, normalized, max_tokens, model_sha256, tokenizer_sha256) \
@@ -359,7 +358,7 @@ pub fn register(name: &str, model_path: &str, tokenizer_path: &str, pooling: &st
             row.tokenizer_sha256.clone().into(),
         ],
     )
-    .unwrap_or_else(|e| raise("42501", format!("could not register model: {e}"), None, None));
+    .unwrap_or_else(|e| spi_failed("register the model", e));
     row.dims
 }
 
@@ -372,7 +371,7 @@ fn semvec_register_model(name: &str, model_path: &str, tokenizer_path: &str, poo
 fn semvec_drop_model(name: &str) -> bool {
     check_register_privilege();
     let sql = format!("DELETE FROM {}.semvec_model WHERE name = $1 RETURNING 1", ext_schema());
-    let deleted: Option<i32> = Spi::get_one_with_args(&sql, &[name.into()]).unwrap_or(None);
+    let deleted: Option<i32> = Spi::get_one_with_args(&sql, &[name.into()]).unwrap_or_else(|e| spi_failed("drop the model", e));
     MODELS.with(|m| m.borrow_mut().remove(name));
     deleted.is_some()
 }

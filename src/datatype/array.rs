@@ -103,7 +103,7 @@ pub unsafe fn float8_state(d: Datum, caller: &str) -> Vec<f64> {
         let arr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
         let dims = (arr as *const u8).add(std::mem::size_of::<pg_sys::ArrayType>()) as *const i32;
         if (*arr).ndim != 1 || *dims < 1 || (*arr).dataoffset != 0 || (*arr).elemtype != pg_sys::FLOAT8OID {
-            crate::error::raise_vec(semvec_vector::state_array_error(caller));
+            crate::error::raise_error(&semvec_vector::state_array_error(caller));
         }
         let n = *dims as usize;
         // data follows the header, the dims and the lower bounds, MAXALIGNed

@@ -4,29 +4,11 @@
 //! `format('%I')` and run with the caller's privileges); the functions here do the per-row work on
 //! `tsvector` bytes and the parameter checks, with the arithmetic in `semvec-bm25`.
 
-use crate::error::raise;
+use crate::error::{raise, OrRaise, INTERNAL_ERROR, INVALID_PARAMETER_VALUE, NULL_VALUE_NOT_ALLOWED};
 use crate::fmgr::*;
 use pgrx::pg_sys::{self, Datum};
 use pgrx::PgMemoryContexts;
-use semvec_bm25::{idf, or_tsquery_text, Bm25Error, Bm25Params, QueryTerm, RrfParams, TsVector};
-
-const NULL_VALUE_NOT_ALLOWED: &str = "22004";
-const INVALID_PARAMETER_VALUE: &str = "22023";
-
-fn raise_bm25(e: Bm25Error) -> ! {
-    raise(e.code, e.message, e.detail, e.hint)
-}
-
-trait OrRaiseBm25<T> {
-    fn or_raise(self) -> T;
-}
-
-impl<T> OrRaiseBm25<T> for Result<T, Bm25Error> {
-    #[inline]
-    fn or_raise(self) -> T {
-        self.unwrap_or_else(|e| raise_bm25(e))
-    }
-}
+use semvec_bm25::{idf, or_tsquery_text, Bm25Params, QueryTerm, RrfParams, TsVector};
 
 #[inline]
 unsafe fn arg_f64(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> f64 {
@@ -283,7 +265,7 @@ struct DfState {
 pg_fn!(fn semvec_bm25_df_accum(fcinfo) {
     let mut aggcontext: pg_sys::MemoryContext = std::ptr::null_mut();
     if pg_sys::AggCheckCallContext(fcinfo, &mut aggcontext) == 0 {
-        raise("XX000", "semvec_bm25_df_accum called in non-aggregate context", None, None);
+        raise(INTERNAL_ERROR, "semvec_bm25_df_accum called in non-aggregate context", None, None);
     }
     let mut state = if arg_is_null(fcinfo, 0) {
         std::ptr::null_mut()
@@ -404,7 +386,7 @@ fn int8_array_datum(v: &[i64]) -> Datum {
 pg_fn!(fn semvec_bm25_df_counts_accum(fcinfo) {
     let mut aggcontext: pg_sys::MemoryContext = std::ptr::null_mut();
     if pg_sys::AggCheckCallContext(fcinfo, &mut aggcontext) == 0 {
-        raise("XX000", "semvec_bm25_df_counts_accum called in non-aggregate context", None, None);
+        raise(INTERNAL_ERROR, "semvec_bm25_df_counts_accum called in non-aggregate context", None, None);
     }
     let mut state = if arg_is_null(fcinfo, 0) { std::ptr::null_mut() } else { arg(fcinfo, 0).cast_mut_ptr::<Vec<i64>>() };
     if arg_is_null(fcinfo, 1) {

@@ -1,5 +1,6 @@
 //! Index access methods.
 
+pub mod am;
 pub mod hnsw;
 pub mod ivfflat;
 pub mod storage;
@@ -17,15 +18,6 @@ pub fn build_threads() -> usize {
     let allowed = unsafe { pg_sys::max_parallel_maintenance_workers }.max(0) as usize + 1;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     allowed.min(cores).max(1)
-}
-
-/// Whether pages written in bulk by a build must be WAL-logged: always for an init fork, otherwise
-/// for permanent relations.
-pub unsafe fn needs_wal(index: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> bool {
-    unsafe {
-        fork == pg_sys::ForkNumber::INIT_FORKNUM
-            || (*(*index).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char
-    }
 }
 
 /// The palloc'd result of `ambuild`.

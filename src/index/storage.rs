@@ -3,37 +3,17 @@
 //! A read guard is a pinned buffer with a share lock; a write guard an exclusive lock plus one
 //! Generic WAL record (or, while an index is being built, a dirty buffer that the build WAL-logs
 //! in bulk afterwards with `log_newpage_range`).
+//!
+//! Every Postgres function here is called through `pg_sys`, whose wrappers (pgrx's FFI guard, a
+//! `sigsetjmp` without signal mask) turn an ERROR into a Rust panic that unwinds through the index
+//! code and is re-raised at the callback's `#[pg_guard]` boundary: nothing long-jumps over a Rust
+//! frame. `scripts/lint.sh` keeps it so (no unguarded `extern` declarations in `src/`).
 
 use pgrx::pg_sys;
-use semvec_hnsw::{Page, RelationRead, RelationWrite, BLCKSZ};
+use semvec_storage::{Page, RelationRead, RelationWrite, BLCKSZ};
 use std::ops::{Deref, DerefMut};
 
 const _: () = assert!(std::mem::size_of::<Page>() == BLCKSZ);
-
-/// The buffer calls of the read path, declared without pgrx's per-call `sigsetjmp` guard: a scan
-/// reads one page per candidate, and the guard costs as much as the lookup. An ERROR raised inside
-/// them (I/O failure, corrupt page) unwinds to PostgreSQL's handler like in C; the scan state they
-/// would skip is owned by the query's memory context and freed with it.
-mod raw {
-    use pgrx::pg_sys::{BlockNumber, Buffer, BufferAccessStrategy, ForkNumber, ReadBufferMode, Relation};
-    unsafe extern "C-unwind" {
-        pub fn ReadBufferExtended(
-            reln: Relation,
-            fork: ForkNumber::Type,
-            block: BlockNumber,
-            mode: ReadBufferMode::Type,
-            strategy: BufferAccessStrategy,
-        ) -> Buffer;
-        pub fn LockBuffer(buffer: Buffer, mode: std::ffi::c_int);
-        pub fn UnlockReleaseBuffer(buffer: Buffer);
-        pub fn ReadRecentBuffer(
-            rnode: pgrx::pg_sys::RelFileNode,
-            fork: ForkNumber::Type,
-            block: BlockNumber,
-            recent_buffer: Buffer,
-        ) -> bool;
-    }
-}
 
 /// Backend-local memory of the shared buffer that held each block of one index fork when this
 /// backend last read it. A read first tries that buffer with `ReadRecentBuffer` (pin, then check
@@ -138,7 +118,7 @@ impl BufferHints {
     unsafe fn pin(&self, rel: pg_sys::Relation, blkno: u32) -> pg_sys::Buffer {
         unsafe {
             let hint = (self.get(blkno) & HINT_BUFFER_MASK) as pg_sys::Buffer;
-            if hint != 0 && raw::ReadRecentBuffer(self.node, self.fork, blkno, hint) {
+            if hint != 0 && pg_sys::ReadRecentBuffer(self.node, self.fork, blkno, hint) {
                 bump_usage_count(hint);
                 // What ReadBufferExtended counts for pg_statio_*_indexes.
                 let stats = (*rel).pgstat_info;
@@ -148,7 +128,7 @@ impl BufferHints {
                 }
                 return hint;
             }
-            let buf = raw::ReadBufferExtended(rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
+            let buf = pg_sys::ReadBufferExtended(rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
             if buf > 0 {
                 self.set(blkno, buf as u32 & HINT_BUFFER_MASK);
             }
@@ -188,17 +168,27 @@ pub enum Logging {
 pub struct PgRelation {
     pub rel: pg_sys::Relation,
     pub fork: pg_sys::ForkNumber::Type,
-    pub logging: Logging,
+    /// `Bulk` until [`RelationWrite::finish_bulk_write`], then `Generic`.
+    logging: std::cell::Cell<Logging>,
     hints: Option<std::rc::Rc<BufferHints>>,
 }
 
 impl PgRelation {
     pub fn new(rel: pg_sys::Relation, logging: Logging) -> PgRelation {
-        PgRelation { rel, fork: pg_sys::ForkNumber::MAIN_FORKNUM, logging, hints: None }
+        PgRelation::with_fork(rel, pg_sys::ForkNumber::MAIN_FORKNUM, logging)
     }
 
     pub fn with_fork(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type, logging: Logging) -> PgRelation {
-        PgRelation { rel, fork, logging, hints: None }
+        PgRelation { rel, fork, logging: std::cell::Cell::new(logging), hints: None }
+    }
+
+    /// Whether pages written in bulk must be WAL-logged: always for an init fork, otherwise for
+    /// permanent relations.
+    fn needs_wal(&self) -> bool {
+        unsafe {
+            self.fork == pg_sys::ForkNumber::INIT_FORKNUM
+                || (*(*self.rel).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char
+        }
     }
 
     /// Reads through this backend's [`BufferHints`] of the relation (scans, inserts).
@@ -239,7 +229,7 @@ impl Deref for PgReadGuard {
 
 impl Drop for PgReadGuard {
     fn drop(&mut self) {
-        unsafe { raw::UnlockReleaseBuffer(self.buf) }
+        unsafe { pg_sys::UnlockReleaseBuffer(self.buf) }
     }
 }
 
@@ -306,9 +296,9 @@ impl RelationRead for PgRelation {
         unsafe {
             let buf = match &self.hints {
                 Some(h) => h.pin(self.rel, blkno),
-                None => raw::ReadBufferExtended(self.rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut()),
+                None => pg_sys::ReadBufferExtended(self.rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut()),
             };
-            raw::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
+            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
             PgReadGuard { buf, page: pg_sys::BufferGetPage(buf) as *const Page }
         }
     }
@@ -334,7 +324,7 @@ impl PgRelation {
     /// Wrap an exclusively locked buffer.
     fn guard(&self, buf: pg_sys::Buffer, new_page: bool) -> PgWriteGuard {
         unsafe {
-            match self.logging {
+            match self.logging.get() {
                 Logging::Generic => {
                     let state = pg_sys::GenericXLogStart(self.rel);
                     let flags = if new_page { pg_sys::GENERIC_XLOG_FULL_IMAGE as i32 } else { 0 };
@@ -368,6 +358,15 @@ impl RelationWrite for PgRelation {
             pg_sys::UnlockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
             let blkno = pg_sys::BufferGetBlockNumber(buf);
             (blkno, self.guard(buf, true))
+        }
+    }
+
+    fn finish_bulk_write(&self) {
+        if self.logging.get() == Logging::Bulk {
+            if self.needs_wal() {
+                self.log_all_pages();
+            }
+            self.logging.set(Logging::Generic);
         }
     }
 

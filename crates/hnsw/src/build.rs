@@ -15,6 +15,7 @@ use crate::select::{fill_target, select_neighbors, Scored};
 use crate::tuple::{max_level_for, Tid, HEAP_TIDS_MAX};
 use crate::visited::VisitedList;
 use crate::metric::Metric;
+use semvec_storage::Rng;
 use rayon::prelude::*;
 use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
@@ -343,24 +344,6 @@ pub(crate) fn prefetch(v: &[u8]) {
     let _ = v;
 }
 
-/// SplitMix64: tiny, seedable, good enough for level draws.
-pub(crate) struct SplitMix(pub u64);
-impl SplitMix {
-    #[inline]
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in (0, 1].
-    #[inline]
-    pub fn next_unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-}
-
 /// HNSW's level draw: floor(-ln(U) / ln(m)), capped so the neighbour tuple fits a page.
 pub(crate) fn draw_level(u: f64, m: usize) -> u8 {
     let ml = 1.0 / (m.max(2) as f64).ln();
@@ -592,7 +575,7 @@ where
 {
     assert!(params.m >= 2, "m must be at least 2");
     let n = src.len();
-    let mut rng = SplitMix(params.seed);
+    let mut rng = Rng::new(params.seed);
     let levels: Vec<u8> = (0..n).map(|_| draw_level(rng.next_unit(), params.m)).collect();
     let mut graph = Graph::allocate(levels, params.m);
     if n == 0 {
@@ -766,7 +749,7 @@ mod tests {
 
     #[test]
     fn levels_follow_the_geometric_distribution() {
-        let mut rng = SplitMix(1);
+        let mut rng = Rng::new(1);
         let n = 100_000;
         let above: usize = (0..n).filter(|_| draw_level(rng.next_unit(), 16) >= 1).count();
         // P(level >= 1) = 1/16

@@ -559,7 +559,7 @@ mod tests {
     use crate::build::{build_graph_parallel, BuildArena, BuildParams};
     use crate::insert::Inserter;
     use crate::metric::{f32_bytes, L2Squared};
-    use crate::page::ItemId;
+    use crate::page::{HnswPage, ItemId};
     use crate::relation::{MemRelation, RelationWrite};
     use crate::tuple::{ElementMut, NeighborsMut};
     use crate::vacuum::bulk_delete;

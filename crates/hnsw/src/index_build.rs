@@ -27,6 +27,31 @@ impl BuildError {
     }
 }
 
+/// What an [`IndexBuilder`] tells its caller while it works (the glue reports progress and
+/// polls for interrupts there). A closure `FnMut()` is a `BuildHooks` that only polls.
+pub trait BuildHooks {
+    /// Called on the caller's thread about every 20 ms while the graph is built in parallel
+    /// (see [`build_graph_parallel_polling`]).
+    fn poll(&mut self) {}
+    /// The build enters `phase`.
+    fn phase(&mut self, _phase: BuildPhase) {}
+}
+
+impl<F: FnMut()> BuildHooks for F {
+    fn poll(&mut self) {
+        self()
+    }
+}
+
+/// The stages of a build after its rows were gathered (`pg_stat_progress_create_index`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildPhase {
+    /// The in-memory graph of this many elements is being built.
+    Graph { elements: usize },
+    /// Its pages are being written.
+    Write,
+}
+
 /// Result of [`IndexBuilder::finish`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BuildStats {
@@ -41,6 +66,10 @@ pub struct BuildStats {
 /// it. When the next tuple would take the build past `memory_limit` bytes
 /// (`maintenance_work_mem`), the graph so far is built and written at once
 /// and every later tuple goes through the on-disk insert, like pgvector.
+///
+/// The graph is written with [`write_graph`] (pages in block order, each once) and then
+/// [`RelationWrite::finish_bulk_write`] is called: the glue WAL-logs those pages in bulk there,
+/// so the on-disk inserts that may follow are logged one change at a time on top of them.
 pub struct IndexBuilder<'a, M: Metric + Clone> {
     opts: IndexOptions,
     params: BuildParams,
@@ -84,7 +113,7 @@ impl<'a, M: Metric + Clone> IndexBuilder<'a, M> {
     /// build to disk (the glue emits pgvector's NOTICE "hnsw graph no longer
     /// fits into maintenance_work_mem after N tuples"). `poll` is run on this
     /// thread during any parallel phase (see [`build_graph_parallel_polling`]).
-    pub fn add<R: RelationWrite>(&mut self, rel: &R, payload: &[u8], heap_tid: Tid, poll: &mut dyn FnMut()) -> Result<bool, BuildError> {
+    pub fn add<R: RelationWrite>(&mut self, rel: &R, payload: &[u8], heap_tid: Tid, hooks: &mut dyn BuildHooks) -> Result<bool, BuildError> {
         if payload.len() > MAX_PAYLOAD {
             return Err(HnswError::ElementTooLarge { size: element_tuple_size(payload.len()), max: element_tuple_size(MAX_PAYLOAD) }.into());
         }
@@ -93,7 +122,7 @@ impl<'a, M: Metric + Clone> IndexBuilder<'a, M> {
             && !self.arena.is_empty()
             && self.arena.estimate_build_memory(self.params.m, self.threads) + payload.len() > self.memory_limit
         {
-            self.flush(rel, poll)?;
+            self.flush(rel, hooks)?;
             self.spilled_after = Some(self.heap_tuples);
             self.inserter = Some(Inserter::with_seed(self.metric.clone(), self.params.seed ^ 0xD15C));
             spilled_now = true;
@@ -109,21 +138,30 @@ impl<'a, M: Metric + Clone> IndexBuilder<'a, M> {
         Ok(spilled_now)
     }
 
-    fn flush<R: RelationWrite>(&mut self, rel: &R, poll: &mut dyn FnMut()) -> Result<(), BuildError> {
+    fn flush<R: RelationWrite>(&mut self, rel: &R, hooks: &mut dyn BuildHooks) -> Result<(), BuildError> {
         let arena = std::mem::take(&mut self.arena);
         if arena.is_empty() {
             init_empty(rel, &self.opts);
-            return Ok(());
+        } else {
+            hooks.phase(BuildPhase::Graph { elements: arena.len() });
+            let graph =
+                build_graph_parallel_polling(&arena, &self.params, &self.metric, self.threads, self.cancel, self.progress, &mut || hooks.poll())?;
+            hooks.phase(BuildPhase::Write);
+            write_graph(rel, &arena, &graph, &self.opts)?;
         }
-        let graph = build_graph_parallel_polling(&arena, &self.params, &self.metric, self.threads, self.cancel, self.progress, poll)?;
-        write_graph(rel, &arena, &graph, &self.opts)?;
+        rel.finish_bulk_write();
         Ok(())
     }
 
+    /// Heap tuples added so far.
+    pub fn heap_tuples(&self) -> u64 {
+        self.heap_tuples
+    }
+
     /// Builds and writes whatever is still in memory (or an empty index).
-    pub fn finish<R: RelationWrite>(mut self, rel: &R, poll: &mut dyn FnMut()) -> Result<BuildStats, BuildError> {
+    pub fn finish<R: RelationWrite>(mut self, rel: &R, hooks: &mut dyn BuildHooks) -> Result<BuildStats, BuildError> {
         if self.inserter.is_none() {
-            self.flush(rel, poll)?;
+            self.flush(rel, hooks)?;
         }
         Ok(BuildStats { heap_tuples: self.heap_tuples, spilled_after: self.spilled_after })
     }

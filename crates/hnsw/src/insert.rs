@@ -13,11 +13,12 @@
 //! Until step 4 links it, the new element is unreachable, so a crash between
 //! the page writes never exposes a half-made element.
 
-use crate::build::{draw_level, SplitMix};
+use crate::build::draw_level;
+use semvec_storage::Rng;
 use crate::error::HnswError;
 use crate::metric::Metric;
 use crate::ops::{append_if_room, choose_neighbors, replace_layer_if, Append, Loaded, PayloadArena};
-use crate::page::{Page, PAGE_DATA};
+use crate::page::{HnswPage, Page, PAGE_DATA};
 use crate::relation::RelationWrite;
 use crate::search::{Cand, Core};
 use crate::select::{fill_target, select_neighbors, Scored};
@@ -43,13 +44,13 @@ pub struct Inserter<M: Metric> {
     core: Core,
     arena: PayloadArena,
     loaded: Vec<Option<Loaded>>,
-    rng: SplitMix,
+    rng: Rng,
     buf: Vec<u8>,
     nbuf: Vec<u8>,
 }
 
 thread_local! {
-    static SEED: RefCell<SplitMix> = RefCell::new(SplitMix(
+    static SEED: RefCell<Rng> = RefCell::new(Rng::new(
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
             ^ (std::process::id() as u64) << 32
             ^ (&0u8 as *const u8 as u64),
@@ -78,7 +79,7 @@ impl<M: Metric> Inserter<M> {
             core: Core::new(),
             arena: PayloadArena::default(),
             loaded: Vec::new(),
-            rng: SplitMix(seed),
+            rng: Rng::new(seed),
             buf: Vec::new(),
             nbuf: Vec::new(),
         }

@@ -63,14 +63,14 @@
 //!   mutexes), and never touches Postgres from worker threads.
 
 pub mod build;
+/// The shared storage layer's modules, under the paths hnsw code has always used.
+pub use semvec_storage::{metric, relation};
 pub mod check;
 pub mod error;
 mod index_build;
 pub mod insert;
-pub mod metric;
 mod ops;
 pub mod page;
-pub mod relation;
 pub mod search;
 mod select;
 pub mod tuple;
@@ -82,10 +82,10 @@ pub mod write;
 pub use build::{build_graph_parallel, build_graph_parallel_polling, estimate_graph_memory, BuildArena, BuildParams, Cancelled, Graph, VectorSource};
 pub use check::{check_index, payload_hash, CheckOptions, CheckReport, HeapEntry, Problem, Warnings};
 pub use error::HnswError;
-pub use index_build::{BuildError, BuildStats, IndexBuilder};
+pub use index_build::{BuildError, BuildHooks, BuildPhase, BuildStats, IndexBuilder};
 pub use insert::{insert, Inserted, Inserter};
 pub use metric::Metric;
-pub use page::{Page, PageOpaque, BLCKSZ};
+pub use page::{HnswPage, Page, PageOpaque, BLCKSZ};
 pub use relation::{MemRelation, RelationRead, RelationWrite};
 pub use search::{IterativeScan, SearchOptions, SearchStats, Searcher};
 pub use tuple::{Meta, Tid, HEAP_TIDS_MAX, MAX_PAYLOAD};

@@ -44,7 +44,7 @@
 //! vacuum's freed slot is reused, so a scan that remembered an element can
 //! notice it now holds another vector.
 
-use crate::page::INVALID_BLOCK;
+pub use semvec_storage::Tid;
 
 /// Identifies our meta tuple.
 pub const META_MAGIC: u32 = 0x5356_4857; // "SVHW"
@@ -66,48 +66,6 @@ pub const TID_SIZE: usize = 6;
 pub const MAX_PAYLOAD: usize = crate::page::MAX_TUPLE_SIZE - ELEMENT_HEADER_SIZE;
 
 const FLAG_DELETED: u8 = 1;
-
-/// A tuple identifier: a heap row (`ItemPointerData`) or one of our tuples.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tid {
-    pub block: u32,
-    /// 1-based line pointer number.
-    pub offset: u16,
-}
-
-impl Tid {
-    pub const INVALID: Tid = Tid { block: INVALID_BLOCK, offset: 0 };
-
-    #[inline]
-    pub const fn new(block: u32, offset: u16) -> Tid {
-        Tid { block, offset }
-    }
-    #[inline]
-    pub fn is_valid(self) -> bool {
-        self.block != INVALID_BLOCK
-    }
-    /// Packs into a u64 key (block << 16 | offset), ordered like the TID.
-    #[inline]
-    pub fn to_u64(self) -> u64 {
-        ((self.block as u64) << 16) | self.offset as u64
-    }
-    #[inline]
-    pub fn from_u64(v: u64) -> Tid {
-        Tid { block: (v >> 16) as u32, offset: v as u16 }
-    }
-    #[inline]
-    pub fn read(b: &[u8]) -> Tid {
-        let hi = u16::from_le_bytes([b[0], b[1]]) as u32;
-        let lo = u16::from_le_bytes([b[2], b[3]]) as u32;
-        Tid { block: (hi << 16) | lo, offset: u16::from_le_bytes([b[4], b[5]]) }
-    }
-    #[inline]
-    pub fn write(self, b: &mut [u8]) {
-        b[0..2].copy_from_slice(&((self.block >> 16) as u16).to_le_bytes());
-        b[2..4].copy_from_slice(&(self.block as u16).to_le_bytes());
-        b[4..6].copy_from_slice(&self.offset.to_le_bytes());
-    }
-}
 
 #[inline]
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -398,15 +356,6 @@ impl<'a> NeighborsMut<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn tid_uses_item_pointer_layout() {
-        let mut b = [0u8; 6];
-        Tid::new(0x0001_0002, 7).write(&mut b);
-        assert_eq!(b, [1, 0, 2, 0, 7, 0]);
-        assert_eq!(Tid::read(&b), Tid::new(0x0001_0002, 7));
-        assert!(!Tid::INVALID.is_valid());
-    }
 
     #[test]
     fn meta_round_trips_and_rejects_foreign_bytes() {

@@ -2,7 +2,7 @@
 
 use crate::build::{BuildArena, Graph};
 use crate::error::HnswError;
-use crate::page::{maxalign, Page, BLCKSZ, INVALID_BLOCK, ITEM_ID_SIZE, PAGE_DATA, PAGE_HEADER_SIZE, PAGE_META, SPECIAL_SIZE};
+use crate::page::{maxalign, HnswPage, Page, BLCKSZ, INVALID_BLOCK, ITEM_ID_SIZE, PAGE_DATA, PAGE_HEADER_SIZE, PAGE_META, SPECIAL_SIZE};
 use crate::relation::{RelationRead, RelationWrite};
 use crate::tuple::{
     element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, Meta, NeighborsMut, Tid, MAX_PAYLOAD,

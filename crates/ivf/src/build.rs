@@ -12,8 +12,8 @@ use crate::error::IvfError;
 use crate::kmeans::assign;
 use crate::page::{self, init_page, ListLoc, Meta, HEADER, MAX_PAYLOAD, PAGE_ENTRY, PAGE_LIST, PAGE_META};
 use crate::types::{IndexMetric, Payloads, VectorType};
-use semvec_hnsw::page::INVALID_BLOCK;
-use semvec_hnsw::{RelationWrite, Tid};
+use semvec_storage::page::INVALID_BLOCK;
+use semvec_storage::{RelationWrite, Tid};
 
 /// Write the meta page (block 0) and the list pages (from block 1) of an empty relation; returns
 /// where each list tuple went.

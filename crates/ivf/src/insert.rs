@@ -7,8 +7,8 @@
 
 use crate::error::IvfError;
 use crate::page::{self, init_page, ListLoc, ListTuple, Meta, HEAD_BLKNO, META_BLKNO, PAGE_ENTRY, PAGE_LIST, PAGE_META};
-use semvec_hnsw::page::INVALID_BLOCK;
-use semvec_hnsw::{Metric, RelationRead, RelationWrite, Tid};
+use semvec_storage::page::INVALID_BLOCK;
+use semvec_storage::{Metric, RelationRead, RelationWrite, Tid};
 
 /// The meta tuple of block 0.
 pub fn read_meta<R: RelationRead>(rel: &R) -> Result<Meta, IvfError> {

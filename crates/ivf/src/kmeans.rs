@@ -6,10 +6,10 @@
 //! spherical k-means: samples are unit vectors and every new center is normalised.
 
 use crate::error::{check_memory, IvfError};
-use crate::rng::Rng;
+use semvec_storage::Rng;
 use crate::types::{Payloads, VectorType};
 use rayon::prelude::*;
-use semvec_hnsw::Metric;
+use semvec_storage::Metric;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// pgvector gives k-means this many iterations to converge.
@@ -379,7 +379,7 @@ pub fn assign<M: Metric>(metric: &M, centers: &Payloads, batch: &Payloads) -> Ve
 mod tests {
     use super::*;
     use crate::types::{Distance, Elements};
-    use semvec_hnsw::metric::f32_bytes;
+    use semvec_storage::metric::f32_bytes;
 
     fn f32_payloads(vs: &[Vec<f32>]) -> Payloads {
         let mut p = Payloads::new(vs[0].len() * 4);

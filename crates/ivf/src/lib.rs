@@ -2,9 +2,9 @@
 //! on PostgreSQL pages, inserts, scans that probe the nearest lists (with pgvector 0.8's relaxed
 //! iterative scans) and vacuum.
 //!
-//! It runs on the page and relation traits of `semvec-hnsw` ([`semvec_hnsw::RelationRead`],
-//! [`semvec_hnsw::RelationWrite`], [`semvec_hnsw::MemRelation`] for tests) and compares payloads
-//! with its kernels ([`semvec_hnsw::Metric`]). The pgrx glue calls:
+//! It runs on the page and relation traits of `semvec-storage` ([`semvec_storage::RelationRead`],
+//! [`semvec_storage::RelationWrite`], [`semvec_storage::MemRelation`] for tests) and compares payloads
+//! with its kernels ([`semvec_storage::Metric`]). The pgrx glue calls:
 //!
 //! | callback       | this crate |
 //! |----------------|------------|
@@ -32,7 +32,6 @@ pub mod error;
 pub mod insert;
 pub mod kmeans;
 pub mod page;
-pub mod rng;
 pub mod scan;
 pub mod types;
 pub mod vacuum;
@@ -42,7 +41,7 @@ pub use error::{check_memory, IvfError};
 pub use insert::{for_each_list, insert, nearest_list, read_meta};
 pub use kmeans::{assign, elkan_memory, kmeans, kmeans_with_stats, nearest, sample_target, vector_array_size, KmeansStats};
 pub use page::{ListLoc, Meta};
-pub use rng::{Reservoir, Rng};
+pub use semvec_storage::{Reservoir, Rng};
 pub use scan::{ScanOptions, ScanStats, Scanner};
 pub use types::{Distance, Elements, IndexMetric, KmeansMetric, Payloads, VectorType};
 pub use vacuum::{bulk_delete, count_entries, VacuumStats};

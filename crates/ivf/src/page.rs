@@ -1,4 +1,4 @@
-//! The on-page format, on PostgreSQL slotted pages ([`Page`], shared with the hnsw crate).
+//! The on-page format, on PostgreSQL slotted pages ([`Page`], from semvec-storage).
 //!
 //! ```text
 //! block 0             meta page: one meta tuple
@@ -15,10 +15,10 @@
 //! `insert_page` is a hint where a list has free space (any page of its chain is valid).
 
 use crate::types::{Distance, Elements, VectorType};
-use semvec_hnsw::page::{PageOpaque, INVALID_BLOCK, MAX_TUPLE_SIZE, SPECIAL_SIZE};
-use semvec_hnsw::{Page, Tid};
+use semvec_storage::page::{MAX_TUPLE_SIZE, SPECIAL_SIZE};
+use semvec_storage::{Page, Tid};
 
-/// Identifies our pages in the special area (hnsw pages carry another id).
+/// Identifies our pages in the special area (each index family has its own).
 pub const PAGE_ID: u16 = 0xFF56;
 /// [`PageOpaque::flags`] of the meta page.
 pub const PAGE_META: u16 = 1;
@@ -41,16 +41,12 @@ pub const MAX_PAYLOAD: usize = MAX_TUPLE_SIZE - HEADER;
 
 /// Initialise a page of ours of kind `flags`.
 pub fn init_page(page: &mut Page, flags: u16) {
-    page.init(SPECIAL_SIZE);
-    *page.opaque_mut() = PageOpaque { next_blkno: INVALID_BLOCK, flags, page_id: PAGE_ID };
+    page.init_tagged(PAGE_ID, flags);
 }
 
 /// Whether `page` is one of ours of kind `flags`.
 pub fn is_page(page: &Page, flags: u16) -> bool {
-    !page.is_new()
-        && page.special() as usize == semvec_hnsw::BLCKSZ - SPECIAL_SIZE
-        && page.opaque().page_id == PAGE_ID
-        && page.opaque().flags == flags
+    page.is_tagged(PAGE_ID) && page.opaque().flags == flags
 }
 
 /// What block 0 records about the index.

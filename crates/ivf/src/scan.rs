@@ -9,8 +9,8 @@
 use crate::error::IvfError;
 use crate::insert::for_each_list;
 use crate::page::{self, PAGE_ENTRY};
-use semvec_hnsw::page::INVALID_BLOCK;
-use semvec_hnsw::{Metric, RelationRead, Tid};
+use semvec_storage::page::INVALID_BLOCK;
+use semvec_storage::{Metric, RelationRead, Tid};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 

@@ -1,13 +1,13 @@
 //! What an index stores and how it compares: element type, distance, payload layout, and the
 //! arithmetic k-means needs on payloads (sums, means, normalisation).
 //!
-//! Payloads are the bytes the glue stores (the same layouts as `semvec_hnsw::metric`):
+//! Payloads are the bytes the glue stores (the same layouts as `semvec_storage::metric`):
 //! `vector` is `dims` native-endian `f32`, `halfvec` `dims` IEEE half floats, `bit` the packed
 //! bits, most significant bit first. Under cosine distance the glue stores unit vectors.
 
-use crate::rng::Rng;
+use semvec_storage::Rng;
 use half::f16;
-use semvec_hnsw::metric::{self, Metric};
+use semvec_storage::metric::{self, Metric};
 
 /// The element type of the indexed column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -394,7 +394,7 @@ impl Payloads {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use semvec_hnsw::metric::f32_bytes;
+    use semvec_storage::metric::f32_bytes;
 
     #[test]
     fn payload_sizes_and_pgvector_item_sizes() {

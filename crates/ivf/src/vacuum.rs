@@ -9,8 +9,8 @@
 use crate::error::IvfError;
 use crate::insert::for_each_list;
 use crate::page::{self, ListLoc, ListTuple, PAGE_ENTRY};
-use semvec_hnsw::page::INVALID_BLOCK;
-use semvec_hnsw::{RelationRead, RelationWrite, Tid};
+use semvec_storage::page::INVALID_BLOCK;
+use semvec_storage::{RelationRead, RelationWrite, Tid};
 
 /// What a bulk delete did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

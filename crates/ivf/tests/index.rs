@@ -1,8 +1,8 @@
 //! Whole-index behaviour on an in-memory relation: build, scans (exact with all lists, recall with
 //! a few), iterative scans, inserts after the build, vacuum, concurrency, page format.
 
-use semvec_hnsw::metric::f32_bytes;
-use semvec_hnsw::{MemRelation, Metric, RelationRead, Tid};
+use semvec_storage::metric::f32_bytes;
+use semvec_storage::{MemRelation, Metric, RelationRead, Tid};
 use semvec_ivf::page::{self, PAGE_ENTRY, PAGE_LIST, PAGE_META};
 use semvec_ivf::*;
 use std::sync::atomic::AtomicBool;
@@ -364,9 +364,10 @@ fn a_foreign_block_zero_is_not_an_index() {
     let rel = MemRelation::new();
     assert_eq!(read_meta(&rel), Err(IvfError::NotValid));
     {
-        use semvec_hnsw::RelationWrite;
+        use semvec_storage::RelationWrite;
         let (_, mut g) = rel.extend();
-        g.init_hnsw(semvec_hnsw::page::PAGE_META);
+        // Another family's meta page (hnsw's page id), well formed but not ours.
+        g.init_tagged(0xFF53, semvec_ivf::page::PAGE_META);
     }
     assert_eq!(read_meta(&rel), Err(IvfError::NotValid));
 }

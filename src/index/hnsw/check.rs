@@ -11,7 +11,7 @@
 //! WAL replay may make the check report changes in flight: run it when the primary is idle.
 //! Only the table's owner (or a superuser) may run it.
 
-use super::build::item_pointer_tid;
+use crate::index::am::item_pointer_tid;
 use super::opclass::{Distance, IndexType, Kind};
 use crate::error::{raise, INSUFFICIENT_PRIVILEGE};
 use crate::fmgr::{arg, arg_bool, cstring_datum};

@@ -1,6 +1,6 @@
 //! aminsert: one heap row into the graph on disk, WAL-logged page by page (Generic WAL).
 
-use super::build::{item_pointer_tid, raise_hnsw};
+use crate::index::am::{item_pointer_tid, OrRaiseFor};
 use super::opclass::IndexType;
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
@@ -28,7 +28,7 @@ pub unsafe extern "C-unwind" fn aminsert(
         };
         let rel = PgRelation::new(index, Logging::Generic);
         let metric = itype.metric();
-        semvec_hnsw::insert(&rel, &metric, payload, item_pointer_tid(heap_tid)).unwrap_or_else(|e| raise_hnsw(index, e));
+        semvec_hnsw::insert(&rel, &metric, payload, item_pointer_tid(heap_tid)).or_raise_for(index);
         false
     }
 }

@@ -17,7 +17,7 @@ use crate::error::{raise, OrRaise, FEATURE_NOT_SUPPORTED, PROGRAM_LIMIT_EXCEEDED
 use pgrx::pg_sys::{self, Datum};
 use semvec_hnsw::metric;
 use semvec_hnsw::Metric;
-use std::ffi::CStr;
+use crate::index::am::{amcache, func_name};
 
 /// Non-zero elements a `sparsevec` may have to be indexed (pgvector's `HNSW_MAX_NNZ`).
 pub const SPARSEVEC_MAX_NNZ: usize = 1000;
@@ -58,6 +58,7 @@ impl Kind {
 }
 
 /// A metric chosen at run time; one `match` per distance is noise next to the kernel.
+#[derive(Clone)]
 pub enum AnyMetric {
     L2(metric::L2Squared),
     Ip(metric::NegativeDot),
@@ -160,17 +161,7 @@ impl IndexType {
 
     /// [`IndexType::of`], cached in the relcache entry (`rd_amcache`, freed with it).
     pub unsafe fn cached(index: pg_sys::Relation) -> IndexType {
-        unsafe {
-            let cache = (*index).rd_amcache as *const IndexType;
-            if !cache.is_null() {
-                return *cache;
-            }
-            let it = IndexType::of(index);
-            let p = pg_sys::MemoryContextAlloc((*index).rd_indexcxt, std::mem::size_of::<IndexType>()) as *mut IndexType;
-            p.write(it);
-            (*index).rd_amcache = p as *mut std::ffi::c_void;
-            it
-        }
+        unsafe { amcache(index, || IndexType::of(index)) }
     }
 
     pub fn metric(&self) -> AnyMetric {
@@ -307,19 +298,6 @@ impl IndexType {
             }
             buf
         }
-    }
-}
-
-unsafe fn func_name(oid: pg_sys::Oid) -> String {
-    unsafe {
-        if oid == pg_sys::InvalidOid {
-            return String::new();
-        }
-        let p = pg_sys::get_func_name(oid);
-        if p.is_null() {
-            return String::new();
-        }
-        CStr::from_ptr(p).to_string_lossy().into_owned()
     }
 }
 

@@ -2,11 +2,10 @@
 //! vectors in place from pinned pages, no fmgr call per candidate. Nothing is locked between
 //! calls; iterative scans resume the search until `hnsw.max_scan_tuples`.
 
-use super::build::tid_item_pointer;
 use super::opclass::{AnyMetric, Distance, IndexType, Kind};
 use super::returned::{Recorder, SqlDistance};
-use crate::error::{raise, FEATURE_NOT_SUPPORTED};
 use crate::gucs::{self, IterativeScan};
+use crate::index::am::{begin_ordered_scan, rescan_orderbys, return_row, OrRaiseFor};
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
 use pgrx::PgMemoryContexts;
@@ -188,9 +187,7 @@ pub unsafe extern "C-unwind" fn amrescan(
         so.started = false;
         so.searcher().end();
         so.recorder = Recorder::new((*scan).indexRelation, sql_distance(&so.itype));
-        if !orderbys.is_null() && norderbys > 0 && (*scan).numberOfOrderBys > 0 {
-            std::ptr::copy(orderbys, (*scan).orderByData, (*scan).numberOfOrderBys as usize);
-        }
+        rescan_orderbys(scan, orderbys, norderbys);
     }
 }
 
@@ -217,19 +214,8 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
         pgrx::check_for_interrupts!();
         let so = &mut *((*scan).opaque as *mut ScanState);
         if !so.started {
-            if (*scan).orderByData.is_null() || (*scan).numberOfOrderBys == 0 {
-                raise(FEATURE_NOT_SUPPORTED, "cannot scan hnsw index without order", None, None);
-            }
-            let snapshot = (*scan).xs_snapshot;
-            if !snapshot.is_null()
-                && (*snapshot).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_MVCC
-                && (*snapshot).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC
-            {
-                raise(FEATURE_NOT_SUPPORTED, "non-MVCC snapshots are not supported with hnsw", None, None);
-            }
-            let key = &*(*scan).orderByData;
-            let value = if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 { None } else { Some(key.sk_argument) };
-            let meta = read_meta_page(&so.rel).unwrap_or_else(|e| super::build::raise_hnsw(so.rel.rel, e));
+            let value = begin_ordered_scan(scan, "hnsw");
+            let meta = read_meta_page(&so.rel).or_raise_for(so.rel.rel);
             let query = so.itype.query_payload(value, &meta);
             let upper = upper_layers(&so.rel, &meta);
             so.searcher().set_options(search_options());
@@ -242,9 +228,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
             Some((tid, dist)) => {
                 let query = so.searcher.as_ref().expect("scan state in use").query();
                 so.recorder.record((*scan).heapRelation, tid, dist, query);
-                tid_item_pointer(tid, &mut (*scan).xs_heaptid);
-                (*scan).xs_recheck = false;
-                (*scan).xs_recheckorderby = false;
+                return_row(scan, tid);
                 true
             }
             None => false,

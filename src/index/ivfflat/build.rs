@@ -4,25 +4,23 @@
 //! assign each row to its nearest center in parallel batches and write each list's pages; all
 //! pages are WAL-logged in bulk at the end.
 
-use super::{options, raise_ivf, IvfIndex, PHASE_ASSIGN, PHASE_KMEANS, PHASE_LOAD};
-use crate::error::{raise, sqlstate, INVALID_PARAMETER_VALUE, PROGRAM_LIMIT_EXCEEDED};
-use crate::index::hnsw::build::item_pointer_tid;
+use super::{options, IvfIndex, PHASE_ASSIGN, PHASE_KMEANS, PHASE_LOAD};
+use crate::error::{raise, sqlstate, INVALID_PARAMETER_VALUE};
+use crate::index::am::{build_dims, item_pointer_tid, run_polling, OrRaiseFor};
 use crate::index::storage::{Logging, PgRelation};
+use crate::index::{build_threads, progress};
 use pgrx::pg_sys;
-use crate::index::{build_threads, needs_wal, progress};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::PgLogLevel;
 use semvec_ivf::{
     check_memory, kmeans_with_stats, sample_target, vector_array_size, write_lists, Distance, IvfError, KmeansStats, Loader, Meta,
     Payloads, Reservoir, ThreadPool, VectorType, BUILD_SEED,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
+use semvec_storage::RelationWrite;
+use std::sync::atomic::AtomicBool;
 
 /// `MaxHeapTuplesPerPage` of 8 KB pages.
 const MAX_HEAP_TUPLES_PER_PAGE: u64 = 291;
-
-
-
 
 /// A memory context for each row's detoasted value, reset after the row.
 struct RowContext(pg_sys::MemoryContext);
@@ -164,30 +162,15 @@ fn run_kmeans(
     pool: Option<&ThreadPool>,
 ) -> Result<(Payloads, KmeansStats), IvfError> {
     let cancel = AtomicBool::new(false);
-    let result = std::thread::scope(|s| {
-        let work = || kmeans_with_stats(vtype, samples, lists, BUILD_SEED, used, budget_kb, &cancel);
-        let worker = s.spawn(move || match pool {
+    let work = || kmeans_with_stats(vtype, samples, lists, BUILD_SEED, used, budget_kb, &cancel);
+    run_polling(
+        &cancel,
+        || match pool {
             Some(p) => p.install(work),
             None => work(),
-        });
-        while !worker.is_finished() {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            // Only a cancel or termination request stops the workers; other interrupts (e.g.
-            // timeouts) are serviced later without an error.
-            let cancel_requested = unsafe {
-                std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0
-                    || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
-            };
-            if cancel_requested {
-                cancel.store(true, Ordering::Relaxed);
-            }
-        }
-        worker.join()
-    });
-    match result {
-        Ok(r) => r,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+        },
+        || {},
+    )
 }
 
 struct LoadState<'a> {
@@ -220,7 +203,7 @@ unsafe extern "C-unwind" fn load_callback(
             None => Ok(()),
             Some(p) => st.loader.push(st.rel, heap_tid, p),
         });
-        result.unwrap_or_else(|e| raise_ivf(index, e));
+        result.or_raise_for(index);
         st.buf = buf;
     }
 }
@@ -234,25 +217,14 @@ unsafe fn build(
     unsafe {
         let ivf = IvfIndex::of(index);
         let lists = options::lists(index) as usize;
-        let dims = (*(*index).rd_att).attrs.as_slice(1)[0].atttypmod;
-        if dims < 0 {
-            raise(INVALID_PARAMETER_VALUE, "column does not have dimensions", None, None);
-        }
-        if dims > ivf.max_dims() {
-            raise(
-                PROGRAM_LIMIT_EXCEEDED,
-                format!("column cannot have more than {} dimensions for ivfflat index", ivf.max_dims()),
-                None,
-                None,
-            );
-        }
-        let vtype = ivf.vector_type(dims as u32);
+        let dims = build_dims(index, "ivfflat", ivf.max_dims());
+        let vtype = ivf.vector_type(dims);
         if vtype.spherical() && dims == 1 {
             raise(INVALID_PARAMETER_VALUE, "dimensions must be greater than one for this opclass", None, None);
         }
         let budget_kb = pg_sys::maintenance_work_mem.max(0) as usize;
         let mut used = vector_array_size(lists, vtype.item_size());
-        check_memory(used, budget_kb).unwrap_or_else(|e| raise_ivf(index, e));
+        check_memory(used, budget_kb).or_raise_for(index);
 
         // Sample and compute the centers.
         progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_KMEANS);
@@ -263,7 +235,7 @@ unsafe fn build(
             sample_target(lists, nblocks * MAX_HEAP_TUPLES_PER_PAGE)
         };
         used += vector_array_size(target, vtype.item_size());
-        check_memory(used, budget_kb).unwrap_or_else(|e| raise_ivf(index, e));
+        check_memory(used, budget_kb).or_raise_for(index);
         let mut samples = Payloads::new(vtype.payload_len());
         if !heap.is_null() {
             samples.reserve(target);
@@ -277,7 +249,7 @@ unsafe fn build(
         }
         let pool = semvec_ivf::thread_pool(build_threads());
         let started = std::time::Instant::now();
-        let (centers, stats) = run_kmeans(&vtype, &samples, lists, used, budget_kb, pool.as_ref()).unwrap_or_else(|e| raise_ivf(index, e));
+        let (centers, stats) = run_kmeans(&vtype, &samples, lists, used, budget_kb, pool.as_ref()).or_raise_for(index);
         pgrx::debug1!(
             "ivfflat k-means: {} samples, {} lists, {} iterations ({} changes in the last) in {:?}",
             samples.len(),
@@ -290,7 +262,7 @@ unsafe fn build(
 
         // Meta and list pages, then every row into its list.
         let rel = PgRelation::with_fork(index, fork, Logging::Bulk);
-        let locs = write_lists(&rel, &Meta { vtype, lists: lists as u32 }, &centers).unwrap_or_else(|e| raise_ivf(index, e));
+        let locs = write_lists(&rel, &Meta { vtype, lists: lists as u32 }, &centers).or_raise_for(index);
         progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_ASSIGN);
         let rows = RowContext::new();
         let mut st = LoadState {
@@ -317,9 +289,7 @@ unsafe fn build(
         progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, st.loader.indexed() as i64);
         let indexed = st.loader.finish(&rel, &locs);
         progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, indexed as i64);
-        if needs_wal(index, fork) {
-            rel.log_all_pages();
-        }
+        rel.finish_bulk_write();
         (reltuples, indexed)
     }
 }

@@ -3,6 +3,7 @@
 //! read mostly sequentially (each list's pages follow each other).
 
 use super::options;
+use crate::index::am::{cost_base, cost_result, with_index, CostOut};
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
 
@@ -22,46 +23,28 @@ pub unsafe extern "C-unwind" fn amcostestimate(
     pages: *mut f64,
 ) {
     unsafe {
-        // Without an ordering operator the index cannot answer anything.
-        if (*path).indexorderbys.is_null() {
-            *startup_cost = f64::INFINITY;
-            *total_cost = f64::INFINITY;
-            *selectivity = 0.0;
-            *correlation = 0.0;
-            *pages = 0.0;
-            return;
-        }
-        let mut costs: pg_sys::GenericCosts = std::mem::zeroed();
-        pg_sys::genericcostestimate(root, path, loop_count, &mut costs);
-
-        let info = (*path).indexinfo;
-        let index = pg_sys::index_open((*info).indexoid, pg_sys::NoLock as i32);
-        let lists = semvec_ivf::read_meta(&PgRelation::new(index, Logging::Generic)).map_or(1, |m| m.lists.max(1));
-        pg_sys::index_close(index, pg_sys::NoLock as i32);
+        let out = CostOut { startup_cost, total_cost, selectivity, correlation, pages };
+        let Some(base) = cost_base(root, path, loop_count, &out) else { return };
+        let lists = with_index(base.info, |index| {
+            semvec_ivf::read_meta(&PgRelation::new(index, Logging::Generic)).map_or(1, |m| m.lists.max(1))
+        });
 
         // Fraction of the lists (and so of the index) read before the first row comes back.
         let (probes, _) = options::scan_probes();
         let ratio = (probes as f64 / lists as f64).min(1.0);
 
-        let mut seq_page_cost = 0.0;
-        pg_sys::get_tablespace_page_costs((*info).reltablespace, std::ptr::null_mut(), &mut seq_page_cost);
-        let random_premium = costs.spc_random_page_cost - seq_page_cost;
-
+        let costs = &base.costs;
+        let random_premium = costs.spc_random_page_cost - base.seq_page_cost;
         let total = costs.indexTotalCost - SEQUENTIAL_SHARE * costs.numIndexPages * random_premium;
         let mut startup = total * ratio;
         // Vectors are usually TOASTed out of line in the heap (not counted by a seq scan's cost)
         // but inline in the index: when a scan reads more index pages than the heap has, price
         // them all as sequential and drop the pages beyond the heap's size.
         let startup_pages = costs.numIndexPages * ratio;
-        let heap_pages = (*(*info).rel).pages as f64;
-        if startup_pages > heap_pages && ratio < 0.5 {
+        if startup_pages > base.heap_pages && ratio < 0.5 {
             startup -= (1.0 - SEQUENTIAL_SHARE) * startup_pages * random_premium;
-            startup -= (startup_pages - heap_pages) * seq_page_cost;
+            startup -= (startup_pages - base.heap_pages) * base.seq_page_cost;
         }
-        *startup_cost = startup;
-        *total_cost = total;
-        *selectivity = costs.indexSelectivity;
-        *correlation = costs.indexCorrelation;
-        *pages = costs.numIndexPages;
+        cost_result(&out, &base, startup, total);
     }
 }

@@ -1,7 +1,7 @@
 //! aminsert: one heap row into the nearest list, WAL-logged page by page (Generic WAL).
 
-use super::{raise_ivf, IvfIndex};
-use crate::index::hnsw::build::item_pointer_tid;
+use super::IvfIndex;
+use crate::index::am::{item_pointer_tid, OrRaiseFor};
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
 
@@ -28,7 +28,7 @@ pub unsafe extern "C-unwind" fn aminsert(
             return false;
         };
         let rel = PgRelation::new(index, Logging::Generic);
-        semvec_ivf::insert(&rel, &ivf.metric(), payload, item_pointer_tid(heap_tid)).unwrap_or_else(|e| raise_ivf(index, e));
+        semvec_ivf::insert(&rel, &ivf.metric(), payload, item_pointer_tid(heap_tid)).or_raise_for(index);
         false
     }
 }

@@ -11,10 +11,10 @@ pub mod scan;
 pub mod vacuum;
 
 use crate::error::{raise, FEATURE_NOT_SUPPORTED};
+use crate::index::am::{amcache, func_name};
 use crate::index::hnsw::opclass::{self, IndexType, Kind};
 use pgrx::pg_sys;
-use semvec_ivf::{Distance, Elements, IndexMetric, IvfError, VectorType};
-use std::ffi::CStr;
+use semvec_ivf::{Distance, Elements, IndexMetric, VectorType};
 
 /// `pg_stat_progress_create_index.phase` values reported during a build (pgvector's).
 pub const PHASE_KMEANS: i64 = 2;
@@ -90,17 +90,7 @@ impl IvfIndex {
     /// # Safety
     /// `index` is an open ivfflat index relation.
     pub unsafe fn cached(index: pg_sys::Relation) -> IvfIndex {
-        unsafe {
-            let cache = (*index).rd_amcache as *const IvfIndex;
-            if !cache.is_null() {
-                return *cache;
-            }
-            let it = IvfIndex::of(index);
-            let p = pg_sys::MemoryContextAlloc((*index).rd_indexcxt, std::mem::size_of::<IvfIndex>()) as *mut IvfIndex;
-            p.write(it);
-            (*index).rd_amcache = p as *mut std::ffi::c_void;
-            it
-        }
+        unsafe { amcache(index, || IvfIndex::of(index)) }
     }
 
     pub fn vector_type(&self, dims: u32) -> VectorType {
@@ -122,43 +112,6 @@ impl IvfIndex {
     }
 }
 
-unsafe fn func_name(oid: pg_sys::Oid) -> String {
-    unsafe {
-        if oid == pg_sys::InvalidOid {
-            return String::new();
-        }
-        let p = pg_sys::get_func_name(oid);
-        if p.is_null() {
-            return String::new();
-        }
-        CStr::from_ptr(p).to_string_lossy().into_owned()
-    }
-}
-
-/// # Safety
-/// `rel` is an open relation.
-pub unsafe fn rel_name(rel: pg_sys::Relation) -> String {
-    unsafe { CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned() }
-}
-
-/// Raise a core-crate error with pgvector's wording.
-///
-/// # Safety
-/// `index` is an open relation.
-pub unsafe fn raise_ivf(index: pg_sys::Relation, e: IvfError) -> ! {
-    let msg = match &e {
-        IvfError::EntryTooLarge { size, max } => {
-            format!("index row size {size} exceeds maximum {max} for index \"{}\"", unsafe { rel_name(index) })
-        }
-        IvfError::Cancelled => {
-            pgrx::check_for_interrupts!();
-            e.to_string()
-        }
-        other => other.to_string(),
-    };
-    raise(e.sqlstate(), msg, None, None)
-}
-
 // Support function 5 of the halfvec and bit operator classes: its name is what `IvfIndex::of`
 // reads; the value is never used.
 pg_fn!(fn semvec_ivfflat_halfvec_support(_fcinfo) { pg_sys::Datum::from(0usize) });
@@ -168,7 +121,7 @@ pg_fn!(fn semvec_ivfflat_handler(_fcinfo) { crate::index::am_handler_routine!(5)
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {
-    let name: &'static CStr = match phase {
+    let name: &'static std::ffi::CStr = match phase {
         1 => c"initializing",
         PHASE_KMEANS => c"performing k-means",
         PHASE_ASSIGN => c"assigning tuples",

@@ -3,19 +3,16 @@
 //! fmgr call per row) and return rows nearest first; iterative scans probe further lists up to
 //! `ivfflat.max_probes`. Nothing is locked between calls.
 
-use super::{options, raise_ivf, IvfIndex};
+use super::{options, IvfIndex};
 use crate::datatype::bit::bit_arg;
 use crate::datatype::halfvec::HalfvecRef;
 use crate::datatype::vector::VectorRef;
-use crate::error::{raise, OrRaise};
-use crate::index::hnsw::build::tid_item_pointer;
+use crate::error::OrRaise;
+use crate::index::am::{begin_ordered_scan, rescan_orderbys, return_row, OrRaiseFor};
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
 use pgrx::PgMemoryContexts;
 use semvec_ivf::{read_meta, Elements, IndexMetric, Meta, ScanOptions, Scanner};
-
-/// pgvector raises these with `elog`: internal errors.
-const INTERNAL_ERROR: &str = "XX000";
 
 struct ScanState {
     rel: PgRelation,
@@ -48,9 +45,7 @@ pub unsafe extern "C-unwind" fn amrescan(
         let so = &mut *((*scan).opaque as *mut ScanState);
         so.started = false;
         so.scanner.end();
-        if !orderbys.is_null() && norderbys > 0 && (*scan).numberOfOrderBys > 0 {
-            std::ptr::copy(orderbys, (*scan).orderByData, (*scan).numberOfOrderBys as usize);
-        }
+        rescan_orderbys(scan, orderbys, norderbys);
     }
 }
 
@@ -82,50 +77,23 @@ unsafe fn query_payload(ivf: &IvfIndex, meta: &Meta, value: Option<pg_sys::Datum
     }
 }
 
-/// `pgstat_count_index_scan`: counts toward `pg_stat_user_indexes.idx_scan`.
-unsafe fn count_index_scan(index: pg_sys::Relation) {
-    unsafe {
-        if (*index).pgstat_info.is_null() && (*index).pgstat_enabled {
-            pg_sys::pgstat_assoc_relation(index);
-        }
-        if !(*index).pgstat_info.is_null() {
-            (*(*index).pgstat_info).t_counts.t_numscans += 1;
-        }
-    }
-}
-
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg_sys::ScanDirection::Type) -> bool {
     unsafe {
         pgrx::check_for_interrupts!();
         let so = &mut *((*scan).opaque as *mut ScanState);
         if !so.started {
-            count_index_scan((*scan).indexRelation);
-            if (*scan).orderByData.is_null() || (*scan).numberOfOrderBys == 0 {
-                raise(INTERNAL_ERROR, "cannot scan ivfflat index without order", None, None);
-            }
-            // Rows are returned after the pages were unlocked: only MVCC snapshots make that safe.
-            let snapshot = (*scan).xs_snapshot;
-            if !snapshot.is_null()
-                && (*snapshot).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_MVCC
-                && (*snapshot).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC
-            {
-                raise(INTERNAL_ERROR, "non-MVCC snapshots are not supported with ivfflat", None, None);
-            }
-            let key = &*(*scan).orderByData;
-            let value = if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 { None } else { Some(key.sk_argument) };
+            let value = begin_ordered_scan(scan, "ivfflat");
             let index = so.rel.rel;
-            let meta = read_meta(&so.rel).unwrap_or_else(|e| raise_ivf(index, e));
+            let meta = read_meta(&so.rel).or_raise_for(index);
             let query = query_payload(&so.ivf, &meta, value);
             let (probes, max_probes) = options::scan_probes();
-            so.scanner.begin(&so.rel, query.as_deref(), ScanOptions { probes, max_probes }).unwrap_or_else(|e| raise_ivf(index, e));
+            so.scanner.begin(&so.rel, query.as_deref(), ScanOptions { probes, max_probes }).or_raise_for(index);
             so.started = true;
         }
         match so.scanner.next(&so.rel) {
             Some((tid, _distance)) => {
-                tid_item_pointer(tid, &mut (*scan).xs_heaptid);
-                (*scan).xs_recheck = false;
-                (*scan).xs_recheckorderby = false;
+                return_row(scan, tid);
                 true
             }
             None => false,

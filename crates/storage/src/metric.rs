@@ -14,7 +14,7 @@
 //! rows in this order; when it reports distances (`xs_orderbyvals`) it must
 //! convert (`sqrt` for L2) — see [`Metric::to_sql`].
 //!
-//! Payloads on our pages start 4-byte aligned and [`Searcher`](crate::Searcher)
+//! Payloads on our pages start 4-byte aligned and an index scan (hnsw's `Searcher`)
 //! copies the query into an aligned buffer, so the kernels take the zero-copy
 //! path; an unaligned payload is copied to an aligned stack buffer first.
 

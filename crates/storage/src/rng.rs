@@ -1,6 +1,7 @@
 //! A small deterministic random number generator (SplitMix64) and reservoir sampling.
 //!
-//! Builds use a fixed seed, so the same rows give the same index.
+//! Builds use a fixed seed, so the same rows give the same index (hnsw's level draws, ivfflat's
+//! sampling and k-means++ seeding).
 
 /// SplitMix64: fast, statistically sound for sampling and k-means++ seeding.
 #[derive(Clone, Debug)]
@@ -22,6 +23,11 @@ impl Rng {
     /// Uniform in [0, 1).
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform in (0, 1]: never 0, so safe under `ln` (hnsw's level draw).
+    pub fn next_unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in 0..n (n > 0).
@@ -71,6 +77,8 @@ mod tests {
             let x = r.next_f64();
             assert!((0.0..1.0).contains(&x));
             assert!(r.below(13) < 13);
+            let u = r.next_unit();
+            assert!(u > 0.0 && u <= 1.0);
         }
     }
 

@@ -58,6 +58,11 @@ pub trait RelationWrite: RelationRead {
     /// Take the update lock: inserts take it shared (exclusive when they may
     /// move the entry point), vacuum exclusive to wait out inserts in flight.
     fn lock_update(&self, exclusive: bool) -> Self::UpdateLock<'_>;
+    /// A build that wrote its pages in bulk (each once, in block order) is done
+    /// with them: the glue WAL-logs them now, as full page images, when the
+    /// relation needs WAL, and logs every later change as one record per write
+    /// guard. Nothing to do in memory.
+    fn finish_bulk_write(&self) {}
 }
 
 const CHUNK: usize = 64;
@@ -206,8 +211,7 @@ pub enum UpdateGuard<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::page::PAGE_DATA;
-
+    
     #[test]
     fn extend_hands_out_consecutive_blocks_that_keep_their_contents() {
         let rel = MemRelation::new();
@@ -215,7 +219,7 @@ mod tests {
             let (b, mut g) = rel.extend();
             assert_eq!(b, i);
             assert!(g.is_new());
-            g.init_hnsw(PAGE_DATA);
+            g.init_tagged(0xFF00, 2);
             g.alloc(&i.to_le_bytes()).unwrap();
         }
         assert_eq!(rel.nblocks(), 200);
