@@ -347,8 +347,9 @@ fn words_as_bytes(words: &[u64], len: usize) -> &[u8] {
 /// but has not returned yet (the *discarded* ones), returning each round's
 /// `ef_search` closest. Once [`SearchOptions::max_scan_tuples`] stops it
 /// from expanding further, it still returns, closest first, every element it
-/// evaluated and has not returned: a filter applied by the executor gets to
-/// see every row the scan paid a distance for, as with pgvector.
+/// evaluated and has not returned (in `Strict` order, those not closer than a
+/// row already returned): a filter applied by the executor gets to see every
+/// row the scan paid a distance for, as with pgvector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IterativeScan {
     /// Return at most the first `ef_search` results.
