@@ -149,9 +149,10 @@ const SELECTIVITIES: [u64; 3] = [1000, 100, 10];
 const FAR_RANKS: [usize; 3] = [1, 5, 20];
 
 /// The share of queries that may come back short with the default limits
-/// where the budget may hold only about twice the ten rows wanted (0.1%, or
-/// a far filter); none may with 10% and 1% filters. pgvector: 1% at 0.1% on
-/// issue 13's 200k GloVe rows, 14% with a far filter.
+/// where few matching rows may lie within the budget (at 0.1% some 20; with
+/// a far filter none until the scan reaches its cluster); none may with 10%
+/// and 1% filters. pgvector: 1% at 0.1% on issue 13's 200k GloVe rows, 14%
+/// with a far filter.
 const MAX_SHORT: f64 = 0.02;
 
 /// Filtered scans with the default limits (`ef_search` 40, `max_scan_tuples`
