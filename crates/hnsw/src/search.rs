@@ -341,12 +341,22 @@ fn words_as_bytes(words: &[u64], len: usize) -> &[u8] {
 }
 
 /// `hnsw.iterative_scan`.
+///
+/// An iterative scan returns the `ef_search` results of the ordinary search,
+/// then resumes it round after round from the closest elements it evaluated
+/// but has not returned yet (the *discarded* ones), returning each round's
+/// `ef_search` closest. Once [`SearchOptions::max_scan_tuples`] stops it
+/// from expanding further, it still returns, closest first, every element it
+/// evaluated and has not returned (in `Strict` order, those not closer than a
+/// row already returned): a filter applied by the executor gets to see every
+/// row the scan paid a distance for, as with pgvector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IterativeScan {
     /// Return at most the first `ef_search` results.
     Off,
     /// Keep searching when they run out; never return a row closer than one
-    /// already returned (rows found late and closer are skipped).
+    /// already returned (rows found late and closer are skipped), so the
+    /// distances returned never decrease.
     Strict,
     /// Keep searching; later rows may be slightly closer than earlier ones.
     Relaxed,
@@ -357,7 +367,16 @@ pub enum IterativeScan {
 pub struct SearchOptions {
     pub ef_search: usize,
     pub iterative: IterativeScan,
-    /// Iterative scans stop after computing this many distances.
+    /// An iterative scan expands no more candidates once it has computed
+    /// this many distances at layer 0 (the greedy descent through the upper
+    /// layers is not counted, as pgvector counts only layer-0 tuples). The
+    /// first round, the ordinary `ef_search` search, always runs to its end,
+    /// so an iterative scan never returns less than a plain one; later
+    /// rounds stop as soon as the budget is spent. Either way the scan then
+    /// returns the evaluated elements it has not returned yet, closest first,
+    /// before it ends. Also the bound the caller puts on the scan's memory:
+    /// it holds one candidate per distance computed (see
+    /// [`Searcher::memory_per_scan_tuple`]).
     pub max_scan_tuples: usize,
 }
 
@@ -372,6 +391,9 @@ impl Default for SearchOptions {
 pub struct SearchStats {
     /// Distances computed.
     pub evaluated: usize,
+    /// Of those, the ones computed at layer 0: what
+    /// [`SearchOptions::max_scan_tuples`] bounds.
+    pub scan_tuples: usize,
     /// Search rounds run (1 + resumptions of an iterative scan).
     pub rounds: usize,
 }
@@ -381,6 +403,9 @@ enum State {
     Idle,
     Start,
     Running,
+    /// An iterative scan out of budget: returning what it has evaluated and
+    /// not returned (the discarded heap), closest first.
+    Draining,
     Done,
 }
 
@@ -406,6 +431,9 @@ pub struct Searcher<M: Metric> {
     /// An iterative scan that ran out of layer-0 candidates has restarted
     /// from the upper layers' elements (done at most once per query).
     reseeded: bool,
+    /// `core.evaluated` when the layer-0 search began: distances computed
+    /// since count against `max_scan_tuples`.
+    layer0_from: usize,
 }
 
 impl<M: Metric> Searcher<M> {
@@ -424,6 +452,7 @@ impl<M: Metric> Searcher<M> {
             entry: None,
             upper: None,
             reseeded: false,
+            layer0_from: 0,
         }
     }
 
@@ -467,6 +496,7 @@ impl<M: Metric> Searcher<M> {
         self.rounds = 0;
         self.entry = None;
         self.reseeded = false;
+        self.layer0_from = 0;
         self.state = State::Start;
     }
 
@@ -485,7 +515,21 @@ impl<M: Metric> Searcher<M> {
     }
 
     pub fn stats(&self) -> SearchStats {
-        SearchStats { evaluated: self.core.evaluated, rounds: self.rounds }
+        SearchStats { evaluated: self.core.evaluated, scan_tuples: self.scan_tuples(), rounds: self.rounds }
+    }
+
+    /// Distances computed at layer 0 so far (what `max_scan_tuples` bounds).
+    fn scan_tuples(&self) -> usize {
+        self.core.evaluated.saturating_sub(self.layer0_from)
+    }
+
+    /// Bytes an iterative scan holds per distance computed, an upper
+    /// estimate (45-70 measured): its candidate in a heap whose buffer may
+    /// have just doubled, and its visited-set slot, the set growing at half
+    /// full. For callers bounding [`SearchOptions::max_scan_tuples`] by a
+    /// memory budget (`work_mem * hnsw.scan_mem_multiplier`).
+    pub const fn memory_per_scan_tuple() -> usize {
+        2 * std::mem::size_of::<Cand>() + 4 * (std::mem::size_of::<u64>() + std::mem::size_of::<u32>())
     }
 
     /// The next `(heap TID, distance)` in distance order (see
@@ -511,6 +555,7 @@ impl<M: Metric> Searcher<M> {
                 State::Idle | State::Done => return None,
                 State::Start => self.first_round(rel),
                 State::Running => self.next_round(rel),
+                State::Draining => self.drain(),
             }
         }
     }
@@ -614,10 +659,14 @@ impl<M: Metric> Searcher<M> {
             }),
         };
         if let Some(best) = start {
+            // The seed was evaluated during the descent: count it at layer 0
+            // (as pgvector counts its entry point).
+            self.layer0_from = self.core.evaluated.saturating_sub(1);
             self.core.seed([best]);
             let keep = self.opts.iterative != IterativeScan::Off;
-            let max = if keep { self.opts.max_scan_tuples } else { usize::MAX };
-            self.core.search_layer(rel, &self.metric, q, self.opts.ef_search.max(1), 0, keep, max);
+            // Not bounded by `max_scan_tuples` even when iterative (as in
+            // pgvector): an iterative scan starts with the plain scan's rows.
+            self.core.search_layer(rel, &self.metric, q, self.opts.ef_search.max(1), 0, keep, usize::MAX);
             self.finish_round();
             if keep {
                 self.state = State::Running;
@@ -626,9 +675,11 @@ impl<M: Metric> Searcher<M> {
         self.query = query;
     }
 
+    /// Resumes an iterative scan, or once its budget is spent starts
+    /// returning what it has evaluated and not returned.
     fn next_round<R: RelationRead>(&mut self, rel: &R) {
-        if self.core.evaluated >= self.opts.max_scan_tuples {
-            self.state = State::Done;
+        if self.scan_tuples() >= self.opts.max_scan_tuples {
+            self.state = State::Draining;
             return;
         }
         if self.core.discarded.is_empty() && self.core.candidates.is_empty() && (self.reseeded || !self.reseed(rel)) {
@@ -645,9 +696,31 @@ impl<M: Metric> Searcher<M> {
         // Moved out of `self` so the core can be borrowed mutably.
         let query = std::mem::take(&mut self.query);
         let q = words_as_bytes(&query, self.query_len);
-        self.core.search_layer(rel, &self.metric, q, ef, 0, true, self.opts.max_scan_tuples);
+        let max = self.layer0_from.saturating_add(self.opts.max_scan_tuples);
+        self.core.search_layer(rel, &self.metric, q, ef, 0, true, max);
         self.query = query;
         self.finish_round();
+    }
+
+    /// Moves the next `ef_search` closest discarded candidates to `out`: an
+    /// out-of-budget scan returns every element it evaluated and has not
+    /// returned yet, in distance order (in `Strict` order those closer than
+    /// a row already returned are then skipped by `next`). Each is one heap
+    /// pop; nothing is evaluated and nothing grows.
+    fn drain(&mut self) {
+        self.out.clear();
+        let batch = self.opts.ef_search.max(1);
+        while self.out.len() < batch {
+            let Some(Reverse(c)) = self.core.discarded.pop() else { break };
+            if c.live {
+                self.out.push(c);
+            }
+        }
+        if self.out.is_empty() {
+            self.state = State::Done;
+        }
+        // Popped closest first; `out` is read from its end.
+        self.out.reverse();
     }
 }
 
