@@ -1,6 +1,7 @@
 //! ambeginscan / amrescan / amgettuple / amendscan: best-first search in the core crate, reading
 //! vectors in place from pinned pages, no fmgr call per candidate. Nothing is locked between
-//! calls; iterative scans resume the search until `hnsw.max_scan_tuples`.
+//! calls; iterative scans resume the search until `hnsw.max_scan_tuples` (or the memory bound)
+//! is spent, then return the rest of what they found, closest first, like pgvector.
 
 use super::opclass::{AnyMetric, Distance, IndexType, Kind};
 use super::returned::{Recorder, SqlDistance};
@@ -197,10 +198,10 @@ fn search_options() -> SearchOptions {
         IterativeScan::relaxed_order => semvec_hnsw::IterativeScan::Relaxed,
         IterativeScan::strict_order => semvec_hnsw::IterativeScan::Strict,
     };
-    // Bound what an iterative scan may remember by work_mem * hnsw.scan_mem_multiplier too
-    // (about 64 bytes per visited candidate), whichever stops first.
+    // Bound what an iterative scan may remember by work_mem * hnsw.scan_mem_multiplier too,
+    // whichever stops first: the scan holds one candidate per distance computed.
     let mem_bytes = unsafe { pg_sys::work_mem } as f64 * 1024.0 * gucs::HNSW_SCAN_MEM_MULTIPLIER.get();
-    let by_memory = (mem_bytes / 64.0) as usize;
+    let by_memory = (mem_bytes / Searcher::<AnyMetric>::memory_per_scan_tuple() as f64) as usize;
     SearchOptions {
         ef_search: gucs::HNSW_EF_SEARCH.get().max(1) as usize,
         iterative,
