@@ -366,7 +366,8 @@ mod tests {
     #[pg_test]
     fn every_function_has_deliberate_catalog_attributes() {
         // The extension's functions written in C.
-        let rows: Vec<(String, String, String, bool, String, bool, bool, bool)> = Spi::connect(|c| {
+        type CatalogRow = (String, String, String, bool, String, bool, bool, bool);
+        let rows: Vec<CatalogRow> = Spi::connect(|c| {
             c.select(
                 "SELECT p.oid::regprocedure::text, p.proname::text, p.provolatile::text, p.proisstrict,
                         p.proparallel::text, p.proleakproof, p.prosecdef,

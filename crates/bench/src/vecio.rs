@@ -20,11 +20,7 @@ impl Vectors {
     }
 
     pub fn len(&self) -> usize {
-        if self.dim == 0 {
-            0
-        } else {
-            self.data.len() / self.dim
-        }
+        self.data.len().checked_div(self.dim).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -78,7 +74,7 @@ pub fn parse_fvecs(bytes: &[u8]) -> Result<Vectors> {
     ensure!(dim > 0, "bad .fvecs dimension {dim}");
     let dim = dim as usize;
     let stride = 4 + 4 * dim;
-    ensure!(bytes.len() % stride == 0, "a .fvecs file of {} bytes is not whole {}-d records", bytes.len(), dim);
+    ensure!(bytes.len().is_multiple_of(stride), "a .fvecs file of {} bytes is not whole {}-d records", bytes.len(), dim);
     let mut out = Vectors { dim, data: Vec::with_capacity(bytes.len() / stride * dim) };
     for rec in bytes.chunks_exact(stride) {
         let d = i32::from_le_bytes(rec[0..4].try_into().unwrap());

@@ -744,7 +744,7 @@ mod tests {
         }
         assert_eq!(a.payload(5), &odd[..]);
         assert_eq!(a.payload(6), &vs[0][..8]);
-        assert!((0..7).all(|i| a.payload(i).as_ptr() as usize % 8 == 0));
+        assert!((0..7).all(|i| (a.payload(i).as_ptr() as usize).is_multiple_of(8)));
     }
 
     #[test]

@@ -317,7 +317,7 @@ fn prefetch_tuple(page: *const u8, offset: u16, lines: usize) {
     let lp = unsafe { std::ptr::read_volatile(page.add(PAGE_HEADER_SIZE + (offset as usize - 1) * ITEM_ID_SIZE) as *const u32) };
     let start = (lp & 0x7FFF) as usize;
     let len = (lp >> 17) as usize;
-    if start < PAGE_HEADER_SIZE || start >= BLCKSZ {
+    if !(PAGE_HEADER_SIZE..BLCKSZ).contains(&start) {
         return;
     }
     let end = (start + len.max(1)).min(BLCKSZ);

@@ -99,7 +99,7 @@ fn vacuum_after_deleting_half_keeps_recall() {
     assert_eq!(stats.heap_tuples_remaining, (N / 2) as u64);
     assert_eq!(stats.elements_deleted, (N / 2) as u64);
     assert!(stats.lists_repaired > 0);
-    let alive = |i: usize| i % 2 == 0;
+    let alive = |i: usize| i.is_multiple_of(2);
     let r = recall(&rel, &metric, &data, &queries, 10, EF_SEARCH, alive);
     eprintln!("after vacuum: recall@10 {r:.3}");
     assert!(r >= 0.95, "recall {r}");

@@ -7,8 +7,11 @@ use semvec_hnsw::*;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-fn fixture() -> &'static (Vec<Vec<f32>>, Vec<Vec<f32>>, MemRelation) {
-    static F: OnceLock<(Vec<Vec<f32>>, Vec<Vec<f32>>, MemRelation)> = OnceLock::new();
+/// Data, queries, and the index built over the data.
+type Fixture = (Vec<Vec<f32>>, Vec<Vec<f32>>, MemRelation);
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let (data, queries) = clustered_with_queries(3000, 20, 32, 8, 21);
         let rel = build_index(&data, &L2Squared::new(), 16, 64);
@@ -45,7 +48,7 @@ fn plain_scan_returns_at_most_ef_search_rows_in_distance_order() {
 #[test]
 fn iterative_scan_finds_rows_passing_a_selective_filter() {
     let (data, queries, rel) = fixture();
-    let keep = |i: usize| i % 25 == 0; // 4% of rows
+    let keep = |i: usize| i.is_multiple_of(25); // 4% of rows
     let metric = L2Squared::new();
     let mut plain = Searcher::new(metric, SearchOptions { ef_search: 40, ..Default::default() });
     let mut iter = Searcher::new(metric, SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: 20_000 });

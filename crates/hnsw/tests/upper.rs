@@ -89,7 +89,7 @@ fn a_stale_copy_after_vacuum_and_reinserts_still_gives_correct_results() {
     }
     let mut rows: Vec<Vec<f32>> = data.clone();
     rows.extend(fresh.iter().cloned());
-    let live = |i: usize| i >= N || i % 2 == 0 || i == entry_row;
+    let live = |i: usize| i >= N || i.is_multiple_of(2) || i == entry_row;
 
     let new_meta = read_meta(&rel).unwrap();
     let upper = upper.unwrap();

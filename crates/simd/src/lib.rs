@@ -324,31 +324,6 @@ pub fn hamming(a: &[u8], b: &[u8]) -> u64 {
     }
 }
 
-#[cfg(test)]
-mod simsimd_tests {
-    use super::*;
-
-    #[test]
-    fn simsimd_hamming_matches_the_scalar_kernel_for_every_length() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed & 0xFF) as u8
-        };
-        for len in 0..=1100usize {
-            let a: Vec<u8> = (0..len).map(|_| next()).collect();
-            let b: Vec<u8> = (0..len).map(|_| next()).collect();
-            assert_eq!(hamming(&a, &b), Backend::SCALAR.hamming(&a, &b), "length {len}");
-            assert_eq!(hamming(&a, &a), 0);
-        }
-        let ones = vec![0xFFu8; 999];
-        let zeros = vec![0u8; 999];
-        assert_eq!(hamming(&ones, &zeros), 999 * 8);
-    }
-}
-
 /// pgvector's `jaccard_distance` of two equally long packed bit strings.
 #[inline]
 pub fn jaccard_distance(a: &[u8], b: &[u8]) -> f64 {
@@ -373,4 +348,29 @@ pub fn norm_f64_f16(a: &[f16]) -> f64 {
         sum += x * x;
     }
     sum.sqrt()
+}
+
+#[cfg(test)]
+mod simsimd_tests {
+    use super::*;
+
+    #[test]
+    fn simsimd_hamming_matches_the_scalar_kernel_for_every_length() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed & 0xFF) as u8
+        };
+        for len in 0..=1100usize {
+            let a: Vec<u8> = (0..len).map(|_| next()).collect();
+            let b: Vec<u8> = (0..len).map(|_| next()).collect();
+            assert_eq!(hamming(&a, &b), Backend::SCALAR.hamming(&a, &b), "length {len}");
+            assert_eq!(hamming(&a, &a), 0);
+        }
+        let ones = vec![0xFFu8; 999];
+        let zeros = vec![0u8; 999];
+        assert_eq!(hamming(&ones, &zeros), 999 * 8);
+    }
 }

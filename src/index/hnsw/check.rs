@@ -232,7 +232,7 @@ unsafe extern "C-unwind" fn heap_callback(
         st.buf = buf;
         let Some(hash) = hash else { return }; // not indexed (a zero vector under cosine)
         st.pass.tuples += 1;
-        if st.pass.tuples % 1024 == 0 {
+        if st.pass.tuples.is_multiple_of(1024) {
             pgrx::check_for_interrupts!();
         }
         let problem = match st.report.find_heap(heap_tid) {

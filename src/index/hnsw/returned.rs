@@ -47,7 +47,7 @@ pub enum SqlDistance {
 
 impl SqlDistance {
     /// The SQL value for the index metric's distance `d` (squared for L2, `-a·b` for inner product).
-    fn from_index(self, d: f32) -> f64 {
+    fn sql_value(self, d: f32) -> f64 {
         match self {
             SqlDistance::L2 => (d as f64).sqrt(),
             SqlDistance::NegativeInnerProduct | SqlDistance::L1 => d as f64,
@@ -129,7 +129,7 @@ impl Recorder {
             r.op = op;
             r.value_oid = value_oid;
             r.toast_rel = toast_rel;
-            r.value = op.from_index(dist);
+            r.value = op.sql_value(dist);
             if r.query != query {
                 r.query.clear();
                 r.query.extend_from_slice(query);
