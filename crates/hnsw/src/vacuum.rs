@@ -19,15 +19,34 @@
 //! 4. **Free.** Mark dead elements deleted and empty their own lists:
 //!    nothing links to them any more, and inserts may reuse their slots (the
 //!    meta insert hint moves back).
+//! 5. **Reconnect.** Step 3 rewrites lists by the heuristic, which may prune
+//!    an element out of the one list that still named it, and with it every
+//!    element reachable only through it; an element whose in-links all came
+//!    from dead elements is cut off too; and an insert's pruning may have
+//!    left one unreachable since the last vacuum. So walk the graph over all
+//!    layers from the entry point, as `check_index` does, recording for each
+//!    element the one whose list first reached it (a spanning tree). Each
+//!    element live in step 1 that the walk missed is reconnected like an
+//!    insert: a search from the entry point for its vector, the heuristic's
+//!    choice among the reached elements found, and a link to it in their
+//!    lists (appended, or replacing the entry the heuristic would drop; if
+//!    none takes it, the closest list that can spare an entry replaces its
+//!    farthest). A list never gives up an entry the walk reached through it,
+//!    so what was reached stays reachable; the walk goes on from the
+//!    reconnected element and reaches the rest of its island. The walk reads
+//!    each element once (one page lock) and computes no distance: searches,
+//!    distances and list writes are spent only on unreachable elements.
+//!    Memory: one `u32` per line pointer, plus the walk's stack.
 
 use crate::error::HnswError;
 use crate::metric::Metric;
-use crate::ops::{choose_neighbors, load_elements, read_layer, replace_layer_if, Loaded, PayloadArena};
+use crate::ops::{append_if_room, choose_neighbors, load_elements, read_layer, replace_layer_if, Append, Loaded, PayloadArena};
 use crate::relation::{RelationRead, RelationWrite};
-use crate::search::Core;
+use crate::search::{Cand, Core};
+use crate::select::{fill_target, select_neighbors, Scored};
 use crate::tuple::{ElementMut, ElementRef, Meta, NeighborsMut, NeighborsRef, Tid, META_SIZE};
 use crate::write::read_meta;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What [`bulk_delete`] did; maps onto `IndexBulkDeleteResult`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,6 +61,9 @@ pub struct BulkDeleteStats {
     pub elements_deleted: u64,
     /// Neighbour lists rewritten to route around deleted elements.
     pub lists_repaired: u64,
+    /// Live elements no path from the entry point reached after the repair,
+    /// linked again from their nearest reachable neighbours (step 5).
+    pub elements_reconnected: u64,
 }
 
 /// [`bulk_delete_with`] without an interrupt hook.
@@ -67,6 +89,7 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
     let mut best_live: Option<(Tid, u8)> = None;
     let mut live_elements = 0u64;
     let nblocks = rel.nblocks();
+    let mut slots = Slots::with_blocks(nblocks);
 
     // 1. Remove TIDs.
     let mut kept = Vec::new();
@@ -95,10 +118,12 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
             }
         }
         let page = rel.read(blk);
+        slots.add_block(blk, page.len());
         for off in 1..=page.len() {
             let Some(e) = page.get(off).and_then(ElementRef::parse) else { continue };
             let tid = Tid::new(blk, off);
             if e.is_live() {
+                slots.set_live(tid);
                 stats.heap_tuples_remaining += e.heap_tid_count() as u64;
                 live_elements += 1;
                 if best_live.is_none_or(|(_, l)| e.level() > l) {
@@ -175,6 +200,10 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         m.insert_page = m.insert_page.min(first_free);
         m.element_count = live_elements;
     });
+
+    // 5. Reconnect what no path from the entry point reaches any more.
+    let mut rc = Reconnector::new(metric, &meta, slots, rep.arena, rep.loaded, rep.core);
+    stats.elements_reconnected = rc.run(rel, &mut checkpoint);
     Ok(stats)
 }
 
@@ -308,6 +337,318 @@ impl<M: Metric> Repairer<'_, M> {
         self.core.seed([cur]);
         self.core.search_layer(rel, self.metric, q, self.ef, layer, false, usize::MAX);
         self.core.results.drain().filter(|c| c.live).map(|c| Tid::from_u64(c.elem)).collect()
+    }
+}
+
+/// A dense number for every line pointer step 1 saw (its page's line
+/// pointers then), and which of them were live elements. Slots added to a
+/// page later (concurrent inserts) have no number.
+struct Slots {
+    /// First number of each block's line pointers, and their count.
+    base: Vec<u32>,
+    len: Vec<u16>,
+    total: u32,
+    /// Bit set: live elements after step 1.
+    live: Vec<u64>,
+}
+
+impl Slots {
+    fn with_blocks(nblocks: u32) -> Slots {
+        Slots { base: vec![0; nblocks as usize], len: vec![0; nblocks as usize], total: 0, live: Vec::new() }
+    }
+
+    fn add_block(&mut self, blk: u32, len: u16) {
+        self.base[blk as usize] = self.total;
+        self.len[blk as usize] = len;
+        self.total += len as u32;
+        self.live.resize((self.total as usize).div_ceil(64), 0);
+    }
+
+    #[inline]
+    fn get(&self, t: Tid) -> Option<u32> {
+        let b = t.block as usize;
+        (b < self.len.len() && t.offset >= 1 && t.offset <= self.len[b]).then(|| self.base[b] + t.offset as u32 - 1)
+    }
+
+    fn set_live(&mut self, t: Tid) {
+        if let Some(s) = self.get(t) {
+            self.live[s as usize / 64] |= 1 << (s % 64);
+        }
+    }
+
+    #[inline]
+    fn was_live(&self, s: u32) -> bool {
+        self.live[s as usize / 64] & (1 << (s % 64)) != 0
+    }
+}
+
+/// `Reconnector::parent` of an element not reached yet.
+const UNREACHED: u32 = u32::MAX;
+/// ... of the entry point.
+const ROOT: u32 = u32::MAX - 1;
+/// ... of an element first reached from one without a slot number.
+const FROM_NEW: u32 = u32::MAX - 2;
+
+/// Step 5: a walk from the entry point, and reconnection of what it misses.
+struct Reconnector<'a, M> {
+    metric: &'a M,
+    m: usize,
+    ef: usize,
+    slots: Slots,
+    /// Per slot: the slot whose list the walk first reached it through (the
+    /// walk's spanning tree), or one of the markers above.
+    parent: Vec<u32>,
+    /// Reached elements without a slot number (inserted meanwhile).
+    new_seen: HashSet<u64>,
+    stack: Vec<Tid>,
+    links: Vec<Tid>,
+    /// The element being reconnected, 8-byte aligned.
+    query: Vec<u64>,
+    arena: PayloadArena,
+    loaded: Vec<Option<Loaded>>,
+    core: Core,
+}
+
+impl<'a, M: Metric> Reconnector<'a, M> {
+    fn new(metric: &'a M, meta: &Meta, slots: Slots, arena: PayloadArena, loaded: Vec<Option<Loaded>>, core: Core) -> Self {
+        let parent = vec![UNREACHED; slots.total as usize];
+        Reconnector {
+            metric,
+            m: meta.m as usize,
+            ef: (meta.ef_construction as usize).max(1),
+            slots,
+            parent,
+            new_seen: HashSet::new(),
+            stack: Vec::new(),
+            links: Vec::new(),
+            query: Vec::new(),
+            arena,
+            loaded,
+            core,
+        }
+    }
+
+    /// Walks from the entry point, reconnects every element live in step 1
+    /// that the walk missed; returns how many it reconnected.
+    fn run<R: RelationWrite>(&mut self, rel: &R, checkpoint: &mut impl FnMut()) -> u64 {
+        let Some((ep, _)) = read_meta(rel).ok().and_then(|m| m.entry) else { return 0 };
+        self.visit(ep, ROOT);
+        self.walk(rel, checkpoint);
+        let mut reconnected = 0;
+        for blk in 1..self.slots.len.len() as u32 {
+            checkpoint();
+            for off in 1..=self.slots.len[blk as usize] {
+                let s = self.slots.base[blk as usize] + off as u32 - 1;
+                if !self.slots.was_live(s) || self.parent[s as usize] != UNREACHED {
+                    continue;
+                }
+                let o = Tid::new(blk, off);
+                if let Some(p) = self.reconnect(rel, o) {
+                    reconnected += 1;
+                    self.parent[s as usize] = p;
+                    self.stack.push(o);
+                    self.walk(rel, checkpoint);
+                }
+            }
+        }
+        reconnected
+    }
+
+    /// Marks `t` reached through `from` (a slot or marker) and queues it.
+    fn visit(&mut self, t: Tid, from: u32) {
+        match self.slots.get(t) {
+            Some(s) => {
+                if self.parent[s as usize] == UNREACHED {
+                    self.parent[s as usize] = from;
+                    self.stack.push(t);
+                }
+            }
+            None => {
+                if self.new_seen.insert(t.to_u64()) {
+                    self.stack.push(t);
+                }
+            }
+        }
+    }
+
+    /// Expands queued elements until none is left: every layer's list, each
+    /// element read once (one page lock; two when its neighbour tuple is on
+    /// another page).
+    fn walk<R: RelationRead>(&mut self, rel: &R, checkpoint: &mut impl FnMut()) {
+        let mut expanded = 0u32;
+        while let Some(t) = self.stack.pop() {
+            expanded += 1;
+            if expanded.is_multiple_of(1024) {
+                checkpoint();
+            }
+            self.read_links(rel, t);
+            let from = self.slots.get(t).unwrap_or(FROM_NEW);
+            for i in 0..self.links.len() {
+                let x = self.links[i];
+                self.visit(x, from);
+            }
+        }
+    }
+
+    /// Every layer's list of element `t` into `self.links` (empty if `t` is
+    /// no element, or deleted).
+    fn read_links<R: RelationRead>(&mut self, rel: &R, t: Tid) {
+        self.links.clear();
+        let nblocks = rel.nblocks();
+        if t.block == 0 || t.block >= nblocks {
+            return;
+        }
+        let elsewhere = {
+            let page = rel.read(t.block);
+            let Some(e) = page.get(t.offset).and_then(ElementRef::parse) else { return };
+            if e.is_deleted() {
+                return;
+            }
+            let nt = e.neighbors();
+            if nt.block != t.block {
+                Some(nt)
+            } else {
+                push_links(&page, nt.offset, &mut self.links);
+                None
+            }
+        };
+        if let Some(nt) = elsewhere.filter(|nt| nt.block != 0 && nt.block < nblocks) {
+            push_links(&rel.read(nt.block), nt.offset, &mut self.links);
+        }
+    }
+
+    /// Links the unreached element `o` from its nearest reached neighbours,
+    /// as an insert would link a new element; returns the slot of the first
+    /// element now linking to it, or `None` if it could not be linked (not
+    /// live any more, or no list would take it).
+    fn reconnect<R: RelationWrite>(&mut self, rel: &R, o: Tid) -> Option<u32> {
+        let (level, len) = {
+            let page = rel.read(o.block);
+            let e = page.get(o.offset).and_then(ElementRef::parse)?;
+            if !e.is_live() {
+                return None;
+            }
+            let p = e.payload();
+            self.query.clear();
+            self.query.resize(p.len().div_ceil(8), 0);
+            // SAFETY: `query` holds at least p.len() bytes.
+            unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), self.query.as_mut_ptr() as *mut u8, p.len()) };
+            (e.level(), p.len())
+        };
+        let query = std::mem::take(&mut self.query);
+        // SAFETY: u64 storage viewed as bytes; `len` of them were written.
+        let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, len) };
+        let r = self.reconnect_query(rel, o, q, level);
+        self.query = query;
+        r
+    }
+
+    fn reconnect_query<R: RelationWrite>(&mut self, rel: &R, o: Tid, q: &[u8], level: u8) -> Option<u32> {
+        let (ep, top) = read_meta(rel).ok()?.entry?;
+        self.core.reset();
+        let entry = self.core.evaluate_one(rel, self.metric, q, ep)?;
+        let cur = if top > level { self.core.descend(rel, self.metric, q, entry, top, level + 1) } else { entry };
+        self.core.seed([cur]);
+        let mut parent = None;
+        for layer in (0..=level.min(top)).rev() {
+            self.core.search_layer(rel, self.metric, q, self.ef, layer, false, usize::MAX);
+            let mut w: Vec<Cand> = self.core.results.drain().collect();
+            w.sort_unstable();
+            self.core.seed(w.iter().copied());
+            // Only lists of reached elements with a slot number: the walk
+            // knows which of their entries it reached through them.
+            w.retain(|c| {
+                let t = Tid::from_u64(c.elem);
+                c.live && t != o && self.slots.get(t).is_some_and(|s| self.parent[s as usize] != UNREACHED)
+            });
+            let tids: Vec<Tid> = w.iter().map(|c| Tid::from_u64(c.elem)).collect();
+            let cap = if layer == 0 { 2 * self.m } else { self.m };
+            let chosen = choose_neighbors(rel, self.metric, q, &tids, cap, fill_target(layer, cap), self.ef, &mut self.arena, &mut self.loaded);
+            let nbrs_of = |t: Tid| w.iter().find(|c| c.elem == t.to_u64()).map(|c| Tid::from_u64(c.nbrs)).unwrap();
+            for &(n, d) in &chosen {
+                if self.link(rel, n, nbrs_of(n), layer, o, q, d, false) {
+                    parent.get_or_insert(self.slots.get(n).unwrap());
+                }
+            }
+            if layer == 0 && parent.is_none() {
+                // Nobody took it by the heuristic: the closest reached element
+                // that can spare an entry must.
+                for c in &w {
+                    let n = Tid::from_u64(c.elem);
+                    if self.link(rel, n, Tid::from_u64(c.nbrs), 0, o, q, c.dist, true) {
+                        parent = self.slots.get(n);
+                        break;
+                    }
+                }
+            }
+        }
+        parent
+    }
+
+    /// Adds `o` (payload `q`, at distance `d`) to `layer` of `node`'s list
+    /// (neighbour tuple `nbrs`). A full list gives up the entry the heuristic
+    /// drops from it plus `o`, unless that is `o` (then with `force` the
+    /// farthest entry) or an entry the walk reached through this list.
+    #[allow(clippy::too_many_arguments)]
+    fn link<R: RelationWrite>(&mut self, rel: &R, node: Tid, nbrs: Tid, layer: u8, o: Tid, q: &[u8], d: f32, force: bool) -> bool {
+        let Some(node_slot) = self.slots.get(node) else { return false };
+        for _attempt in 0..4 {
+            let (list, cap) = match append_if_room(rel, nbrs, layer, o) {
+                Append::Done => return true,
+                Append::Gone => return false,
+                Append::Full(list, cap) => (list, cap),
+            };
+            // An entry the walk reached through this list, or one it does not know: keep.
+            let keep = |t: Tid| self.slots.get(t).is_none_or(|s| self.parent[s as usize] == node_slot);
+            self.arena.clear();
+            let mut tids = list.clone();
+            tids.push(node);
+            load_elements(rel, &tids, &mut self.arena, &mut self.loaded);
+            let Some(base) = self.loaded[list.len()] else { return false };
+            let base = self.arena.get(base.slot);
+            let mut scored: Vec<Scored> = Vec::with_capacity(list.len() + 1);
+            let mut stale = None;
+            for (i, l) in self.loaded[..list.len()].iter().enumerate() {
+                match l.filter(|l| l.live) {
+                    Some(l) => scored.push(Scored { dist: self.metric.distance(base, self.arena.get(l.slot)), id: i as u32 }),
+                    None => stale = Some(i),
+                }
+            }
+            let victim = if stale.is_some() {
+                // An entry that is no live element any more (a slot freed
+                // meanwhile): nothing needs it, replace it.
+                stale
+            } else {
+                let o_id = list.len() as u32;
+                scored.push(Scored { dist: d, id: o_id });
+                scored.sort_unstable();
+                let mut out = Vec::with_capacity(cap);
+                let (metric, arena, loaded) = (self.metric, &self.arena, &self.loaded);
+                let payload = |i: u32| if i == o_id { q } else { arena.get(loaded[i as usize].unwrap().slot) };
+                select_neighbors(&scored, cap, cap, |a, b| metric.distance(payload(a), payload(b)), &mut out);
+                let dropped = scored.iter().find(|c| !out.iter().any(|k| k.id == c.id)).map(|c| c.id);
+                match dropped {
+                    Some(i) if i != o_id && !keep(list[i as usize]) => Some(i as usize),
+                    _ if force => scored.iter().rev().find(|c| c.id != o_id && !keep(list[c.id as usize])).map(|c| c.id as usize),
+                    _ => None,
+                }
+            };
+            let Some(v) = victim else { return false };
+            let mut want = list.clone();
+            want[v] = o;
+            if replace_layer_if(rel, nbrs, layer, &list, &want) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn push_links(page: &crate::page::Page, off: u16, out: &mut Vec<Tid>) {
+    if let Some(n) = page.get(off).and_then(NeighborsRef::parse) {
+        for layer in 0..=n.level() {
+            out.extend(n.layer(layer));
+        }
     }
 }
 
