@@ -16,27 +16,33 @@
 //!    closest, preserves the long edges between clusters that the dead
 //!    elements carried. Each list is replaced optimistically, only if no
 //!    concurrent insert changed it meanwhile (else recomputed).
-//! 4. **Free.** Mark dead elements deleted and empty their own lists:
-//!    nothing links to them any more, and inserts may reuse their slots (the
-//!    meta insert hint moves back).
-//! 5. **Reconnect.** Step 3 rewrites lists by the heuristic, which may prune
+//! 4. **Reconnect.** Step 3 rewrites lists by the heuristic, which may prune
 //!    an element out of the one list that still named it, and with it every
 //!    element reachable only through it; an element whose in-links all came
 //!    from dead elements is cut off too; and an insert's pruning may have
 //!    left one unreachable since the last vacuum. So walk the graph over all
-//!    layers from the entry point, as `check_index` does, recording for each
-//!    element the one whose list first reached it (a spanning tree). Each
-//!    element live in step 1 that the walk missed is reconnected like an
-//!    insert: a search from the entry point for its vector, the heuristic's
-//!    choice among the reached elements found, and a link to it in their
-//!    lists (appended, or replacing the entry the heuristic would drop; if
-//!    none takes it, the closest list that can spare an entry replaces its
-//!    farthest). A list never gives up an entry the walk reached through it,
-//!    so what was reached stays reachable; the walk goes on from the
-//!    reconnected element and reaches the rest of its island. The walk reads
-//!    each element once (one page lock) and computes no distance: searches,
-//!    distances and list writes are spent only on unreachable elements.
-//!    Memory: one `u32` per line pointer, plus the walk's stack.
+//!    layers from the entry point through live elements only (what `check_index`
+//!    will see once the dead are gone), recording for each element the one
+//!    whose list first reached it (a spanning tree). Each element live in
+//!    step 1 that the walk missed is reconnected like an insert: a search
+//!    from the entry point for its vector, the heuristic's choice among the
+//!    reached elements found, and a link to it in their lists (appended, or
+//!    replacing the entry the heuristic would drop; if none takes it, the
+//!    closest list that can spare an entry replaces its farthest). A list
+//!    never gives up an entry the walk reached through it, so what was
+//!    reached stays reachable; the walk goes on from the reconnected element
+//!    and reaches the rest of its island. The walk reads each element once
+//!    (one page lock) and computes no distance: searches, distances and list
+//!    writes are spent only on unreachable elements. Memory: one `u32` per
+//!    line pointer, plus the walk's stack.
+//! 5. **Free.** Mark dead elements deleted and empty their own lists:
+//!    nothing links to them any more, and inserts may reuse their slots (the
+//!    meta insert hint moves back).
+//!
+//! Until step 5 is done the index holds dead elements, and live ones may be
+//! unreachable (steps 3 and 4 are many page writes). A vacuum cancelled or
+//! crashed before that leaves the dead elements behind, and the next vacuum
+//! finds them again in step 1 and repeats steps 3 to 5 over them.
 
 use crate::error::HnswError;
 use crate::metric::Metric;
@@ -62,7 +68,7 @@ pub struct BulkDeleteStats {
     /// Neighbour lists rewritten to route around deleted elements.
     pub lists_repaired: u64,
     /// Live elements no path from the entry point reached after the repair,
-    /// linked again from their nearest reachable neighbours (step 5).
+    /// linked again from their nearest reachable neighbours (step 4).
     pub elements_reconnected: u64,
 }
 
@@ -171,7 +177,13 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         }
     }
 
-    // 4. Free the dead elements, emptying their lists too (no stale links
+    // 4. Reconnect what no path from the entry point through live elements
+    // reaches any more. Before the dead elements are freed: an interrupted
+    // vacuum leaves them behind, and the next one does all of this again.
+    let mut rc = Reconnector::new(metric, &meta, slots, rep.arena, rep.loaded, rep.core);
+    stats.elements_reconnected = rc.run(rel, &mut checkpoint);
+
+    // 5. Free the dead elements, emptying their lists too (no stale links
     // remain anywhere; a neighbour tuple on another page is a second write).
     let mut elsewhere = Vec::new();
     for (&blk, offs) in &newly_dead {
@@ -201,9 +213,6 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         m.element_count = live_elements;
     });
 
-    // 5. Reconnect what no path from the entry point reaches any more.
-    let mut rc = Reconnector::new(metric, &meta, slots, rep.arena, rep.loaded, rep.core);
-    stats.elements_reconnected = rc.run(rel, &mut checkpoint);
     Ok(stats)
 }
 
@@ -389,7 +398,7 @@ const ROOT: u32 = u32::MAX - 1;
 /// ... of an element first reached from one without a slot number.
 const FROM_NEW: u32 = u32::MAX - 2;
 
-/// Step 5: a walk from the entry point, and reconnection of what it misses.
+/// Step 4: a walk from the entry point, and reconnection of what it misses.
 struct Reconnector<'a, M> {
     metric: &'a M,
     m: usize,
@@ -432,6 +441,10 @@ impl<'a, M: Metric> Reconnector<'a, M> {
     /// that the walk missed; returns how many it reconnected.
     fn run<R: RelationWrite>(&mut self, rel: &R, checkpoint: &mut impl FnMut()) -> u64 {
         let Some((ep, _)) = read_meta(rel).ok().and_then(|m| m.entry) else { return 0 };
+        // Step 2 made it live; should it not be, every search would start off the graph.
+        if ep.block == 0 || ep.block >= rel.nblocks() || !rel.read(ep.block).get(ep.offset).and_then(ElementRef::parse).is_some_and(|e| e.is_live()) {
+            return 0;
+        }
         self.visit(ep, ROOT);
         self.walk(rel, checkpoint);
         let mut reconnected = 0;
@@ -490,8 +503,8 @@ impl<'a, M: Metric> Reconnector<'a, M> {
         }
     }
 
-    /// Every layer's list of element `t` into `self.links` (empty if `t` is
-    /// no element, or deleted).
+    /// Every layer's list of element `t` into `self.links` (empty unless `t`
+    /// is a live element: dead ones are about to be freed).
     fn read_links<R: RelationRead>(&mut self, rel: &R, t: Tid) {
         self.links.clear();
         let nblocks = rel.nblocks();
@@ -501,7 +514,7 @@ impl<'a, M: Metric> Reconnector<'a, M> {
         let elsewhere = {
             let page = rel.read(t.block);
             let Some(e) = page.get(t.offset).and_then(ElementRef::parse) else { return };
-            if e.is_deleted() {
+            if !e.is_live() {
                 return;
             }
             let nt = e.neighbors();
