@@ -21,20 +21,24 @@
 //!    element reachable only through it; an element whose in-links all came
 //!    from dead elements is cut off too; and an insert's pruning may have
 //!    left one unreachable since the last vacuum. So walk the graph over all
-//!    layers from the entry point through live elements only (what `check_index`
-//!    will see once the dead are gone), recording for each element the one
-//!    whose list first reached it (a spanning tree). Each element live in
-//!    step 1 that the walk missed is reconnected like an insert: a search
-//!    from the entry point for its vector, the heuristic's choice among the
-//!    reached elements found, and a link to it in their lists (appended, or
-//!    replacing the entry the heuristic would drop; if none takes it, the
-//!    closest list that can spare an entry replaces its farthest). A list
-//!    never gives up an entry the walk reached through it, so what was
-//!    reached stays reachable; the walk goes on from the reconnected element
-//!    and reaches the rest of its island. The walk reads each element once
-//!    (one page lock) and computes no distance: searches, distances and list
-//!    writes are spent only on unreachable elements. Memory: one `u32` per
-//!    line pointer, plus the walk's stack.
+//!    layers from the entry point through live elements only (what
+//!    `check_index` will see once the dead are gone), recording for each
+//!    element the one whose list first reached it (a spanning tree). Each
+//!    element live in step 1 that the walk missed is reconnected like an
+//!    insert: a search from the entry point for its vector, the heuristic's
+//!    choice among the reached elements found, and a link to it in their
+//!    lists (appended, or replacing the entry the heuristic would drop; if
+//!    none takes it, the closest list that can spare an entry replaces its
+//!    farthest). A list never gives up an entry the walk reached through it,
+//!    so what was reached stays reachable; the walk goes on from the
+//!    reconnected element and reaches the rest of its island. Then each
+//!    element at most one reached layer-0 list names (the walk counts them)
+//!    is linked the same way, its nearest neighbour taking it whatever the
+//!    heuristic says: reachable through one far element's list, a search for
+//!    its own vector would miss it. The walk reads each element once (one
+//!    page lock) and computes no distance: searches, distances and list
+//!    writes are spent only on the elements found cut off or nearly so.
+//!    Memory: five bytes per line pointer, plus the walk's stack.
 //! 5. **Free.** Mark dead elements deleted and empty their own lists:
 //!    nothing links to them any more, and inserts may reuse their slots (the
 //!    meta insert hint moves back).
@@ -70,6 +74,9 @@ pub struct BulkDeleteStats {
     /// Live elements no path from the entry point reached after the repair,
     /// linked again from their nearest reachable neighbours (step 4).
     pub elements_reconnected: u64,
+    /// Reachable elements that at most one layer-0 list named, linked from
+    /// their nearest neighbour too (step 4).
+    pub elements_relinked: u64,
 }
 
 /// [`bulk_delete_with`] without an interrupt hook.
@@ -181,7 +188,7 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
     // reaches any more. Before the dead elements are freed: an interrupted
     // vacuum leaves them behind, and the next one does all of this again.
     let mut rc = Reconnector::new(metric, &meta, slots, rep.arena, rep.loaded, rep.core);
-    stats.elements_reconnected = rc.run(rel, &mut checkpoint);
+    (stats.elements_reconnected, stats.elements_relinked) = rc.run(rel, &mut checkpoint);
 
     // 5. Free the dead elements, emptying their lists too (no stale links
     // remain anywhere; a neighbour tuple on another page is a second write).
@@ -410,7 +417,11 @@ struct Reconnector<'a, M> {
     /// Reached elements without a slot number (inserted meanwhile).
     new_seen: HashSet<u64>,
     stack: Vec<Tid>,
+    /// The lists `read_links` read: layer 0's first, `n0` of them.
     links: Vec<Tid>,
+    n0: usize,
+    /// Per slot: how many layer-0 lists of reached elements name it (saturating).
+    in_layer0: Vec<u8>,
     /// The element being reconnected, 8-byte aligned.
     query: Vec<u64>,
     arena: PayloadArena,
@@ -421,6 +432,8 @@ struct Reconnector<'a, M> {
 impl<'a, M: Metric> Reconnector<'a, M> {
     fn new(metric: &'a M, meta: &Meta, slots: Slots, arena: PayloadArena, loaded: Vec<Option<Loaded>>, core: Core) -> Self {
         let parent = vec![UNREACHED; slots.total as usize];
+        let in_layer0 = vec![0; slots.total as usize];
+
         Reconnector {
             metric,
             m: meta.m as usize,
@@ -430,6 +443,8 @@ impl<'a, M: Metric> Reconnector<'a, M> {
             new_seen: HashSet::new(),
             stack: Vec::new(),
             links: Vec::new(),
+            n0: 0,
+            in_layer0,
             query: Vec::new(),
             arena,
             loaded,
@@ -438,16 +453,18 @@ impl<'a, M: Metric> Reconnector<'a, M> {
     }
 
     /// Walks from the entry point, reconnects every element live in step 1
-    /// that the walk missed; returns how many it reconnected.
-    fn run<R: RelationWrite>(&mut self, rel: &R, checkpoint: &mut impl FnMut()) -> u64 {
-        let Some((ep, _)) = read_meta(rel).ok().and_then(|m| m.entry) else { return 0 };
+    /// that the walk missed, then links the reached ones that at most one
+    /// layer-0 list names from their nearest neighbour. Returns how many
+    /// elements it reconnected and linked so.
+    fn run<R: RelationWrite>(&mut self, rel: &R, checkpoint: &mut impl FnMut()) -> (u64, u64) {
+        let Some((ep, _)) = read_meta(rel).ok().and_then(|m| m.entry) else { return (0, 0) };
         // Step 2 made it live; should it not be, every search would start off the graph.
         if ep.block == 0 || ep.block >= rel.nblocks() || !rel.read(ep.block).get(ep.offset).and_then(ElementRef::parse).is_some_and(|e| e.is_live()) {
-            return 0;
+            return (0, 0);
         }
         self.visit(ep, ROOT);
         self.walk(rel, checkpoint);
-        let mut reconnected = 0;
+        let (mut reconnected, mut relinked) = (0, 0);
         for blk in 1..self.slots.len.len() as u32 {
             checkpoint();
             for off in 1..=self.slots.len[blk as usize] {
@@ -464,7 +481,20 @@ impl<'a, M: Metric> Reconnector<'a, M> {
                 }
             }
         }
-        reconnected
+        // Reachable is not findable: a search for an element's own vector only
+        // finds it through a list a search near it expands. One that a single
+        // layer-0 list names (often a far element's, after pruning took the
+        // near ones) gets a link from its nearest neighbour too.
+        for blk in 1..self.slots.len.len() as u32 {
+            checkpoint();
+            for off in 1..=self.slots.len[blk as usize] {
+                let s = self.slots.base[blk as usize] as usize + off as usize - 1;
+                if self.slots.was_live(s as u32) && matches!(self.parent[s], p if p != UNREACHED && p != ROOT) && self.in_layer0[s] <= 1 {
+                    relinked += self.relink(rel, Tid::new(blk, off)) as u64;
+                }
+            }
+        }
+        (reconnected, relinked)
     }
 
     /// Marks `t` reached through `from` (a slot or marker) and queues it.
@@ -498,6 +528,9 @@ impl<'a, M: Metric> Reconnector<'a, M> {
             let from = self.slots.get(t).unwrap_or(FROM_NEW);
             for i in 0..self.links.len() {
                 let x = self.links[i];
+                if i < self.n0 {
+                    self.count_layer0_link(x);
+                }
                 self.visit(x, from);
             }
         }
@@ -507,6 +540,7 @@ impl<'a, M: Metric> Reconnector<'a, M> {
     /// is a live element: dead ones are about to be freed).
     fn read_links<R: RelationRead>(&mut self, rel: &R, t: Tid) {
         self.links.clear();
+        self.n0 = 0;
         let nblocks = rel.nblocks();
         if t.block == 0 || t.block >= nblocks {
             return;
@@ -521,20 +555,18 @@ impl<'a, M: Metric> Reconnector<'a, M> {
             if nt.block != t.block {
                 Some(nt)
             } else {
-                push_links(&page, nt.offset, &mut self.links);
+                self.n0 = push_links(&page, nt.offset, &mut self.links);
                 None
             }
         };
         if let Some(nt) = elsewhere.filter(|nt| nt.block != 0 && nt.block < nblocks) {
-            push_links(&rel.read(nt.block), nt.offset, &mut self.links);
+            self.n0 = push_links(&rel.read(nt.block), nt.offset, &mut self.links);
         }
     }
 
-    /// Links the unreached element `o` from its nearest reached neighbours,
-    /// as an insert would link a new element; returns the slot of the first
-    /// element now linking to it, or `None` if it could not be linked (not
-    /// live any more, or no list would take it).
-    fn reconnect<R: RelationWrite>(&mut self, rel: &R, o: Tid) -> Option<u32> {
+    /// Runs `f` on live element `o`'s level and payload (an aligned copy);
+    /// `None` if `o` is no live element any more.
+    fn with_element<R: RelationRead, T>(&mut self, rel: &R, o: Tid, f: impl FnOnce(&mut Self, u8, &[u8]) -> T) -> Option<T> {
         let (level, len) = {
             let page = rel.read(o.block);
             let e = page.get(o.offset).and_then(ElementRef::parse)?;
@@ -551,9 +583,42 @@ impl<'a, M: Metric> Reconnector<'a, M> {
         let query = std::mem::take(&mut self.query);
         // SAFETY: u64 storage viewed as bytes; `len` of them were written.
         let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, len) };
-        let r = self.reconnect_query(rel, o, q, level);
+        let r = f(self, level, q);
         self.query = query;
-        r
+        Some(r)
+    }
+
+    /// Links the unreached element `o` from its nearest reached neighbours,
+    /// as an insert links a new element; returns the slot of the first
+    /// element now linking to it, or `None` if it could not be linked (not
+    /// live any more, or no list would take it).
+    fn reconnect<R: RelationWrite>(&mut self, rel: &R, o: Tid) -> Option<u32> {
+        self.with_element(rel, o, |this, level, q| this.reconnect_query(rel, o, q, level)).flatten()
+    }
+
+    /// Links the reached element `o` from the nearest reached element a
+    /// layer-0 search for it finds (ef = 2m) that can spare an entry, whatever
+    /// the heuristic says; returns whether one did.
+    fn relink<R: RelationWrite>(&mut self, rel: &R, o: Tid) -> bool {
+        self.with_element(rel, o, |this, _, q| this.relink_query(rel, o, q)).unwrap_or(false)
+    }
+
+    fn relink_query<R: RelationWrite>(&mut self, rel: &R, o: Tid, q: &[u8]) -> bool {
+        let Some((ep, top)) = read_meta(rel).ok().and_then(|m| m.entry) else { return false };
+        self.core.reset();
+        let Some(entry) = self.core.evaluate_one(rel, self.metric, q, ep) else { return false };
+        let cur = if top > 0 { self.core.descend(rel, self.metric, q, entry, top, 1) } else { entry };
+        self.core.seed([cur]);
+        self.core.search_layer(rel, self.metric, q, (2 * self.m).min(self.ef), 0, false, usize::MAX);
+        let mut w: Vec<Cand> = self.core.results.drain().collect();
+        w.sort_unstable();
+        for c in &w {
+            let n = Tid::from_u64(c.elem);
+            if c.live && n != o && self.slots.get(n).is_some_and(|s| self.parent[s as usize] != UNREACHED) && self.link(rel, n, Tid::from_u64(c.nbrs), 0, o, q, c.dist, true) {
+                return true;
+            }
+        }
+        false
     }
 
     fn reconnect_query<R: RelationWrite>(&mut self, rel: &R, o: Tid, q: &[u8], level: u8) -> Option<u32> {
@@ -599,17 +664,28 @@ impl<'a, M: Metric> Reconnector<'a, M> {
     }
 
     /// Adds `o` (payload `q`, at distance `d`) to `layer` of `node`'s list
-    /// (neighbour tuple `nbrs`). A full list gives up the entry the heuristic
-    /// drops from it plus `o`, unless that is `o` (then with `force` the
-    /// farthest entry) or an entry the walk reached through this list.
+    /// (neighbour tuple `nbrs`); returns whether the list names it now. A full
+    /// list gives up the entry the heuristic drops from it plus `o`, if that
+    /// is neither `o` nor an entry the walk reached through this list (its
+    /// tree edge); else, with `force`, its farthest entry that is not.
     #[allow(clippy::too_many_arguments)]
     fn link<R: RelationWrite>(&mut self, rel: &R, node: Tid, nbrs: Tid, layer: u8, o: Tid, q: &[u8], d: f32, force: bool) -> bool {
         let Some(node_slot) = self.slots.get(node) else { return false };
         for _attempt in 0..4 {
-            let (list, cap) = match append_if_room(rel, nbrs, layer, o) {
-                Append::Done => return true,
-                Append::Gone => return false,
-                Append::Full(list, cap) => (list, cap),
+            let (list, cap) = match read_layer(rel, nbrs, layer) {
+                Some((list, _)) if list.contains(&o) => return true,
+                Some((list, cap)) if list.len() >= cap => (list, cap),
+                Some(_) => match append_if_room(rel, nbrs, layer, o) {
+                    Append::Done => {
+                        if layer == 0 {
+                            self.count_layer0_link(o);
+                        }
+                        return true;
+                    }
+                    Append::Gone => return false,
+                    Append::Full(list, cap) => (list, cap),
+                },
+                None => return false,
             };
             // An entry the walk reached through this list, or one it does not know: keep.
             let keep = |t: Tid| self.slots.get(t).is_none_or(|s| self.parent[s as usize] == node_slot);
@@ -650,19 +726,36 @@ impl<'a, M: Metric> Reconnector<'a, M> {
             let mut want = list.clone();
             want[v] = o;
             if replace_layer_if(rel, nbrs, layer, &list, &want) {
+                if layer == 0 {
+                    if let Some(s) = self.slots.get(list[v]) {
+                        self.in_layer0[s as usize] = self.in_layer0[s as usize].saturating_sub(1);
+                    }
+                    self.count_layer0_link(o);
+                }
                 return true;
             }
         }
         false
     }
+
+    fn count_layer0_link(&mut self, t: Tid) {
+        if let Some(s) = self.slots.get(t) {
+            self.in_layer0[s as usize] = self.in_layer0[s as usize].saturating_add(1);
+        }
+    }
 }
 
-fn push_links(page: &crate::page::Page, off: u16, out: &mut Vec<Tid>) {
+fn push_links(page: &crate::page::Page, off: u16, out: &mut Vec<Tid>) -> usize {
+    let mut n0 = 0;
     if let Some(n) = page.get(off).and_then(NeighborsRef::parse) {
         for layer in 0..=n.level() {
             out.extend(n.layer(layer));
+            if layer == 0 {
+                n0 = out.len();
+            }
         }
     }
+    n0
 }
 
 /// Counts live heap TIDs and elements (`amvacuumcleanup` without a bulk delete).

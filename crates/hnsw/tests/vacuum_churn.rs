@@ -66,6 +66,7 @@ struct Cost {
     page_writes: u64,
     lists_repaired: u64,
     elements_reconnected: u64,
+    elements_relinked: u64,
     /// Live elements no path from the entry point reached after the inserts of a round (before its
     /// vacuum); not asserted: an insert's pruning may drop an element's last in-link, and the next
     /// vacuum reconnects it.
@@ -103,6 +104,7 @@ fn churn(name: &str, pool: &[Vec<f32>], c: &Churn, seed: u64) -> Cost {
         cost.page_writes += rel.write_count() - w0;
         cost.lists_repaired += st.lists_repaired;
         cost.elements_reconnected += st.elements_reconnected;
+        cost.elements_relinked += st.elements_relinked;
         assert_eq!(st.heap_tuples_removed, dead.len() as u64, "{name} round {round}");
 
         let r = check(&rel);
@@ -111,8 +113,9 @@ fn churn(name: &str, pool: &[Vec<f32>], c: &Churn, seed: u64) -> Cost {
         assert!(r.is_ok(), "{name} round {round}: {:?}", r.problems);
     }
 
-    // Reachable is not found, but close: like the SQL scenario's check, every live row is returned
-    // first for its own vector with ef_search 1000, nearly all with 100.
+    // Reachable is not findable, but vacuum links elements few lists name from their nearest
+    // neighbour: like the SQL scenario's check, every live row is returned first for its own vector
+    // with ef_search 1000, nearly all with 100.
     let misses = |rows: &[usize], ef_search: usize| -> Vec<usize> {
         let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search, ..SearchOptions::default() });
         rows.iter().copied().filter(|&row| search(&mut s, &rel, &pool[row], 1) != vec![row]).collect()
