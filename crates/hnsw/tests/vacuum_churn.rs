@@ -146,3 +146,43 @@ fn churn_of_clustered_vectors_leaves_every_live_element_reachable() {
     let c = Churn { m: 8, initial: 2000, rounds: 10, max_inserts: 700, max_delete_pct: 25 };
     churn("clustered", &pool, &c, 8);
 }
+
+/// A vacuum interrupted (`checkpoint` raising an error, as a cancel does in Postgres) during its
+/// repair or its reconnect pass leaves its dead elements behind: `check_index` accepts the
+/// unreachable elements then, and the next vacuum finds the dead elements again and finishes.
+#[test]
+fn an_interrupted_vacuum_is_finished_by_the_next() {
+    let pool = uniform(3000, 64, 4);
+    let metric = L2Squared::new();
+    for (pass, name) in [(1, "repair"), (2, "reconnect")] {
+        let rel = build_deterministic(&pool[..2000], 8, 64);
+        let mut ins = Inserter::with_seed(metric, 2);
+        for (i, v) in pool.iter().enumerate().skip(2000) {
+            ins.insert(&rel, f32_bytes(v), heap_tid(i)).unwrap();
+        }
+        let blocks = rel.nblocks() as usize - 1;
+        // Step 1 calls checkpoint once per data page, step 3 too; stop halfway through `pass`.
+        let stop_at = blocks + (pass - 1) * blocks + blocks / 2;
+        let mut calls = 0;
+        let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            bulk_delete_with(&rel, &metric, |t| row_of(t) % 5 == 0, || {
+                calls += 1;
+                if calls == stop_at {
+                    panic!("canceling statement due to user request");
+                }
+            })
+        }));
+        assert!(interrupted.is_err(), "{name}: interrupted");
+        let r = check(&rel);
+        assert!(r.dead_elements > 0, "{name}: dead elements left behind");
+        assert!(r.is_ok(), "{name}: {:?}", r.problems);
+        eprintln!("interrupted in {name}: {} dead, {} unreachable", r.dead_elements, r.warnings.unreachable_live_elements);
+
+        let st = bulk_delete(&rel, &metric, |_| false).unwrap();
+        assert_eq!(st.elements_deleted, r.dead_elements, "{name}");
+        let r = check(&rel);
+        assert_eq!((r.dead_elements, r.warnings.unreachable_live_elements), (0, 0), "{name}");
+        assert!(r.is_ok(), "{name}: {:?}", r.problems);
+        assert_eq!(r.live_elements, 2400);
+    }
+}
