@@ -26,6 +26,7 @@
 //!   without its element; vacuum gives up repairing a list after a few optimistic retries under
 //!   concurrent inserts and then frees the element anyway, so a list can name a deleted element or
 //!   a reused slot of lower level. Searches tolerate all of these.
+
 use crate::page::{Page, BLCKSZ, INVALID_BLOCK, ITEM_ID_SIZE, LP_NORMAL, PAGE_DATA, PAGE_HEADER_SIZE, PAGE_ID, PAGE_LAYOUT_VERSION, PAGE_META, SPECIAL_SIZE};
 use crate::relation::RelationRead;
 use crate::tuple::{

@@ -433,7 +433,6 @@ impl<'a, M: Metric> Reconnector<'a, M> {
     fn new(metric: &'a M, meta: &Meta, slots: Slots, arena: PayloadArena, loaded: Vec<Option<Loaded>>, core: Core) -> Self {
         let parent = vec![UNREACHED; slots.total as usize];
         let in_layer0 = vec![0; slots.total as usize];
-
         Reconnector {
             metric,
             m: meta.m as usize,
