@@ -16,18 +16,47 @@
 //!    closest, preserves the long edges between clusters that the dead
 //!    elements carried. Each list is replaced optimistically, only if no
 //!    concurrent insert changed it meanwhile (else recomputed).
-//! 4. **Free.** Mark dead elements deleted and empty their own lists:
+//! 4. **Reconnect.** Step 3 rewrites lists by the heuristic, which may prune
+//!    an element out of the one list that still named it, and with it every
+//!    element reachable only through it; an element whose in-links all came
+//!    from dead elements is cut off too; and an insert's pruning may have
+//!    left one unreachable since the last vacuum. So walk the graph over all
+//!    layers from the entry point through live elements only (what
+//!    `check_index` will see once the dead are gone), recording for each
+//!    element the one whose list first reached it (a spanning tree). Each
+//!    element live in step 1 that the walk missed is reconnected like an
+//!    insert: a search from the entry point for its vector, the heuristic's
+//!    choice among the reached elements found, and a link to it in their
+//!    lists (appended, or replacing the entry the heuristic would drop; if
+//!    none takes it, the closest list that can spare an entry replaces its
+//!    farthest). A list never gives up an entry the walk reached through it,
+//!    so what was reached stays reachable; the walk goes on from the
+//!    reconnected element and reaches the rest of its island. Then each
+//!    element at most one reached layer-0 list names (the walk counts them)
+//!    is linked the same way, its nearest neighbour taking it whatever the
+//!    heuristic says: reachable through one far element's list, a search for
+//!    its own vector would miss it. The walk reads each element once (one
+//!    page lock) and computes no distance: searches, distances and list
+//!    writes are spent only on the elements found cut off or nearly so.
+//!    Memory: five bytes per line pointer, plus the walk's stack.
+//! 5. **Free.** Mark dead elements deleted and empty their own lists:
 //!    nothing links to them any more, and inserts may reuse their slots (the
 //!    meta insert hint moves back).
+//!
+//! Until step 5 is done the index holds dead elements, and live ones may be
+//! unreachable (steps 3 and 4 are many page writes). A vacuum cancelled or
+//! crashed before that leaves the dead elements behind, and the next vacuum
+//! finds them again in step 1 and repeats steps 3 to 5 over them.
 
 use crate::error::HnswError;
 use crate::metric::Metric;
-use crate::ops::{choose_neighbors, load_elements, read_layer, replace_layer_if, Loaded, PayloadArena};
+use crate::ops::{append_if_room, choose_neighbors, load_elements, read_layer, replace_layer_if, Append, Loaded, PayloadArena};
 use crate::relation::{RelationRead, RelationWrite};
-use crate::search::Core;
+use crate::search::{Cand, Core};
+use crate::select::{fill_target, select_neighbors, Scored};
 use crate::tuple::{ElementMut, ElementRef, Meta, NeighborsMut, NeighborsRef, Tid, META_SIZE};
 use crate::write::read_meta;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What [`bulk_delete`] did; maps onto `IndexBulkDeleteResult`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,6 +71,12 @@ pub struct BulkDeleteStats {
     pub elements_deleted: u64,
     /// Neighbour lists rewritten to route around deleted elements.
     pub lists_repaired: u64,
+    /// Live elements no path from the entry point reached after the repair,
+    /// linked again from their nearest reachable neighbours (step 4).
+    pub elements_reconnected: u64,
+    /// Reachable elements that at most one layer-0 list named, linked from
+    /// their nearest neighbour too (step 4).
+    pub elements_relinked: u64,
 }
 
 /// [`bulk_delete_with`] without an interrupt hook.
@@ -67,6 +102,7 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
     let mut best_live: Option<(Tid, u8)> = None;
     let mut live_elements = 0u64;
     let nblocks = rel.nblocks();
+    let mut slots = Slots::with_blocks(nblocks);
 
     // 1. Remove TIDs.
     let mut kept = Vec::new();
@@ -95,10 +131,12 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
             }
         }
         let page = rel.read(blk);
+        slots.add_block(blk, page.len());
         for off in 1..=page.len() {
             let Some(e) = page.get(off).and_then(ElementRef::parse) else { continue };
             let tid = Tid::new(blk, off);
             if e.is_live() {
+                slots.set_live(tid);
                 stats.heap_tuples_remaining += e.heap_tid_count() as u64;
                 live_elements += 1;
                 if best_live.is_none_or(|(_, l)| e.level() > l) {
@@ -146,7 +184,13 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         }
     }
 
-    // 4. Free the dead elements, emptying their lists too (no stale links
+    // 4. Reconnect what no path from the entry point through live elements
+    // reaches any more. Before the dead elements are freed: an interrupted
+    // vacuum leaves them behind, and the next one does all of this again.
+    let mut rc = Reconnector::new(metric, &meta, slots, rep.arena, rep.loaded, rep.core);
+    (stats.elements_reconnected, stats.elements_relinked) = rc.run(rel, &mut checkpoint);
+
+    // 5. Free the dead elements, emptying their lists too (no stale links
     // remain anywhere; a neighbour tuple on another page is a second write).
     let mut elsewhere = Vec::new();
     for (&blk, offs) in &newly_dead {
@@ -175,6 +219,7 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         m.insert_page = m.insert_page.min(first_free);
         m.element_count = live_elements;
     });
+
     Ok(stats)
 }
 
@@ -309,6 +354,407 @@ impl<M: Metric> Repairer<'_, M> {
         self.core.search_layer(rel, self.metric, q, self.ef, layer, false, usize::MAX);
         self.core.results.drain().filter(|c| c.live).map(|c| Tid::from_u64(c.elem)).collect()
     }
+}
+
+/// A dense number for every line pointer step 1 saw (its page's line
+/// pointers then), and which of them were live elements. Slots added to a
+/// page later (concurrent inserts) have no number.
+struct Slots {
+    /// First number of each block's line pointers, and their count.
+    base: Vec<u32>,
+    len: Vec<u16>,
+    total: u32,
+    /// Bit set: live elements after step 1.
+    live: Vec<u64>,
+}
+
+impl Slots {
+    fn with_blocks(nblocks: u32) -> Slots {
+        Slots { base: vec![0; nblocks as usize], len: vec![0; nblocks as usize], total: 0, live: Vec::new() }
+    }
+
+    fn add_block(&mut self, blk: u32, len: u16) {
+        self.base[blk as usize] = self.total;
+        self.len[blk as usize] = len;
+        self.total += len as u32;
+        self.live.resize((self.total as usize).div_ceil(64), 0);
+    }
+
+    #[inline]
+    fn get(&self, t: Tid) -> Option<u32> {
+        let b = t.block as usize;
+        (b < self.len.len() && t.offset >= 1 && t.offset <= self.len[b]).then(|| self.base[b] + t.offset as u32 - 1)
+    }
+
+    fn set_live(&mut self, t: Tid) {
+        if let Some(s) = self.get(t) {
+            self.live[s as usize / 64] |= 1 << (s % 64);
+        }
+    }
+
+    #[inline]
+    fn was_live(&self, s: u32) -> bool {
+        self.live[s as usize / 64] & (1 << (s % 64)) != 0
+    }
+}
+
+/// `Reconnector::parent` of an element not reached yet.
+const UNREACHED: u32 = u32::MAX;
+/// ... of the entry point.
+const ROOT: u32 = u32::MAX - 1;
+/// ... of an element first reached from one without a slot number.
+const FROM_NEW: u32 = u32::MAX - 2;
+
+/// Step 4: a walk from the entry point, and reconnection of what it misses.
+struct Reconnector<'a, M> {
+    metric: &'a M,
+    m: usize,
+    ef: usize,
+    slots: Slots,
+    /// Per slot: the slot whose list the walk first reached it through (the
+    /// walk's spanning tree), or one of the markers above.
+    parent: Vec<u32>,
+    /// Reached elements without a slot number (inserted meanwhile).
+    new_seen: HashSet<u64>,
+    stack: Vec<Tid>,
+    /// The lists `read_links` read: layer 0's first, `n0` of them.
+    links: Vec<Tid>,
+    n0: usize,
+    /// Per slot: how many layer-0 lists of reached elements name it (saturating).
+    in_layer0: Vec<u8>,
+    /// The element being reconnected, 8-byte aligned.
+    query: Vec<u64>,
+    arena: PayloadArena,
+    loaded: Vec<Option<Loaded>>,
+    core: Core,
+}
+
+impl<'a, M: Metric> Reconnector<'a, M> {
+    fn new(metric: &'a M, meta: &Meta, slots: Slots, arena: PayloadArena, loaded: Vec<Option<Loaded>>, core: Core) -> Self {
+        let parent = vec![UNREACHED; slots.total as usize];
+        let in_layer0 = vec![0; slots.total as usize];
+        Reconnector {
+            metric,
+            m: meta.m as usize,
+            ef: (meta.ef_construction as usize).max(1),
+            slots,
+            parent,
+            new_seen: HashSet::new(),
+            stack: Vec::new(),
+            links: Vec::new(),
+            n0: 0,
+            in_layer0,
+            query: Vec::new(),
+            arena,
+            loaded,
+            core,
+        }
+    }
+
+    /// Walks from the entry point, reconnects every element live in step 1
+    /// that the walk missed, then links the reached ones that at most one
+    /// layer-0 list names from their nearest neighbour. Returns how many
+    /// elements it reconnected and linked so.
+    fn run<R: RelationWrite>(&mut self, rel: &R, checkpoint: &mut impl FnMut()) -> (u64, u64) {
+        let Some((ep, _)) = read_meta(rel).ok().and_then(|m| m.entry) else { return (0, 0) };
+        // Step 2 made it live; should it not be, every search would start off the graph.
+        if ep.block == 0 || ep.block >= rel.nblocks() || !rel.read(ep.block).get(ep.offset).and_then(ElementRef::parse).is_some_and(|e| e.is_live()) {
+            return (0, 0);
+        }
+        self.visit(ep, ROOT);
+        self.walk(rel, checkpoint);
+        let (mut reconnected, mut relinked) = (0, 0);
+        for blk in 1..self.slots.len.len() as u32 {
+            checkpoint();
+            for off in 1..=self.slots.len[blk as usize] {
+                let s = self.slots.base[blk as usize] + off as u32 - 1;
+                if !self.slots.was_live(s) || self.parent[s as usize] != UNREACHED {
+                    continue;
+                }
+                let o = Tid::new(blk, off);
+                if let Some(p) = self.reconnect(rel, o) {
+                    reconnected += 1;
+                    self.parent[s as usize] = p;
+                    self.stack.push(o);
+                    self.walk(rel, checkpoint);
+                }
+            }
+        }
+        // Reachable is not findable: a search for an element's own vector only
+        // finds it through a list a search near it expands. One that a single
+        // layer-0 list names (often a far element's, after pruning took the
+        // near ones) gets a link from its nearest neighbour too.
+        for blk in 1..self.slots.len.len() as u32 {
+            checkpoint();
+            for off in 1..=self.slots.len[blk as usize] {
+                let s = self.slots.base[blk as usize] as usize + off as usize - 1;
+                if self.slots.was_live(s as u32) && matches!(self.parent[s], p if p != UNREACHED && p != ROOT) && self.in_layer0[s] <= 1 {
+                    relinked += self.relink(rel, Tid::new(blk, off)) as u64;
+                }
+            }
+        }
+        (reconnected, relinked)
+    }
+
+    /// Marks `t` reached through `from` (a slot or marker) and queues it.
+    fn visit(&mut self, t: Tid, from: u32) {
+        match self.slots.get(t) {
+            Some(s) => {
+                if self.parent[s as usize] == UNREACHED {
+                    self.parent[s as usize] = from;
+                    self.stack.push(t);
+                }
+            }
+            None => {
+                if self.new_seen.insert(t.to_u64()) {
+                    self.stack.push(t);
+                }
+            }
+        }
+    }
+
+    /// Expands queued elements until none is left: every layer's list, each
+    /// element read once (one page lock; two when its neighbour tuple is on
+    /// another page).
+    fn walk<R: RelationRead>(&mut self, rel: &R, checkpoint: &mut impl FnMut()) {
+        let mut expanded = 0u32;
+        while let Some(t) = self.stack.pop() {
+            expanded += 1;
+            if expanded.is_multiple_of(1024) {
+                checkpoint();
+            }
+            self.read_links(rel, t);
+            let from = self.slots.get(t).unwrap_or(FROM_NEW);
+            for i in 0..self.links.len() {
+                let x = self.links[i];
+                if i < self.n0 {
+                    self.count_layer0_link(x);
+                }
+                self.visit(x, from);
+            }
+        }
+    }
+
+    /// Every layer's list of element `t` into `self.links` (empty unless `t`
+    /// is a live element: dead ones are about to be freed).
+    fn read_links<R: RelationRead>(&mut self, rel: &R, t: Tid) {
+        self.links.clear();
+        self.n0 = 0;
+        let nblocks = rel.nblocks();
+        if t.block == 0 || t.block >= nblocks {
+            return;
+        }
+        let elsewhere = {
+            let page = rel.read(t.block);
+            let Some(e) = page.get(t.offset).and_then(ElementRef::parse) else { return };
+            if !e.is_live() {
+                return;
+            }
+            let nt = e.neighbors();
+            if nt.block != t.block {
+                Some(nt)
+            } else {
+                self.n0 = push_links(&page, nt.offset, &mut self.links);
+                None
+            }
+        };
+        if let Some(nt) = elsewhere.filter(|nt| nt.block != 0 && nt.block < nblocks) {
+            self.n0 = push_links(&rel.read(nt.block), nt.offset, &mut self.links);
+        }
+    }
+
+    /// Runs `f` on live element `o`'s level and payload (an aligned copy);
+    /// `None` if `o` is no live element any more.
+    fn with_element<R: RelationRead, T>(&mut self, rel: &R, o: Tid, f: impl FnOnce(&mut Self, u8, &[u8]) -> T) -> Option<T> {
+        let (level, len) = {
+            let page = rel.read(o.block);
+            let e = page.get(o.offset).and_then(ElementRef::parse)?;
+            if !e.is_live() {
+                return None;
+            }
+            let p = e.payload();
+            self.query.clear();
+            self.query.resize(p.len().div_ceil(8), 0);
+            // SAFETY: `query` holds at least p.len() bytes.
+            unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), self.query.as_mut_ptr() as *mut u8, p.len()) };
+            (e.level(), p.len())
+        };
+        let query = std::mem::take(&mut self.query);
+        // SAFETY: u64 storage viewed as bytes; `len` of them were written.
+        let q = unsafe { std::slice::from_raw_parts(query.as_ptr() as *const u8, len) };
+        let r = f(self, level, q);
+        self.query = query;
+        Some(r)
+    }
+
+    /// Links the unreached element `o` from its nearest reached neighbours,
+    /// as an insert links a new element; returns the slot of the first
+    /// element now linking to it, or `None` if it could not be linked (not
+    /// live any more, or no list would take it).
+    fn reconnect<R: RelationWrite>(&mut self, rel: &R, o: Tid) -> Option<u32> {
+        self.with_element(rel, o, |this, level, q| this.reconnect_query(rel, o, q, level)).flatten()
+    }
+
+    /// Links the reached element `o` from the nearest reached element a
+    /// layer-0 search for it finds (ef = 2m) that can spare an entry, whatever
+    /// the heuristic says; returns whether one did.
+    fn relink<R: RelationWrite>(&mut self, rel: &R, o: Tid) -> bool {
+        self.with_element(rel, o, |this, _, q| this.relink_query(rel, o, q)).unwrap_or(false)
+    }
+
+    fn relink_query<R: RelationWrite>(&mut self, rel: &R, o: Tid, q: &[u8]) -> bool {
+        let Some((ep, top)) = read_meta(rel).ok().and_then(|m| m.entry) else { return false };
+        self.core.reset();
+        let Some(entry) = self.core.evaluate_one(rel, self.metric, q, ep) else { return false };
+        let cur = if top > 0 { self.core.descend(rel, self.metric, q, entry, top, 1) } else { entry };
+        self.core.seed([cur]);
+        self.core.search_layer(rel, self.metric, q, (2 * self.m).min(self.ef), 0, false, usize::MAX);
+        let mut w: Vec<Cand> = self.core.results.drain().collect();
+        w.sort_unstable();
+        for c in &w {
+            let n = Tid::from_u64(c.elem);
+            if c.live && n != o && self.slots.get(n).is_some_and(|s| self.parent[s as usize] != UNREACHED) && self.link(rel, n, Tid::from_u64(c.nbrs), 0, o, q, c.dist, true) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn reconnect_query<R: RelationWrite>(&mut self, rel: &R, o: Tid, q: &[u8], level: u8) -> Option<u32> {
+        let (ep, top) = read_meta(rel).ok()?.entry?;
+        self.core.reset();
+        let entry = self.core.evaluate_one(rel, self.metric, q, ep)?;
+        let cur = if top > level { self.core.descend(rel, self.metric, q, entry, top, level + 1) } else { entry };
+        self.core.seed([cur]);
+        let mut parent = None;
+        for layer in (0..=level.min(top)).rev() {
+            self.core.search_layer(rel, self.metric, q, self.ef, layer, false, usize::MAX);
+            let mut w: Vec<Cand> = self.core.results.drain().collect();
+            w.sort_unstable();
+            self.core.seed(w.iter().copied());
+            // Only lists of reached elements with a slot number: the walk
+            // knows which of their entries it reached through them.
+            w.retain(|c| {
+                let t = Tid::from_u64(c.elem);
+                c.live && t != o && self.slots.get(t).is_some_and(|s| self.parent[s as usize] != UNREACHED)
+            });
+            let tids: Vec<Tid> = w.iter().map(|c| Tid::from_u64(c.elem)).collect();
+            let cap = if layer == 0 { 2 * self.m } else { self.m };
+            let chosen = choose_neighbors(rel, self.metric, q, &tids, cap, fill_target(layer, cap), self.ef, &mut self.arena, &mut self.loaded);
+            let nbrs_of = |t: Tid| w.iter().find(|c| c.elem == t.to_u64()).map(|c| Tid::from_u64(c.nbrs)).unwrap();
+            for &(n, d) in &chosen {
+                if self.link(rel, n, nbrs_of(n), layer, o, q, d, false) {
+                    parent.get_or_insert(self.slots.get(n).unwrap());
+                }
+            }
+            if layer == 0 && parent.is_none() {
+                // Nobody took it by the heuristic: the closest reached element
+                // that can spare an entry must.
+                for c in &w {
+                    let n = Tid::from_u64(c.elem);
+                    if self.link(rel, n, Tid::from_u64(c.nbrs), 0, o, q, c.dist, true) {
+                        parent = self.slots.get(n);
+                        break;
+                    }
+                }
+            }
+        }
+        parent
+    }
+
+    /// Adds `o` (payload `q`, at distance `d`) to `layer` of `node`'s list
+    /// (neighbour tuple `nbrs`); returns whether the list names it now. A full
+    /// list gives up the entry the heuristic drops from it plus `o`, if that
+    /// is neither `o` nor an entry the walk reached through this list (its
+    /// tree edge); else, with `force`, its farthest entry that is not.
+    #[allow(clippy::too_many_arguments)]
+    fn link<R: RelationWrite>(&mut self, rel: &R, node: Tid, nbrs: Tid, layer: u8, o: Tid, q: &[u8], d: f32, force: bool) -> bool {
+        let Some(node_slot) = self.slots.get(node) else { return false };
+        for _attempt in 0..4 {
+            let (list, cap) = match read_layer(rel, nbrs, layer) {
+                Some((list, _)) if list.contains(&o) => return true,
+                Some((list, cap)) if list.len() >= cap => (list, cap),
+                Some(_) => match append_if_room(rel, nbrs, layer, o) {
+                    Append::Done => {
+                        if layer == 0 {
+                            self.count_layer0_link(o);
+                        }
+                        return true;
+                    }
+                    Append::Gone => return false,
+                    Append::Full(list, cap) => (list, cap),
+                },
+                None => return false,
+            };
+            // An entry the walk reached through this list, or one it does not know: keep.
+            let keep = |t: Tid| self.slots.get(t).is_none_or(|s| self.parent[s as usize] == node_slot);
+            self.arena.clear();
+            let mut tids = list.clone();
+            tids.push(node);
+            load_elements(rel, &tids, &mut self.arena, &mut self.loaded);
+            let Some(base) = self.loaded[list.len()] else { return false };
+            let base = self.arena.get(base.slot);
+            let mut scored: Vec<Scored> = Vec::with_capacity(list.len() + 1);
+            let mut stale = None;
+            for (i, l) in self.loaded[..list.len()].iter().enumerate() {
+                match l.filter(|l| l.live) {
+                    Some(l) => scored.push(Scored { dist: self.metric.distance(base, self.arena.get(l.slot)), id: i as u32 }),
+                    None => stale = Some(i),
+                }
+            }
+            let victim = if stale.is_some() {
+                // An entry that is no live element any more (a slot freed
+                // meanwhile): nothing needs it, replace it.
+                stale
+            } else {
+                let o_id = list.len() as u32;
+                scored.push(Scored { dist: d, id: o_id });
+                scored.sort_unstable();
+                let mut out = Vec::with_capacity(cap);
+                let (metric, arena, loaded) = (self.metric, &self.arena, &self.loaded);
+                let payload = |i: u32| if i == o_id { q } else { arena.get(loaded[i as usize].unwrap().slot) };
+                select_neighbors(&scored, cap, cap, |a, b| metric.distance(payload(a), payload(b)), &mut out);
+                let dropped = scored.iter().find(|c| !out.iter().any(|k| k.id == c.id)).map(|c| c.id);
+                match dropped {
+                    Some(i) if i != o_id && !keep(list[i as usize]) => Some(i as usize),
+                    _ if force => scored.iter().rev().find(|c| c.id != o_id && !keep(list[c.id as usize])).map(|c| c.id as usize),
+                    _ => None,
+                }
+            };
+            let Some(v) = victim else { return false };
+            let mut want = list.clone();
+            want[v] = o;
+            if replace_layer_if(rel, nbrs, layer, &list, &want) {
+                if layer == 0 {
+                    if let Some(s) = self.slots.get(list[v]) {
+                        self.in_layer0[s as usize] = self.in_layer0[s as usize].saturating_sub(1);
+                    }
+                    self.count_layer0_link(o);
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    fn count_layer0_link(&mut self, t: Tid) {
+        if let Some(s) = self.slots.get(t) {
+            self.in_layer0[s as usize] = self.in_layer0[s as usize].saturating_add(1);
+        }
+    }
+}
+
+fn push_links(page: &crate::page::Page, off: u16, out: &mut Vec<Tid>) -> usize {
+    let mut n0 = 0;
+    if let Some(n) = page.get(off).and_then(NeighborsRef::parse) {
+        for layer in 0..=n.level() {
+            out.extend(n.layer(layer));
+            if layer == 0 {
+                n0 = out.len();
+            }
+        }
+    }
+    n0
 }
 
 /// Counts live heap TIDs and elements (`amvacuumcleanup` without a bulk delete).
