@@ -438,7 +438,7 @@ impl Scan {
         let weights = self.weights();
         let mut top = TopK {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            heap: BinaryHeap::with_capacity(k.min(1 << 16) + 1),
             after: self.after,
         };
         for m in &self.mem {
@@ -450,8 +450,7 @@ impl Scan {
             self.search_segment(rel, seg, &weights, &mut top, strategy)?;
         }
         let mut hits = top.heap.into_vec();
-        hits.sort_unstable();
-        hits.reverse();
+        hits.sort_unstable(); // best first: `Ord` ranks worse candidates higher
         self.after = hits.last().copied().or(self.after);
         Ok(hits
             .into_iter()
