@@ -56,7 +56,7 @@
 //! WAND (Ding and Suel 2011) per segment with a result heap shared across segments and the
 //! memtable; ties are broken by TID ascending. `bm25_search` orders ties by the table's key
 //! column instead: the glue keeps pulling batches until the score drops below the k-th one and
-//! sorts those ties by key. See [`search`] for why batches (k doubling) rather than a resumable
+//! sorts those ties by key. See [`mod@search`] for why batches (k doubling) rather than a resumable
 //! iterator.
 //!
 //! # Locking protocol
