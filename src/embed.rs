@@ -6,7 +6,9 @@
 //! backend that first embeds (never in the postmaster); its worker threads never call Postgres.
 
 use crate::datatype::vector::vector_datum;
-use crate::error::{raise, OrRaise, DUPLICATE_OBJECT, INSUFFICIENT_PRIVILEGE, INTERNAL_ERROR, INVALID_PARAMETER_VALUE, UNDEFINED_FILE, UNDEFINED_OBJECT};
+use crate::error::{
+    raise, OrRaise, DUPLICATE_OBJECT, INSUFFICIENT_PRIVILEGE, INTERNAL_ERROR, INVALID_PARAMETER_VALUE, UNDEFINED_FILE, UNDEFINED_OBJECT,
+};
 use crate::fmgr::*;
 use crate::gucs;
 use pgrx::pg_sys::{self, Datum};
@@ -40,19 +42,23 @@ thread_local! {
     static MODELS: RefCell<HashMap<String, Loaded>> = RefCell::new(HashMap::new());
 }
 
-
 /// `<sharedir>/extension/semvec`.
 pub fn share_dir() -> PathBuf {
     unsafe {
         let mut buf = [0 as std::ffi::c_char; pg_sys::MAXPGPATH as usize];
-        pg_sys::get_share_path(std::ptr::addr_of!(pg_sys::my_exec_path) as *const std::ffi::c_char, buf.as_mut_ptr());
+        pg_sys::get_share_path(
+            std::ptr::addr_of!(pg_sys::my_exec_path) as *const std::ffi::c_char,
+            buf.as_mut_ptr(),
+        );
         let share = std::ffi::CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
         PathBuf::from(share).join("extension").join("semvec")
     }
 }
 
 pub fn model_dir() -> PathBuf {
-    gucs::string(&gucs::SEMVEC_MODEL_DIR).map(PathBuf::from).unwrap_or_else(|| share_dir().join("models"))
+    gucs::string(&gucs::SEMVEC_MODEL_DIR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| share_dir().join("models"))
 }
 
 fn runtime_path() -> PathBuf {
@@ -147,12 +153,24 @@ fn model(name: &str) -> Rc<Embedder> {
     if embedder.dim() as i32 != row.dims {
         raise(
             "22023",
-            format!("embedding model \"{name}\" produces {} dimensions, registered with {}", embedder.dim(), row.dims),
+            format!(
+                "embedding model \"{name}\" produces {} dimensions, registered with {}",
+                embedder.dim(),
+                row.dims
+            ),
             None,
             None,
         );
     }
-    MODELS.with(|m| m.borrow_mut().insert(name.to_owned(), Loaded { threads, embedder: embedder.clone() }));
+    MODELS.with(|m| {
+        m.borrow_mut().insert(
+            name.to_owned(),
+            Loaded {
+                threads,
+                embedder: embedder.clone(),
+            },
+        )
+    });
     embedder
 }
 
@@ -192,7 +210,11 @@ unsafe fn embed_batch_impl(fcinfo: pg_sys::FunctionCallInfo, arr: Datum, model_n
         let array = pgrx::Array::<String>::from_datum(arr, false).expect("array");
         let items: Vec<Option<String>> = array.iter().collect();
         let texts: Vec<&str> = items.iter().flatten().map(|s| s.as_str()).collect();
-        let vectors = if texts.is_empty() { Vec::new() } else { embed_texts(model_name, &texts) };
+        let vectors = if texts.is_empty() {
+            Vec::new()
+        } else {
+            embed_texts(model_name, &texts)
+        };
         let mut it = vectors.into_iter();
         let mut datums = Vec::with_capacity(items.len());
         let mut nulls = Vec::with_capacity(items.len());
@@ -230,7 +252,12 @@ fn chunk_text(input: &str, max_tokens: i32, overlap: i32) -> TableIterator<'stat
         raise(INVALID_PARAMETER_VALUE, "max_tokens must be at least 1", None, None);
     }
     if overlap < 0 || overlap >= max_tokens {
-        raise(INVALID_PARAMETER_VALUE, "overlap must be at least 0 and less than max_tokens", None, None);
+        raise(
+            INVALID_PARAMETER_VALUE,
+            "overlap must be at least 0 and less than max_tokens",
+            None,
+            None,
+        );
     }
     let m = model(&default_model());
     let chunks = m.chunk_text(input, max_tokens as usize, overlap as usize).or_raise();
@@ -249,7 +276,10 @@ fn is_superuser() -> bool {
 }
 
 fn has_read_server_files() -> bool {
-    Spi::get_one::<bool>("SELECT pg_has_role(current_user, 'pg_read_server_files', 'MEMBER')").ok().flatten().unwrap_or(false)
+    Spi::get_one::<bool>("SELECT pg_has_role(current_user, 'pg_read_server_files', 'MEMBER')")
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 /// Resolve a model file path: relative paths are below the model directory; non-superusers may
@@ -263,7 +293,10 @@ fn resolve(path: &str, what: &str) -> PathBuf {
             UNDEFINED_FILE,
             format!("{what} file \"{}\" does not exist", joined.display()),
             None,
-            Some(format!("Model files are looked up below {} unless the path is absolute.", dir.display())),
+            Some(format!(
+                "Model files are looked up below {} unless the path is absolute.",
+                dir.display()
+            )),
         )
     });
     if !is_superuser() {
@@ -299,7 +332,12 @@ pub fn register(name: &str, model_path: &str, tokenizer_path: &str, pooling: &st
         raise(INVALID_PARAMETER_VALUE, "model name must not be empty", None, None);
     }
     if pooling != "mean" && pooling != "cls" {
-        raise(INVALID_PARAMETER_VALUE, format!("invalid pooling \"{pooling}\""), None, Some("Use 'mean' or 'cls'.".into()));
+        raise(
+            INVALID_PARAMETER_VALUE,
+            format!("invalid pooling \"{pooling}\""),
+            None,
+            Some("Use 'mean' or 'cls'.".into()),
+        );
     }
     if !(1..=8192).contains(&max_tokens) {
         raise(INVALID_PARAMETER_VALUE, "max_tokens must be between 1 and 8192", None, None);
@@ -386,7 +424,10 @@ fn semvec_register_installed_models() -> i32 {
         return 0;
     };
     if !runtime_path().is_file() {
-        pgrx::notice!("semvec: ONNX Runtime not found at {}; models not registered", runtime_path().display());
+        pgrx::notice!(
+            "semvec: ONNX Runtime not found at {}; models not registered",
+            runtime_path().display()
+        );
         return 0;
     }
     let mut names: Vec<String> = entries

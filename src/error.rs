@@ -62,7 +62,11 @@ pub fn raise_error(e: &impl SqlError) -> ! {
 
 /// Raise `e`, an error of the index named `index`. Never returns.
 pub fn raise_index_error(index: &str, e: &impl SqlError) -> ! {
-    let message = if e.names_index() { format!("{} for index \"{index}\"", e.message()) } else { e.message() };
+    let message = if e.names_index() {
+        format!("{} for index \"{index}\"", e.message())
+    } else {
+        e.message()
+    };
     raise(e.sqlstate(), message, e.detail(), e.hint())
 }
 

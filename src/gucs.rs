@@ -16,8 +16,7 @@ pub static HNSW_ITERATIVE_SCAN: GucSetting<IterativeScan> = GucSetting::<Iterati
 pub static HNSW_MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20000);
 pub static HNSW_SCAN_MEM_MULTIPLIER: GucSetting<f64> = GucSetting::<f64>::new(1.0);
 
-pub static SEMVEC_DEFAULT_MODEL: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"all-MiniLM-L6-v2"));
+pub static SEMVEC_DEFAULT_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"all-MiniLM-L6-v2"));
 pub static SEMVEC_EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 pub static SEMVEC_EMBED_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32);
 pub static SEMVEC_MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);

@@ -29,7 +29,11 @@ pgrx::extension_sql_file!(
 );
 pgrx::extension_sql_file!("../sql/check.sql", name = "check_sql", requires = ["hnsw_sql"]);
 pgrx::extension_sql_file!("../sql/ivfflat.sql", name = "ivfflat_sql", requires = ["hnsw_sql"]);
-pgrx::extension_sql_file!("../sql/ivfflat_types.sql", name = "ivfflat_types_sql", requires = ["ivfflat_sql", "halfvec_sql", "bit_sql"]);
+pgrx::extension_sql_file!(
+    "../sql/ivfflat_types.sql",
+    name = "ivfflat_types_sql",
+    requires = ["ivfflat_sql", "halfvec_sql", "bit_sql"]
+);
 pgrx::extension_sql_file!("../sql/embed.sql", name = "embed_sql", requires = ["hnsw_sql"], finalize);
 pgrx::extension_sql_file!("../sql/hybrid.sql", name = "hybrid_sql", requires = ["hnsw_sql"]);
 

@@ -40,7 +40,11 @@ unsafe fn deconstruct(d: Datum) -> (pg_sys::Oid, Vec<Datum>) {
             std::ptr::null_mut(),
             &mut n,
         );
-        let v = if n > 0 { std::slice::from_raw_parts(elems, n as usize).to_vec() } else { Vec::new() };
+        let v = if n > 0 {
+            std::slice::from_raw_parts(elems, n as usize).to_vec()
+        } else {
+            Vec::new()
+        };
         (elemtype, v)
     }
 }

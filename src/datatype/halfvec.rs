@@ -45,7 +45,9 @@ impl<'a> HalfvecRef<'a> {
             let p = detoast(d) as *const HalfvecHeader;
             let dim = (*p).dim.max(0) as usize;
             let data = (p as *const u8).add(HALFVEC_HEADER_SIZE) as *const u16;
-            HalfvecRef { bits: std::slice::from_raw_parts(data, dim) }
+            HalfvecRef {
+                bits: std::slice::from_raw_parts(data, dim),
+            }
         }
     }
 

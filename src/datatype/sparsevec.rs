@@ -61,7 +61,11 @@ impl<'a> SparsevecRef<'a> {
 
     /// An owned copy, for the core crate's functions on [`SparseVec`].
     pub fn to_owned(&self) -> SparseVec {
-        SparseVec { dim: self.dim, indices: self.indices.to_vec(), values: self.values.to_vec() }
+        SparseVec {
+            dim: self.dim,
+            indices: self.indices.to_vec(),
+            values: self.values.to_vec(),
+        }
     }
 }
 

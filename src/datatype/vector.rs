@@ -31,7 +31,9 @@ impl<'a> VectorRef<'a> {
             let p = detoast(d) as *const VectorHeader;
             let dim = (*p).dim.max(0) as usize;
             let data = (p as *const u8).add(VECTOR_HEADER_SIZE) as *const f32;
-            VectorRef { x: std::slice::from_raw_parts(data, dim) }
+            VectorRef {
+                x: std::slice::from_raw_parts(data, dim),
+            }
         }
     }
 

@@ -37,12 +37,7 @@ unsafe fn array_elements(d: Datum, elemtype: pg_sys::Oid, what: &str) -> Vec<Dat
     unsafe {
         let arr = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as *mut pg_sys::ArrayType;
         if (*arr).elemtype != elemtype {
-            raise(
-                INVALID_PARAMETER_VALUE,
-                format!("{what} has the wrong element type"),
-                None,
-                None,
-            );
+            raise(INVALID_PARAMETER_VALUE, format!("{what} has the wrong element type"), None, None);
         }
         let mut typlen: i16 = 0;
         let mut typbyval = false;
@@ -51,24 +46,10 @@ unsafe fn array_elements(d: Datum, elemtype: pg_sys::Oid, what: &str) -> Vec<Dat
         let mut elems: *mut Datum = std::ptr::null_mut();
         let mut nulls: *mut bool = std::ptr::null_mut();
         let mut n: i32 = 0;
-        pg_sys::deconstruct_array(
-            arr,
-            elemtype,
-            typlen as i32,
-            typbyval,
-            typalign,
-            &mut elems,
-            &mut nulls,
-            &mut n,
-        );
+        pg_sys::deconstruct_array(arr, elemtype, typlen as i32, typbyval, typalign, &mut elems, &mut nulls, &mut n);
         let n = n as usize;
         if n > 0 && std::slice::from_raw_parts(nulls, n).iter().any(|&x| x) {
-            raise(
-                NULL_VALUE_NOT_ALLOWED,
-                format!("{what} must not contain nulls"),
-                None,
-                None,
-            );
+            raise(NULL_VALUE_NOT_ALLOWED, format!("{what} must not contain nulls"), None, None);
         }
         if n == 0 {
             Vec::new()

@@ -33,7 +33,11 @@ pub fn tid_item_pointer(tid: Tid, out: &mut pg_sys::ItemPointerData) {
 /// # Safety
 /// `rel` is an open relation.
 pub unsafe fn rel_name(rel: pg_sys::Relation) -> String {
-    unsafe { CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned() }
+    unsafe {
+        CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr())
+            .to_string_lossy()
+            .into_owned()
+    }
 }
 
 /// The function's name, empty for `InvalidOid` or an unknown function.
@@ -139,7 +143,12 @@ pub unsafe fn build_dims(index: pg_sys::Relation, am: &str, max_dims: i32) -> u3
         raise(INVALID_PARAMETER_VALUE, "column does not have dimensions", None, None);
     }
     if dims > max_dims {
-        raise(PROGRAM_LIMIT_EXCEEDED, format!("column cannot have more than {max_dims} dimensions for {am} index"), None, None);
+        raise(
+            PROGRAM_LIMIT_EXCEEDED,
+            format!("column cannot have more than {max_dims} dimensions for {am} index"),
+            None,
+            None,
+        );
     }
     dims as u32
 }
@@ -162,7 +171,12 @@ pub unsafe fn begin_ordered_scan(scan: pg_sys::IndexScanDesc, am: &str) -> Optio
             && (*snapshot).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_MVCC
             && (*snapshot).snapshot_type != pg_sys::SnapshotType::SNAPSHOT_HISTORIC_MVCC
         {
-            raise(FEATURE_NOT_SUPPORTED, format!("non-MVCC snapshots are not supported with {am}"), None, None);
+            raise(
+                FEATURE_NOT_SUPPORTED,
+                format!("non-MVCC snapshots are not supported with {am}"),
+                None,
+                None,
+            );
         }
         let key = &*(*scan).orderByData;
         if key.sk_flags & pg_sys::SK_ISNULL as i32 != 0 {
@@ -248,7 +262,12 @@ pub unsafe fn cost_base(root: *mut pg_sys::PlannerInfo, path: *mut pg_sys::Index
         let info = (*path).indexinfo;
         let mut seq_page_cost = 0.0;
         pg_sys::get_tablespace_page_costs((*info).reltablespace, std::ptr::null_mut(), &mut seq_page_cost);
-        Some(CostBase { costs, info, seq_page_cost, heap_pages: (*(*info).rel).pages as f64 })
+        Some(CostBase {
+            costs,
+            info,
+            seq_page_cost,
+            heap_pages: (*(*info).rel).pages as f64,
+        })
     }
 }
 
@@ -292,7 +311,11 @@ impl DeadTids {
     /// # Safety
     /// The callback and state `ambulkdelete` was given.
     pub unsafe fn new(callback: pg_sys::IndexBulkDeleteCallback, state: *mut std::ffi::c_void) -> DeadTids {
-        DeadTids { callback: callback.expect("bulk delete callback"), state, ip: pg_sys::ItemPointerData::default() }
+        DeadTids {
+            callback: callback.expect("bulk delete callback"),
+            state,
+            ip: pg_sys::ItemPointerData::default(),
+        }
     }
 
     pub fn is_dead(&mut self, tid: Tid) -> bool {
@@ -313,7 +336,10 @@ pub struct BulkDeleteCounts {
 ///
 /// # Safety
 /// `stats` is `ambulkdelete`'s argument.
-pub unsafe fn bulk_delete_result(stats: *mut pg_sys::IndexBulkDeleteResult, counts: BulkDeleteCounts) -> *mut pg_sys::IndexBulkDeleteResult {
+pub unsafe fn bulk_delete_result(
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+    counts: BulkDeleteCounts,
+) -> *mut pg_sys::IndexBulkDeleteResult {
     unsafe {
         let stats = new_stats_if_null(stats);
         (*stats).num_pages = counts.pages;

@@ -46,8 +46,7 @@ unsafe fn bump_usage_count(buffer: pg_sys::Buffer) {
         // SAFETY: pg_atomic_uint32 is a u32 in shared memory updated only atomically.
         let state = &*(std::ptr::addr_of_mut!((*desc).state) as *const AtomicU32);
         let old = state.load(Ordering::Relaxed);
-        if old & pg_sys::BM_LOCKED != 0
-            || (old & pg_sys::BUF_USAGECOUNT_MASK) >> pg_sys::BUF_USAGECOUNT_SHIFT >= pg_sys::BM_MAX_USAGE_COUNT
+        if old & pg_sys::BM_LOCKED != 0 || (old & pg_sys::BUF_USAGECOUNT_MASK) >> pg_sys::BUF_USAGECOUNT_SHIFT >= pg_sys::BM_MAX_USAGE_COUNT
         {
             return;
         }
@@ -86,7 +85,11 @@ impl BufferHints {
                 if tables.len() >= HINT_TABLES {
                     tables.remove(0);
                 }
-                let t = std::rc::Rc::new(BufferHints { node, fork, slots: std::cell::UnsafeCell::new(Vec::new()) });
+                let t = std::rc::Rc::new(BufferHints {
+                    node,
+                    fork,
+                    slots: std::cell::UnsafeCell::new(Vec::new()),
+                });
                 tables.push(t.clone());
                 Some(t)
             })
@@ -179,7 +182,12 @@ impl PgRelation {
     }
 
     pub fn with_fork(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type, logging: Logging) -> PgRelation {
-        PgRelation { rel, fork, logging: std::cell::Cell::new(logging), hints: None }
+        PgRelation {
+            rel,
+            fork,
+            logging: std::cell::Cell::new(logging),
+            hints: None,
+        }
     }
 
     /// Whether pages written in bulk must be WAL-logged: always for an init fork, otherwise for
@@ -208,9 +216,7 @@ impl PgRelation {
     }
 
     fn read_buffer(&self, blkno: u32) -> pg_sys::Buffer {
-        unsafe {
-            pg_sys::ReadBufferExtended(self.rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut())
-        }
+        unsafe { pg_sys::ReadBufferExtended(self.rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut()) }
     }
 }
 
@@ -299,7 +305,10 @@ impl RelationRead for PgRelation {
                 None => pg_sys::ReadBufferExtended(self.rel, self.fork, blkno, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut()),
             };
             pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
-            PgReadGuard { buf, page: pg_sys::BufferGetPage(buf) as *const Page }
+            PgReadGuard {
+                buf,
+                page: pg_sys::BufferGetPage(buf) as *const Page,
+            }
         }
     }
 
@@ -331,9 +340,11 @@ impl PgRelation {
                     let page = pg_sys::GenericXLogRegisterBuffer(state, buf, flags) as *mut Page;
                     PgWriteGuard { buf, state, page }
                 }
-                Logging::Bulk => {
-                    PgWriteGuard { buf, state: std::ptr::null_mut(), page: pg_sys::BufferGetPage(buf) as *mut Page }
-                }
+                Logging::Bulk => PgWriteGuard {
+                    buf,
+                    state: std::ptr::null_mut(),
+                    page: pg_sys::BufferGetPage(buf) as *mut Page,
+                },
             }
         }
     }

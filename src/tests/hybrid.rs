@@ -11,10 +11,7 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             self.0 >> 33
         }
         fn below(&mut self, n: u64) -> u64 {
@@ -90,11 +87,7 @@ mod tests {
                 0 => format!("to_tsvector('english', {})", lit(&body)),
                 1 => format!("strip(to_tsvector('simple', {}))", lit(&body)),
                 2 => format!("setweight(to_tsvector('simple', {}), 'A')", lit(&body)),
-                _ => format!(
-                    "to_tsvector('simple', {}) || to_tsvector('english', {})",
-                    lit(&body),
-                    lit(&body)
-                ),
+                _ => format!("to_tsvector('simple', {}) || to_tsvector('english', {})", lit(&body), lit(&body)),
             };
             Spi::run(&format!("INSERT INTO tv VALUES ({id}, {expr})")).unwrap();
         }
@@ -161,10 +154,7 @@ mod tests {
             let sql = match rng.below(5) {
                 0 => {
                     next_id += 1;
-                    format!(
-                        "INSERT INTO ht (id, body) VALUES ({next_id}, {})",
-                        lit(&text(&mut rng, 0, 20))
-                    )
+                    format!("INSERT INTO ht (id, body) VALUES ({next_id}, {})", lit(&text(&mut rng, 0, 20)))
                 }
                 1 => {
                     let body = text(&mut rng, 0, 12);
@@ -174,7 +164,10 @@ mod tests {
                 3 => format!("DELETE FROM ht WHERE id % 13 = {}", rng.below(13)),
                 _ => {
                     next_id += 5;
-                    format!("INSERT INTO ht (id, body) SELECT g, repeat('cell ', g % 9) FROM generate_series({}, {next_id}) g", next_id - 4)
+                    format!(
+                        "INSERT INTO ht (id, body) SELECT g, repeat('cell ', g % 9) FROM generate_series({}, {next_id}) g",
+                        next_id - 4
+                    )
                 }
             };
             Spi::run(&sql).unwrap();
@@ -230,7 +223,14 @@ mod tests {
                     &[],
                 )
                 .unwrap()
-                .map(|r| (r.get(1).unwrap().unwrap(), r.get(2).unwrap().unwrap(), r.get(3).unwrap(), r.get(4).unwrap()))
+                .map(|r| {
+                    (
+                        r.get(1).unwrap().unwrap(),
+                        r.get(2).unwrap().unwrap(),
+                        r.get(3).unwrap(),
+                        r.get(4).unwrap(),
+                    )
+                })
                 .collect()
             });
             assert_eq!(got.len(), want.len(), "{q}");
@@ -264,10 +264,7 @@ mod tests {
                 "SELECT * FROM hybrid_search('ht', 'id', 'tsv', 'emb', 'x', '[1,2,3]', vector_depth => 0)",
                 "22023",
             ),
-            (
-                "SELECT * FROM hybrid_search('ht', 'id', 'tsv', 'body', 'x', '[1,2,3]')",
-                "42804",
-            ),
+            ("SELECT * FROM hybrid_search('ht', 'id', 'tsv', 'body', 'x', '[1,2,3]')", "42804"),
             (
                 "SELECT * FROM hybrid_search_as(NULL::date, 'ht', 'id', 'tsv', 'emb', 'x', '[1,2,3]')",
                 "42804",

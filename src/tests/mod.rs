@@ -1,7 +1,7 @@
 //! `#[pg_test]`s: SQL-reachable behaviour checked inside a real backend.
 
-pub mod util;
 mod hybrid;
 mod reliability;
 mod types;
+pub mod util;
 mod vector;

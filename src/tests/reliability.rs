@@ -67,7 +67,12 @@ mod tests {
         run("CREATE INDEX chk_l2 ON chk USING hnsw (v vector_l2_ops) WITH (m = 8, ef_construction = 32)");
         run("CREATE INDEX chk_cos ON chk USING hnsw (v vector_cosine_ops)");
         for idx in ["chk_l2", "chk_cos"] {
-            assert_eq!(check_field(idx, "ok"), "true", "{}", one_str(&format!("SELECT semvec_index_check('{idx}')::text")));
+            assert_eq!(
+                check_field(idx, "ok"),
+                "true",
+                "{}",
+                one_str(&format!("SELECT semvec_index_check('{idx}')::text"))
+            );
             assert_eq!(check_field(idx, "elements"), "600");
             assert_eq!(check_field(idx, "heap_tuples_checked"), "600");
             assert_eq!(check_field(idx, "problem_count"), "0");
@@ -101,7 +106,9 @@ mod tests {
     /// transaction drops the index again).
     fn corrupt(index: &str, blk: u32, at: usize) {
         unsafe {
-            let oid = Spi::get_one::<pg_sys::Oid>(&format!("SELECT '{index}'::regclass::oid")).unwrap().unwrap();
+            let oid = Spi::get_one::<pg_sys::Oid>(&format!("SELECT '{index}'::regclass::oid"))
+                .unwrap()
+                .unwrap();
             let rel = pg_sys::index_open(oid, pg_sys::AccessExclusiveLock as i32);
             let buf = pg_sys::ReadBuffer(rel, blk);
             pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
@@ -142,8 +149,15 @@ mod tests {
         run("CREATE TABLE other (id int PRIMARY KEY, v vector(2))");
         assert_eq!(fails_with("SELECT semvec_index_check('other')").as_deref(), Some("42809"));
         assert_eq!(fails_with("SELECT semvec_index_check('other_pkey')").as_deref(), Some("42809"));
-        assert_eq!(fails_with("SELECT semvec_index_check(2147483000::oid::regclass)").as_deref(), Some("42P01"));
-        assert_eq!(Spi::get_one::<String>("SELECT semvec_index_check(NULL)::text").unwrap(), None, "STRICT");
+        assert_eq!(
+            fails_with("SELECT semvec_index_check(2147483000::oid::regclass)").as_deref(),
+            Some("42P01")
+        );
+        assert_eq!(
+            Spi::get_one::<String>("SELECT semvec_index_check(NULL)::text").unwrap(),
+            None,
+            "STRICT"
+        );
     }
 
     #[pg_test]
@@ -179,10 +193,16 @@ mod tests {
             run(&format!("SET LOCAL ROLE {role}"));
             for sql in &attempts {
                 let got = fails_with(sql);
-                assert!(got.as_deref() == Some("42501") || (sql.contains("secret_i") && got.is_some()), "{role}: {sql}: {got:?}");
+                assert!(
+                    got.as_deref() == Some("42501") || (sql.contains("secret_i") && got.is_some()),
+                    "{role}: {sql}: {got:?}"
+                );
             }
             // Column statistics of the vector column stay hidden too.
-            assert_eq!(one_i64("SELECT count(*) FROM pg_stats WHERE tablename = 'secret' AND attname = 'v'"), 0);
+            assert_eq!(
+                one_i64("SELECT count(*) FROM pg_stats WHERE tablename = 'secret' AND attname = 'v'"),
+                0
+            );
             run("RESET ROLE");
         }
         // The granted columns work, through a plan that does not touch v.
@@ -205,7 +225,10 @@ mod tests {
         run("SET LOCAL ROLE semvec_rel_alice");
         let plan = explain("SELECT id FROM shared_docs ORDER BY v <-> '[3,3]' LIMIT 10");
         assert!(plan.contains("Index Scan using shared_docs_i"), "{plan}");
-        assert_eq!(one_i64("SELECT count(*) FROM (SELECT id FROM shared_docs ORDER BY v <-> '[3,3]' LIMIT 10) s"), 10);
+        assert_eq!(
+            one_i64("SELECT count(*) FROM (SELECT id FROM shared_docs ORDER BY v <-> '[3,3]' LIMIT 10) s"),
+            10
+        );
         assert_eq!(
             one_i64("SELECT count(*) FROM (SELECT owner FROM shared_docs ORDER BY v <-> '[3,3]' LIMIT 50) s WHERE owner <> current_user"),
             0
@@ -234,7 +257,10 @@ mod tests {
             ("SELECT '[nan]'::vector", "22000"),
             ("SELECT '[-Infinity]'::vector", "22000"),
             ("SELECT '[]'::vector", "22000"),
-            ("SELECT ('[' || array_to_string(array_fill(1, ARRAY[16001]), ',') || ']')::vector", "54000"),
+            (
+                "SELECT ('[' || array_to_string(array_fill(1, ARRAY[16001]), ',') || ']')::vector",
+                "54000",
+            ),
             // type modifiers and assignment
             ("SELECT '[1,2]'::vector(3)", "22000"),
             ("INSERT INTO typed VALUES ('[1,2,3,4]')", "22000"),
@@ -255,11 +281,23 @@ mod tests {
             // index options, dimensions and GUCs
             ("CREATE INDEX ON typed USING hnsw (v vector_l2_ops) WITH (m = 1)", "22023"),
             ("CREATE INDEX ON typed USING hnsw (v vector_l2_ops) WITH (m = 101)", "22023"),
-            ("CREATE INDEX ON typed USING hnsw (v vector_l2_ops) WITH (ef_construction = 3)", "22023"),
-            ("CREATE INDEX ON typed USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 20)", "22023"),
+            (
+                "CREATE INDEX ON typed USING hnsw (v vector_l2_ops) WITH (ef_construction = 3)",
+                "22023",
+            ),
+            (
+                "CREATE INDEX ON typed USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 20)",
+                "22023",
+            ),
             ("CREATE INDEX ON typed USING hnsw (v vector_l2_ops) WITH (bogus = 1)", "22023"),
-            ("CREATE TABLE nodim (v vector); CREATE INDEX ON nodim USING hnsw (v vector_l2_ops)", "22023"),
-            ("CREATE TABLE wide (v vector(2001)); CREATE INDEX ON wide USING hnsw (v vector_l2_ops)", "54000"),
+            (
+                "CREATE TABLE nodim (v vector); CREATE INDEX ON nodim USING hnsw (v vector_l2_ops)",
+                "22023",
+            ),
+            (
+                "CREATE TABLE wide (v vector(2001)); CREATE INDEX ON wide USING hnsw (v vector_l2_ops)",
+                "54000",
+            ),
             ("SET hnsw.ef_search = 0", "22023"),
             ("SET hnsw.ef_search = 1001", "22023"),
             ("SET hnsw.iterative_scan = 'sideways'", "22023"),
@@ -421,7 +459,12 @@ mod tests {
             .map(|r| r.get::<String>(1).unwrap().unwrap())
             .collect()
         });
-        for must in ["vector_in(cstring,oid,integer)", "vector_recv(internal,oid,integer)", "l2_distance(vector,vector)", "vector_accum(double precision[],vector)"] {
+        for must in [
+            "vector_in(cstring,oid,integer)",
+            "vector_recv(internal,oid,integer)",
+            "l2_distance(vector,vector)",
+            "vector_accum(double precision[],vector)",
+        ] {
             assert!(core.iter().any(|c| c == must), "{must} not found among {core:?}");
         }
         let mut wrong = Vec::new();
@@ -431,7 +474,9 @@ mod tests {
             let want = match EXCEPTIONS.iter().find(|e| e.0 == name) {
                 // Only functions the access method calls internally may deviate.
                 Some(e) if is_core && !sig.contains("internal") => {
-                    wrong.push(format!("{sig}: type/operator/cast/opclass/aggregate support functions allow no exception"));
+                    wrong.push(format!(
+                        "{sig}: type/operator/cast/opclass/aggregate support functions allow no exception"
+                    ));
                     (e.1, e.2, e.3)
                 }
                 Some(e) => (e.1, e.2, e.3),

@@ -39,9 +39,11 @@ mod tests {
         assert_eq!(one_str("SELECT encode(halfvec_send('[1,-2]'), 'hex')"), "000200003c00c000");
         Spi::run("CREATE TABLE hsrc (v halfvec(2)); INSERT INTO hsrc VALUES ('[1,-2]'), ('[0.5,65504]')").unwrap();
         Spi::run("COPY hsrc TO '/tmp/semvec_pgtest_halfvec.bin' WITH (FORMAT binary)").unwrap();
-        Spi::run("CREATE TABLE hdst (v halfvec(2)); COPY hdst FROM '/tmp/semvec_pgtest_halfvec.bin' WITH (FORMAT binary)")
-            .unwrap();
-        assert_eq!(one_str("SELECT string_agg(v::text, ' ' ORDER BY v) FROM hdst"), "[0.5,65504] [1,-2]");
+        Spi::run("CREATE TABLE hdst (v halfvec(2)); COPY hdst FROM '/tmp/semvec_pgtest_halfvec.bin' WITH (FORMAT binary)").unwrap();
+        assert_eq!(
+            one_str("SELECT string_agg(v::text, ' ' ORDER BY v) FROM hdst"),
+            "[0.5,65504] [1,-2]"
+        );
     }
 
     #[pg_test]
@@ -70,9 +72,7 @@ mod tests {
         )
         .unwrap();
         for op in ["<->", "<#>", "<+>"] {
-            let sql = format!(
-                "SELECT bool_and((a.v::sparsevec {op} b.v::sparsevec) = (a.v {op} b.v)) FROM sp a, sp b"
-            );
+            let sql = format!("SELECT bool_and((a.v::sparsevec {op} b.v::sparsevec) = (a.v {op} b.v)) FROM sp a, sp b");
             assert!(one_bool(&sql), "{op}");
         }
         // cosine is NaN for zero vectors on both sides; compare the others to 1e-6

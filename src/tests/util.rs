@@ -34,4 +34,3 @@ pub fn one_str(sql: &str) -> String {
 pub fn one_f64(sql: &str) -> f64 {
     Spi::get_one::<f64>(sql).expect("spi").expect("not null")
 }
-

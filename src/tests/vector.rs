@@ -30,7 +30,10 @@ mod tests {
         Spi::run("CREATE TABLE copy_src (v vector(2)); INSERT INTO copy_src VALUES ('[1,-2]'), ('[0.5,1e-07]')").unwrap();
         Spi::run("COPY copy_src TO '/tmp/semvec_pgtest_copy.bin' WITH (FORMAT binary)").unwrap();
         Spi::run("CREATE TABLE copy_dst (v vector(2)); COPY copy_dst FROM '/tmp/semvec_pgtest_copy.bin' WITH (FORMAT binary)").unwrap();
-        assert_eq!(one_str("SELECT string_agg(v::text, ' ' ORDER BY v) FROM copy_dst"), "[0.5,1e-07] [1,-2]");
+        assert_eq!(
+            one_str("SELECT string_agg(v::text, ' ' ORDER BY v) FROM copy_dst"),
+            "[0.5,1e-07] [1,-2]"
+        );
     }
 
     #[pg_test]

@@ -4,10 +4,10 @@
 # SIGKILL (postmaster and every backend at once) mid-stream, once after a CHECKPOINT (so recovery
 # replays full-page images of Generic WAL records) and once while a third client deletes rows and
 # runs VACUUM (so the crash lands in the middle of neighbour-list repairs too). After each restart:
-# every acknowledged row is in the table and in the index with its vector, is returned first by
-# an index scan ordered by the distance to its own vector (unless the graph cannot reach it, which
-# must stay below 0.1%: see check_rows_found in lib/cluster.bash), recall@10 holds, and
-# semvec_index_check finds no corruption.
+# every acknowledged row is in the table and in the index with its vector, semvec_index_check
+# finds no corruption, and after one VACUUM (which finishes a repair the crash interrupted) every
+# row is reachable and returned first by an index scan ordered by the distance to its own vector,
+# and recall@10 holds.
 #
 # Environment: CRASH_INSERT_SECONDS (insert time before each crash, default 10), CRASH_ROUNDS
 # (default 2), CRASH_DIMS (default 16).
@@ -84,8 +84,11 @@ for round in $(seq 1 "$ROUNDS"); do
         "$(node_sql crash "SELECT count(*) FROM missing_$round")" 0
     check_eq "round $round: every row holds the vector it was inserted with" \
         "$(node_sql crash "SELECT count(*) FROM items WHERE v <> random_vector($DIMS, id)")" 0
-    check_rows_found crash items items_v_idx '<->' "round $round"
     check_index_ok crash items_v_idx "round $round: semvec_index_check finds no corruption"
+    # A crash during VACUUM leaves its repair unfinished (dead elements, maybe cut-off live ones):
+    # the next VACUUM finishes it, after which no row may be lost from search.
+    node_psql crash -c "VACUUM items"
+    check_rows_found crash items items_v_idx '<->' "round $round, after a VACUUM"
     recall=$(node_sql crash "SELECT recall10('items', 'queries')")
     check "round $round: recall@10 = $recall >= 0.95 after recovery" awk -v r="$recall" 'BEGIN { exit !(r >= 0.95) }'
     # The recovered index keeps working: inserts and a vacuum after recovery.

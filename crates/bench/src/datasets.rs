@@ -61,7 +61,9 @@ pub fn dataset_dir(cache: &Path, name: DatasetName) -> PathBuf {
 }
 
 fn prepared(dir: &Path) -> bool {
-    ["base.fvecs", "queries.fvecs", "inserts.fvecs", "base.copy"].iter().all(|f| dir.join(f).exists())
+    ["base.fvecs", "queries.fvecs", "inserts.fvecs", "base.copy"]
+        .iter()
+        .all(|f| dir.join(f).exists())
 }
 
 /// Makes the cache files of a data set when they are missing. For Debian, that is the text corpus
@@ -132,14 +134,25 @@ pub fn load(cache: &Path, name: DatasetName, n_base: usize, n_queries: usize, n_
         _ => {
             let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let t0 = std::time::Instant::now();
-            eprintln!("exact top-{K} of {} queries over {} rows ({threads} threads)...", queries.len(), base.len());
+            eprintln!(
+                "exact top-{K} of {} queries over {} rows ({threads} threads)...",
+                queries.len(),
+                base.len()
+            );
             let t = exact_top_k(&base, &queries, K, metric, threads);
             eprintln!("  done in {:.1} s, cached in {}", t0.elapsed().as_secs_f64(), gt_path.display());
             write_ivecs(&gt_path, &t)?;
             t
         }
     };
-    Ok(Dataset { name, metric, base, queries, inserts, truth })
+    Ok(Dataset {
+        name,
+        metric,
+        base,
+        queries,
+        inserts,
+        truth,
+    })
 }
 
 /// One package description: the package name and its text (synopsis, then the long description
@@ -168,7 +181,11 @@ pub fn debian_descriptions() -> Result<Vec<Description>> {
         .output()
         .context("run /usr/lib/apt/apt-helper cat-file")?;
     if !out.status.success() {
-        bail!("apt-helper cat-file {} failed: {}", list.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "apt-helper cat-file {} failed: {}",
+            list.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(parse_translations(&String::from_utf8_lossy(&out.stdout)))
 }
@@ -229,7 +246,12 @@ pub fn parse_translations(text: &str) -> Vec<Description> {
 fn write_descriptions(path: &Path, docs: &[Description]) -> Result<()> {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     for d in docs {
-        writeln!(w, "{}\t{}", d.package, d.text.replace('\\', "\\\\").replace('\t', " ").replace('\n', "\\n"))?;
+        writeln!(
+            w,
+            "{}\t{}",
+            d.package,
+            d.text.replace('\\', "\\\\").replace('\t', " ").replace('\n', "\\n")
+        )?;
     }
     w.flush()?;
     Ok(())
@@ -238,7 +260,10 @@ fn write_descriptions(path: &Path, docs: &[Description]) -> Result<()> {
 /// `s` as a field of `COPY ... FROM STDIN` in text format (backslash, tab, newline and carriage
 /// return escaped).
 pub fn copy_text(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n").replace('\r', "\\r")
+    s.replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
 }
 
 pub fn read_descriptions(path: &Path) -> Result<Vec<Description>> {
@@ -259,7 +284,10 @@ pub fn read_descriptions(path: &Path) -> Result<Vec<Description>> {
                 t.push(c);
             }
         }
-        docs.push(Description { package: package.to_string(), text: t });
+        docs.push(Description {
+            package: package.to_string(),
+            text: t,
+        });
     }
     Ok(docs)
 }
@@ -296,7 +324,9 @@ pub fn embed_debian(client: &mut postgres::Client, cache: &Path, embed_sql: &str
         w.finish()?;
     }
     let sql = format!("SELECT id, ({embed_sql})::vector FROM bench_debian_docs WHERE id >= $1 AND id < $2 ORDER BY id");
-    let stmt = client.prepare(&sql).with_context(|| format!("prepare `{sql}` (does semvec have embed()?)"))?;
+    let stmt = client
+        .prepare(&sql)
+        .with_context(|| format!("prepare `{sql}` (does semvec have embed()?)"))?;
     let mut all: Vec<Option<Vec<f32>>> = vec![None; docs.len()];
     let t0 = std::time::Instant::now();
     for start in (0..docs.len()).step_by(batch.max(1)) {
@@ -328,7 +358,14 @@ pub fn embed_debian(client: &mut postgres::Client, cache: &Path, embed_sql: &str
     }
     map.flush()?;
     write_split(&dir, &base, &queries, &inserts)?;
-    eprintln!("debian: {} base, {} queries, {} inserts of {} dims in {}", base.len(), queries.len(), inserts.len(), dim, dir.display());
+    eprintln!(
+        "debian: {} base, {} queries, {} inserts of {} dims in {}",
+        base.len(),
+        queries.len(),
+        inserts.len(),
+        dim,
+        dir.display()
+    );
     Ok(())
 }
 
@@ -344,7 +381,13 @@ mod tests {
         assert_eq!(docs.len(), 2, "the second 0ad block is a duplicate");
         assert_eq!(docs[0].package, "0ad");
         assert_eq!(docs[0].text, "Real-time strategy game\n0 A.D. is a free game.\nSecond paragraph.");
-        assert_eq!(docs[1], Description { package: "zile".into(), text: "very small editor".into() });
+        assert_eq!(
+            docs[1],
+            Description {
+                package: "zile".into(),
+                text: "very small editor".into()
+            }
+        );
     }
 
     #[test]
@@ -352,7 +395,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("semvec-bench-desc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("d.tsv");
-        let docs = vec![Description { package: "a".into(), text: "x\\ny\nz".into() }];
+        let docs = vec![Description {
+            package: "a".into(),
+            text: "x\\ny\nz".into(),
+        }];
         write_descriptions(&p, &docs).unwrap();
         assert_eq!(read_descriptions(&p).unwrap(), docs);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -83,13 +83,16 @@ pub struct Row {
 /// The `count` texts of the benchmark: the first ones of the fixed shuffle the Debian data set is
 /// split with (its 1000 queries first), so they span the whole archive, not one letter of it.
 pub fn pick_texts(docs: &[datasets::Description], count: usize) -> Vec<String> {
-    datasets::shuffled(docs.len(), DEBIAN_SEED).into_iter().take(count).map(|i| docs[i].text.clone()).collect()
+    datasets::shuffled(docs.len(), DEBIAN_SEED)
+        .into_iter()
+        .take(count)
+        .map(|i| docs[i].text.clone())
+        .collect()
 }
 
 /// One JSON string per line, the format `bench_python_ort.py --texts` reads.
 pub fn write_texts(path: &Path, texts: &[String]) -> Result<()> {
-    let mut w =
-        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?);
     for t in texts {
         writeln!(w, "{}", serde_json::to_string(t)?)?;
     }
@@ -108,7 +111,10 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 /// Smallest cosine between matching vectors of both lists (over the shorter one); None when empty.
 pub fn min_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> Option<f64> {
-    a.iter().zip(b).map(|(x, y)| cosine(x, y)).reduce(|m, c| if c < m || c.is_nan() { c } else { m })
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| cosine(x, y))
+        .reduce(|m, c| if c < m || c.is_nan() { c } else { m })
 }
 
 /// CPU seconds (user + system, all threads) of a local process, from /proc; None when it is not
@@ -144,12 +150,7 @@ impl Backend {
 }
 
 /// Best of `rounds` passes of `pass`, which returns the vectors of the first texts it embedded.
-fn timed(
-    rounds: usize,
-    n: usize,
-    backend: &Backend,
-    mut pass: impl FnMut() -> Result<Vec<Vec<f32>>>,
-) -> Result<(Rate, Vec<Vec<f32>>)> {
+fn timed(rounds: usize, n: usize, backend: &Backend, mut pass: impl FnMut() -> Result<Vec<Vec<f32>>>) -> Result<(Rate, Vec<Vec<f32>>)> {
     let (mut best, mut best_cpu, mut kept) = (f64::INFINITY, None::<f64>, Vec::new());
     for _ in 0..rounds.max(1) {
         let c0 = backend.cpu();
@@ -162,7 +163,13 @@ fn timed(
         }
     }
     let per_cpu = best_cpu.filter(|&c| c > 0.0).map(|c| n as f64 / c);
-    Ok((Rate { rows_per_s: n as f64 / best, rows_per_cpu_s: per_cpu }, kept))
+    Ok((
+        Rate {
+            rows_per_s: n as f64 / best,
+            rows_per_cpu_s: per_cpu,
+        },
+        kept,
+    ))
 }
 
 struct ModelInfo {
@@ -182,7 +189,12 @@ pub fn run(client: &mut postgres::Client, o: &Options) -> Result<()> {
     }
     let docs = datasets::read_descriptions(&tsv)?;
     if docs.len() < o.count {
-        bail!("only {} Debian descriptions in {}, asked for {}", docs.len(), tsv.display(), o.count);
+        bail!(
+            "only {} Debian descriptions in {}, asked for {}",
+            docs.len(),
+            tsv.display(),
+            o.count
+        );
     }
     let texts = pick_texts(&docs, o.count);
     let work = o.cache.join("embed-throughput");
@@ -219,14 +231,16 @@ pub fn run(client: &mut postgres::Client, o: &Options) -> Result<()> {
     };
     let batch = match o.batch {
         Some(b) => b,
-        None => {
-            client.query_one("SELECT current_setting('semvec.embed_batch_size')::int", &[])?.get::<_, i32>(0) as usize
-        }
+        None => client
+            .query_one("SELECT current_setting('semvec.embed_batch_size')::int", &[])?
+            .get::<_, i32>(0) as usize,
     }
     .max(1);
     client.execute("SELECT set_config('semvec.embed_batch_size', $1, false)", &[&batch.to_string()])?;
 
-    client.batch_execute("DROP TABLE IF EXISTS bench_embed_texts; CREATE TEMP TABLE bench_embed_texts (id int4 PRIMARY KEY, body text NOT NULL)")?;
+    client.batch_execute(
+        "DROP TABLE IF EXISTS bench_embed_texts; CREATE TEMP TABLE bench_embed_texts (id int4 PRIMARY KEY, body text NOT NULL)",
+    )?;
     {
         let mut w = client.copy_in("COPY bench_embed_texts (id, body) FROM STDIN")?;
         for (i, t) in texts.iter().enumerate() {
@@ -251,11 +265,13 @@ pub fn run(client: &mut postgres::Client, o: &Options) -> Result<()> {
         model.model_path
     );
 
-    let backend = Backend { pid: client.query_one("SELECT pg_backend_pid()", &[])?.get(0), ticks: clock_ticks() };
+    let backend = Backend {
+        pid: client.query_one("SELECT pg_backend_pid()", &[])?.get(0),
+        ticks: clock_ticks(),
+    };
     let per_call = client.prepare("SELECT embed(body) FROM bench_embed_texts ORDER BY id")?;
-    let batched = client.prepare(
-        "SELECT unnest(embed_batch(array_agg(body ORDER BY id))) FROM bench_embed_texts WHERE id >= $1 AND id < $2",
-    )?;
+    let batched =
+        client.prepare("SELECT unnest(embed_batch(array_agg(body ORDER BY id))) FROM bench_embed_texts WHERE id >= $1 AND id < $2")?;
     let n = texts.len();
     let keep = CHECK_TEXTS.min(n);
 
@@ -346,7 +362,10 @@ pub fn run(client: &mut postgres::Client, o: &Options) -> Result<()> {
             if let Some(e) = v.get("embeddings").and_then(|e| e.as_array()) {
                 python_vectors = e
                     .iter()
-                    .map(|r| r.as_array().map(|x| x.iter().filter_map(|f| f.as_f64()).map(|f| f as f32).collect()))
+                    .map(|r| {
+                        r.as_array()
+                            .map(|x| x.iter().filter_map(|f| f.as_f64()).map(|f| f as f32).collect())
+                    })
                     .collect::<Option<Vec<Vec<f32>>>>()
                     .context("embeddings in the Python result")?;
             }
@@ -413,8 +432,10 @@ pub fn run(client: &mut postgres::Client, o: &Options) -> Result<()> {
     }
     let md = markdown(&o.command, &lines, &rows, &check_line, python_error.as_deref());
     println!("\n{md}");
-    let out =
-        o.out.clone().unwrap_or_else(|| o.cache.join("results").join(format!("embed-throughput-{n}-{}.md", o.stamp)));
+    let out = o
+        .out
+        .clone()
+        .unwrap_or_else(|| o.cache.join("results").join(format!("embed-throughput-{n}-{}.md", o.stamp)));
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -474,7 +495,9 @@ pub fn markdown(command: &str, lines: &[String], rows: &[Row], check: &str, pyth
             Mode::PerCall => "per call: `embed(body)`".to_string(),
             Mode::Batched => format!("batched: `embed_batch()` × {}", r.batch),
         };
-        let ratio = r.python.map_or_else(|| "n/a".into(), |p| format!("{:.2}", r.semvec.rows_per_s / p.rows_per_s));
+        let ratio = r
+            .python
+            .map_or_else(|| "n/a".into(), |p| format!("{:.2}", r.semvec.rows_per_s / p.rows_per_s));
         let _ = writeln!(
             s,
             "| {mode} | {} | {:.1} | {} | {ratio} | {} | {} |",
@@ -497,7 +520,10 @@ mod tests {
     use super::*;
 
     fn doc(i: usize) -> datasets::Description {
-        datasets::Description { package: format!("p{i}"), text: format!("text {i}") }
+        datasets::Description {
+            package: format!("p{i}"),
+            text: format!("text {i}"),
+        }
     }
 
     #[test]
@@ -516,8 +542,11 @@ mod tests {
         let p = dir.join("t.jsonl");
         let texts = vec!["a\nb\tc \"q\" \\".to_string(), "zürich".to_string()];
         write_texts(&p, &texts).unwrap();
-        let back: Vec<String> =
-            std::fs::read_to_string(&p).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let back: Vec<String> = std::fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(back, texts);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -530,7 +559,10 @@ mod tests {
         let b = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
         assert!(min_cosine(&a, &b).unwrap().abs() < 1e-12, "only the two overlapping pairs count");
         assert_eq!(min_cosine(&a, &[]), None);
-        assert!(min_cosine(&[vec![1.0]], &[vec![1.0, 2.0]]).unwrap().is_nan(), "length mismatch is never a pass");
+        assert!(
+            min_cosine(&[vec![1.0]], &[vec![1.0, 2.0]]).unwrap().is_nan(),
+            "length mismatch is never a pass"
+        );
     }
 
     #[test]
@@ -548,19 +580,34 @@ mod tests {
                 mode: Mode::PerCall,
                 threads: 1,
                 batch: 1,
-                semvec: Rate { rows_per_s: 150.0, rows_per_cpu_s: Some(140.0) },
-                python: Some(Rate { rows_per_s: 100.0, rows_per_cpu_s: None }),
+                semvec: Rate {
+                    rows_per_s: 150.0,
+                    rows_per_cpu_s: Some(140.0),
+                },
+                python: Some(Rate {
+                    rows_per_s: 100.0,
+                    rows_per_cpu_s: None,
+                }),
             },
             Row {
                 mode: Mode::Batched,
                 threads: 2,
                 batch: 32,
-                semvec: Rate { rows_per_s: 300.0, rows_per_cpu_s: None },
+                semvec: Rate {
+                    rows_per_s: 300.0,
+                    rows_per_cpu_s: None,
+                },
                 python: None,
             },
         ];
         let md = markdown("cmd", &["x".into()], &rows, "same model: ok", None);
-        assert!(md.contains("| per call: `embed(body)` | 1 | 150.0 | 100.0 | 1.50 | 140.0 | n/a |"), "{md}");
-        assert!(md.contains("| batched: `embed_batch()` × 32 | 2 | 300.0 | n/a | n/a | n/a | n/a |"), "{md}");
+        assert!(
+            md.contains("| per call: `embed(body)` | 1 | 150.0 | 100.0 | 1.50 | 140.0 | n/a |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| batched: `embed_batch()` × 32 | 2 | 300.0 | n/a | n/a | n/a | n/a |"),
+            "{md}"
+        );
     }
 }

@@ -110,7 +110,10 @@ pub fn recall(base: &Vectors, query: &[f32], truth: &[u32], returned: &[u32], me
     if k == 0 {
         return 1.0;
     }
-    let kth = truth.iter().map(|&i| metric.distance(query, base.row(i as usize))).fold(f64::MIN, f64::max);
+    let kth = truth
+        .iter()
+        .map(|&i| metric.distance(query, base.row(i as usize)))
+        .fold(f64::MIN, f64::max);
     let bound = kth + kth.abs() * 1e-6 + 1e-9;
     let mut seen = std::collections::HashSet::new();
     let hits = returned
@@ -160,7 +163,10 @@ mod tests {
         let q = base.head(17);
         let one = exact_top_k(&base, &q, 10, Metric::Cosine, 1);
         assert_eq!(one, exact_top_k(&base, &q, 10, Metric::Cosine, 3));
-        assert!(one.iter().enumerate().all(|(i, r)| r[0] == i as u32), "each point is its own nearest");
+        assert!(
+            one.iter().enumerate().all(|(i, r)| r[0] == i as u32),
+            "each point is its own nearest"
+        );
     }
 
     #[test]
@@ -180,7 +186,11 @@ mod tests {
         assert_eq!(recall(&base, &q, &truth, &[2, 1, 3], Metric::L2), 1.0);
         assert_eq!(recall(&base, &q, &truth, &[2, 10, 1], Metric::L2), 1.0, "a tie is not a miss");
         assert!((recall(&base, &q, &truth, &[2, 5, 6], Metric::L2) - 1.0 / 3.0).abs() < 1e-12);
-        assert_eq!(recall(&base, &q, &truth, &[2, 2, 2], Metric::L2), 1.0 / 3.0, "duplicates count once");
+        assert_eq!(
+            recall(&base, &q, &truth, &[2, 2, 2], Metric::L2),
+            1.0 / 3.0,
+            "duplicates count once"
+        );
         assert_eq!(recall(&base, &q, &truth, &[2, 1, 999], Metric::L2), 2.0 / 3.0, "unknown ids miss");
     }
 }

@@ -137,7 +137,10 @@ struct RunArgs {
 }
 
 fn cache_dir(c: &Common) -> PathBuf {
-    let dir = c.cache.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/bench"));
+    let dir = c
+        .cache
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/bench"));
     let _ = std::fs::create_dir_all(&dir);
     dir.canonicalize().unwrap_or(dir)
 }
@@ -202,13 +205,26 @@ fn real_main() -> Result<()> {
             client.batch_execute("CREATE EXTENSION IF NOT EXISTS semvec")?;
             datasets::embed_debian(&mut client, &cache_dir(&common), &embed_sql, batch)
         }
-        Some(Command::EmbedThroughput { count, batch, threads, rounds, model, python, skip_python, out, common }) => {
+        Some(Command::EmbedThroughput {
+            count,
+            batch,
+            threads,
+            rounds,
+            model,
+            python,
+            skip_python,
+            out,
+            common,
+        }) => {
             if count == 0 || threads.is_empty() || threads.contains(&0) {
                 anyhow::bail!("--count and every --threads value must be at least 1");
             }
             let sys = system("semvec", &common)?;
             let mut admin = runner::connect(&sys, "postgres", None)?;
-            if admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&sys.dbname])?.is_none() {
+            if admin
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&sys.dbname])?
+                .is_none()
+            {
                 admin.batch_execute(&format!("CREATE DATABASE \"{}\"", sys.dbname.replace('"', "")))?;
             }
             drop(admin);
@@ -298,17 +314,27 @@ fn run(a: RunArgs) -> Result<()> {
         ],
     };
     let mut header = header;
-    if let Some(note) = std::env::var("SEMVEC_BENCH_NOTE").ok().filter(|_| a.systems.iter().any(|s| s == "semvec")) {
+    if let Some(note) = std::env::var("SEMVEC_BENCH_NOTE")
+        .ok()
+        .filter(|_| a.systems.iter().any(|s| s == "semvec"))
+    {
         header.lines.push(format!("note: {note}"));
     }
     let md = report::markdown(&header, &results, &settings.ef_search);
     println!("\n{md}");
-    let out = a.out.clone().unwrap_or_else(|| cache.join("results").join(format!("{}-{mode}-{}.md", a.dataset.dir_name(), now_stamp())));
+    let out = a.out.clone().unwrap_or_else(|| {
+        cache
+            .join("results")
+            .join(format!("{}-{mode}-{}.md", a.dataset.dir_name(), now_stamp()))
+    });
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&out, &md)?;
-    std::fs::write(out.with_extension("json"), serde_json::to_string_pretty(&report::json(&header, &results))?)?;
+    std::fs::write(
+        out.with_extension("json"),
+        serde_json::to_string_pretty(&report::json(&header, &results))?,
+    )?;
     eprintln!("report written to {} (and .json)", out.display());
     Ok(())
 }

@@ -18,7 +18,9 @@ pub enum Matched {
 /// Walks the sweep in ef_search order and interpolates QPS linearly in recall between the first pair
 /// of neighbouring points that straddles `target`.
 pub fn qps_at_recall(points: &[(f64, f64)], target: f64) -> Matched {
-    let Some(&(r0, q0)) = points.first() else { return Matched::Unreached };
+    let Some(&(r0, q0)) = points.first() else {
+        return Matched::Unreached;
+    };
     if r0 >= target {
         return Matched::AtLeast(q0);
     }
@@ -77,29 +79,54 @@ fn rows(results: &[SystemResult], ef_list: &[u32]) -> Vec<Row> {
     let mut rows = Vec::new();
     let row = |name: &str, f: &dyn Fn(&SystemResult) -> Option<f64>, fmt: &dyn Fn(f64) -> String| {
         let values: Vec<Option<f64>> = results.iter().map(f).collect();
-        Row { name: name.to_string(), cells: values.iter().map(|v| num(*v, fmt)).collect(), values }
+        Row {
+            name: name.to_string(),
+            cells: values.iter().map(|v| num(*v, fmt)).collect(),
+            values,
+        }
     };
     macro_rules! add {
         ($($arg:expr),*) => { rows.push(row($($arg),*)) };
     }
     add!("load, binary COPY (s) ↓", &|r| r.load_secs, &|v| format!("{v:.2}"));
-    add!("table size incl. TOAST (MB) ↓", &|r| r.table_bytes.map(|b| b / 1e6), &|v| format!("{v:.1}"));
+    add!("table size incl. TOAST (MB) ↓", &|r| r.table_bytes.map(|b| b / 1e6), &|v| format!(
+        "{v:.1}"
+    ));
     add!("exact scan top-10 (QPS) ↑", &|r| r.seq_qps, &|v| format!("{v:.2}"));
     add!("exact scan recall@10", &|r| r.seq_recall, &|v| format!("{v:.4}"));
     add!("HNSW build (s) ↓", &|r| r.build_secs, &|v| format!("{v:.2}"));
     add!("index size (MB) ↓", &|r| r.index_bytes.map(|b| b / 1e6), &|v| format!("{v:.1}"));
-    add!("WAL written by build (MB) ↓", &|r| r.wal_bytes.map(|b| b / 1e6), &|v| format!("{v:.1}"));
+    add!("WAL written by build (MB) ↓", &|r| r.wal_bytes.map(|b| b / 1e6), &|v| format!(
+        "{v:.1}"
+    ));
     for &ef in ef_list {
         let at = |r: &SystemResult| r.sweep.iter().find(|p| p.ef == ef).cloned();
         let g = |f: fn(&EfPoint) -> Option<f64>| move |r: &SystemResult| at(r).and_then(|p| f(&p));
-        add!(&format!("ef_search {ef}: recall@10 ↑"), &g(|p| Some(p.recall)), &|v| format!("{v:.4}"));
-        add!(&format!("ef_search {ef}: QPS, 1 connection ↑"), &g(|p| Some(p.qps1)), &|v| format!("{v:.0}"));
-        add!(&format!("ef_search {ef}: p50 latency (ms) ↓"), &g(|p| Some(p.p50_ms)), &|v| format!("{v:.3}"));
-        add!(&format!("ef_search {ef}: p99 latency (ms) ↓"), &g(|p| Some(p.p99_ms)), &|v| format!("{v:.3}"));
-        add!(&format!("ef_search {ef}: QPS, 2 connections ↑"), &g(|p| p.qps2), &|v| format!("{v:.0}"));
+        add!(&format!("ef_search {ef}: recall@10 ↑"), &g(|p| Some(p.recall)), &|v| format!(
+            "{v:.4}"
+        ));
+        add!(&format!("ef_search {ef}: QPS, 1 connection ↑"), &g(|p| Some(p.qps1)), &|v| format!(
+            "{v:.0}"
+        ));
+        add!(
+            &format!("ef_search {ef}: p50 latency (ms) ↓"),
+            &g(|p| Some(p.p50_ms)),
+            &|v| format!("{v:.3}")
+        );
+        add!(
+            &format!("ef_search {ef}: p99 latency (ms) ↓"),
+            &g(|p| Some(p.p99_ms)),
+            &|v| format!("{v:.3}")
+        );
+        add!(&format!("ef_search {ef}: QPS, 2 connections ↑"), &g(|p| p.qps2), &|v| format!(
+            "{v:.0}"
+        ));
     }
     for target in [0.90, 0.95, 0.99] {
-        for (conns, pick) in [(1, (|p: &EfPoint| Some(p.qps1)) as fn(&EfPoint) -> Option<f64>), (2, |p: &EfPoint| p.qps2)] {
+        for (conns, pick) in [
+            (1, (|p: &EfPoint| Some(p.qps1)) as fn(&EfPoint) -> Option<f64>),
+            (2, |p: &EfPoint| p.qps2),
+        ] {
             let matched: Vec<Matched> = results
                 .iter()
                 .map(|r| {
@@ -108,7 +135,10 @@ fn rows(results: &[SystemResult], ef_list: &[u32]) -> Vec<Row> {
                 })
                 .collect();
             rows.push(Row {
-                name: format!("QPS at recall {target:.2}, {conns} connection{} ↑", if conns > 1 { "s" } else { "" }),
+                name: format!(
+                    "QPS at recall {target:.2}, {conns} connection{} ↑",
+                    if conns > 1 { "s" } else { "" }
+                ),
                 cells: matched
                     .iter()
                     .zip(results)
@@ -118,7 +148,11 @@ fn rows(results: &[SystemResult], ef_list: &[u32]) -> Vec<Row> {
             });
         }
     }
-    add!("single-row inserts into the indexed table (rows/s) ↑", &|r| r.inserts_per_sec, &|v| format!("{v:.0}"));
+    add!(
+        "single-row inserts into the indexed table (rows/s) ↑",
+        &|r| r.inserts_per_sec,
+        &|v| format!("{v:.0}")
+    );
     rows
 }
 
@@ -211,7 +245,11 @@ pub fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem_kb: f64 = std::fs::read_to_string("/proc/meminfo")
@@ -245,8 +283,22 @@ mod tests {
             label: label.into(),
             build_secs: build,
             sweep: vec![
-                EfPoint { ef: 10, recall: 0.85, qps1: 2000.0, p50_ms: 0.5, p99_ms: 1.0, qps2: Some(3500.0) },
-                EfPoint { ef: 20, recall: 0.97, qps1: 1000.0, p50_ms: 1.0, p99_ms: 2.0, qps2: None },
+                EfPoint {
+                    ef: 10,
+                    recall: 0.85,
+                    qps1: 2000.0,
+                    p50_ms: 0.5,
+                    p99_ms: 1.0,
+                    qps2: Some(3500.0),
+                },
+                EfPoint {
+                    ef: 20,
+                    recall: 0.97,
+                    qps1: 1000.0,
+                    p50_ms: 1.0,
+                    p99_ms: 2.0,
+                    qps2: None,
+                },
             ],
             ..Default::default()
         }
@@ -254,18 +306,31 @@ mod tests {
 
     #[test]
     fn table_shows_ratios_and_na_for_a_failed_system() {
-        let mut failed = SystemResult { label: "semvec".into(), ..Default::default() };
+        let mut failed = SystemResult {
+            label: "semvec".into(),
+            ..Default::default()
+        };
         failed.errors.push("index build: access method \"hnsw\" does not exist".into());
-        let header = Header { title: "t".into(), command: "c".into(), lines: vec![] };
+        let header = Header {
+            title: "t".into(),
+            command: "c".into(),
+            lines: vec![],
+        };
         let md = markdown(&header, &[failed, result("pgvector", Some(2.0))], &[10, 20]);
         assert!(md.contains("| figure | semvec | pgvector | semvec/pgvector |"), "{md}");
         assert!(md.contains("| HNSW build (s) ↓ | n/a | 2.00 | — |"), "{md}");
         assert!(md.contains("| QPS at recall 0.95, 1 connection ↑ | n/a | 1167 | — |"), "{md}");
-        assert!(md.contains("**semvec error** — index build: access method \"hnsw\" does not exist"), "{md}");
+        assert!(
+            md.contains("**semvec error** — index build: access method \"hnsw\" does not exist"),
+            "{md}"
+        );
 
         let md = markdown(&header, &[result("semvec", Some(1.0)), result("pgvector", Some(2.0))], &[10, 20]);
         assert!(md.contains("| HNSW build (s) ↓ | 1.00 | 2.00 | 0.50 |"), "{md}");
         assert!(md.contains("| ef_search 20: QPS, 2 connections ↑ | n/a | n/a | — |"), "{md}");
-        assert!(md.contains("| QPS at recall 0.90, 2 connections ↑ | not reached | not reached | — |"), "{md}");
+        assert!(
+            md.contains("| QPS at recall 0.90, 2 connections ↑ | not reached | not reached | — |"),
+            "{md}"
+        );
     }
 }

@@ -72,12 +72,17 @@ pub type Notices = Arc<Mutex<Vec<String>>>;
 /// A connection to `dbname` on `sys`; server notices go to `notices` when given.
 pub fn connect(sys: &System, dbname: &str, notices: Option<Notices>) -> Result<Client> {
     let mut cfg = Config::new();
-    cfg.host(&sys.host).port(sys.port).user(&sys.user).dbname(dbname).application_name("semvec-bench");
+    cfg.host(&sys.host)
+        .port(sys.port)
+        .user(&sys.user)
+        .dbname(dbname)
+        .application_name("semvec-bench");
     cfg.connect_timeout(Duration::from_secs(10));
     if let Some(n) = notices {
         cfg.notice_callback(move |e| n.lock().unwrap().push(format!("{}: {}", e.severity(), e.message())));
     }
-    cfg.connect(NoTls).with_context(|| format!("connect to {} at {}:{} database {dbname}", sys.label, sys.host, sys.port))
+    cfg.connect(NoTls)
+        .with_context(|| format!("connect to {} at {}:{} database {dbname}", sys.label, sys.host, sys.port))
 }
 
 /// A connection to the benchmark database with the session settings every stage relies on.
@@ -97,7 +102,10 @@ fn query_sql(data: &Dataset) -> String {
 }
 
 fn run_query(c: &mut Client, stmt: &Statement, q: &[f32]) -> Result<Vec<u32>> {
-    Ok(c.query(stmt, &[&VectorParam(q)])?.iter().map(|r| r.get::<_, i32>(0) as u32).collect())
+    Ok(c.query(stmt, &[&VectorParam(q)])?
+        .iter()
+        .map(|r| r.get::<_, i32>(0) as u32)
+        .collect())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -109,7 +117,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn run_system(sys: &System, settings: &Settings, data: &Dataset) -> SystemResult {
-    let mut r = SystemResult { label: sys.label.clone(), ..Default::default() };
+    let mut r = SystemResult {
+        label: sys.label.clone(),
+        ..Default::default()
+    };
     let notices: Notices = Arc::default();
     eprintln!("== {} ({}:{})", sys.label, sys.host, sys.port);
     let mut c = match setup_and_load(sys, settings, data, &mut r, notices.clone()) {
@@ -140,7 +151,10 @@ pub fn run_system(sys: &System, settings: &Settings, data: &Dataset) -> SystemRe
 
 fn setup_and_load(sys: &System, settings: &Settings, data: &Dataset, r: &mut SystemResult, notices: Notices) -> Result<Client> {
     let mut admin = connect(sys, "postgres", None)?;
-    if admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&sys.dbname])?.is_none() {
+    if admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&sys.dbname])?
+        .is_none()
+    {
         admin.batch_execute(&format!("CREATE DATABASE \"{}\"", sys.dbname.replace('"', "")))?;
     }
     r.server_version = Some(admin.query_one("SHOW server_version", &[])?.get(0));
@@ -156,7 +170,10 @@ fn setup_and_load(sys: &System, settings: &Settings, data: &Dataset, r: &mut Sys
     r.ext_version = c
         .query_opt("SELECT extversion FROM pg_extension WHERE extname = $1", &[&sys.extension])?
         .map(|row| row.get(0));
-    c.batch_execute(&format!("CREATE TABLE items (id int4 NOT NULL, embedding vector({}))", data.base.dim))?;
+    c.batch_execute(&format!(
+        "CREATE TABLE items (id int4 NOT NULL, embedding vector({}))",
+        data.base.dim
+    ))?;
 
     let stream = crate::vecio::copy_binary(0, &data.base);
     let t0 = Instant::now();
@@ -208,7 +225,10 @@ fn build_index(c: &mut Client, settings: &Settings, data: &Dataset, r: &mut Syst
     let t0 = Instant::now();
     c.batch_execute(&sql)?;
     r.build_secs = Some(t0.elapsed().as_secs_f64());
-    r.wal_bytes = Some(c.query_one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)::float8", &[&lsn])?.get(0));
+    r.wal_bytes = Some(
+        c.query_one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)::float8", &[&lsn])?
+            .get(0),
+    );
     r.index_bytes = Some(c.query_one("SELECT pg_relation_size('items_embedding_idx')::float8", &[])?.get(0));
     eprintln!(
         "  build: {:.2} s, index {:.1} MB, WAL {:.1} MB",
@@ -222,7 +242,10 @@ fn build_index(c: &mut Client, settings: &Settings, data: &Dataset, r: &mut Syst
 fn sweep(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset, r: &mut SystemResult) -> Result<()> {
     let stmt = c.prepare(&query_sql(data))?;
     let plan: Vec<String> = c
-        .query(format!("EXPLAIN (COSTS OFF) {}", query_sql(data)).as_str(), &[&VectorParam(data.queries.row(0))])?
+        .query(
+            format!("EXPLAIN (COSTS OFF) {}", query_sql(data)).as_str(),
+            &[&VectorParam(data.queries.row(0))],
+        )?
         .iter()
         .map(|row| row.get(0))
         .collect();
@@ -318,7 +341,10 @@ fn two_connections(sys: &System, settings: &Settings, data: &Dataset, ef: u32) -
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("thread panicked"))))
+            .collect()
     });
     let mut runs = Vec::new();
     for r in results {
@@ -359,7 +385,11 @@ pub fn windowed_qps(stamps: &[f64], span: f64, window: f64) -> f64 {
         }
     }
     counts.sort_unstable();
-    let median = if n % 2 == 1 { counts[n / 2] as f64 } else { (counts[n / 2 - 1] + counts[n / 2]) as f64 / 2.0 };
+    let median = if n % 2 == 1 {
+        counts[n / 2] as f64
+    } else {
+        (counts[n / 2 - 1] + counts[n / 2]) as f64 / 2.0
+    };
     median / window
 }
 

@@ -39,7 +39,10 @@ impl Vectors {
     /// The first `n` rows (all of them when there are fewer).
     pub fn head(&self, n: usize) -> Vectors {
         let n = n.min(self.len());
-        Vectors { dim: self.dim, data: self.data[..n * self.dim].to_vec() }
+        Vectors {
+            dim: self.dim,
+            data: self.data[..n * self.dim].to_vec(),
+        }
     }
 
     pub fn rows(&self) -> impl Iterator<Item = &[f32]> {
@@ -74,12 +77,21 @@ pub fn parse_fvecs(bytes: &[u8]) -> Result<Vectors> {
     ensure!(dim > 0, "bad .fvecs dimension {dim}");
     let dim = dim as usize;
     let stride = 4 + 4 * dim;
-    ensure!(bytes.len().is_multiple_of(stride), "a .fvecs file of {} bytes is not whole {}-d records", bytes.len(), dim);
-    let mut out = Vectors { dim, data: Vec::with_capacity(bytes.len() / stride * dim) };
+    ensure!(
+        bytes.len().is_multiple_of(stride),
+        "a .fvecs file of {} bytes is not whole {}-d records",
+        bytes.len(),
+        dim
+    );
+    let mut out = Vectors {
+        dim,
+        data: Vec::with_capacity(bytes.len() / stride * dim),
+    };
     for rec in bytes.chunks_exact(stride) {
         let d = i32::from_le_bytes(rec[0..4].try_into().unwrap());
         ensure!(d as usize == dim, "mixed dimensions in .fvecs ({d} after {dim})");
-        out.data.extend(rec[4..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+        out.data
+            .extend(rec[4..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
     }
     Ok(out)
 }
@@ -136,8 +148,15 @@ pub fn parse_idx_images(bytes: &[u8]) -> Result<Vectors> {
     }
     let (n, rows, cols) = (be(4), be(8), be(12));
     let dim = rows * cols;
-    ensure!(bytes.len() == 16 + n * dim, "IDX file holds {} bytes, header says {n} x {dim}", bytes.len() - 16);
-    Ok(Vectors { dim, data: bytes[16..].iter().map(|&b| b as f32).collect() })
+    ensure!(
+        bytes.len() == 16 + n * dim,
+        "IDX file holds {} bytes, header says {n} x {dim}",
+        bytes.len() - 16
+    );
+    Ok(Vectors {
+        dim,
+        data: bytes[16..].iter().map(|&b| b as f32).collect(),
+    })
 }
 
 /// pgvector's binary (send/recv) layout of one vector: `int16` dimension, `int16` unused (0), then the
@@ -153,8 +172,15 @@ pub fn encode_vector(v: &[f32], out: &mut Vec<u8>) {
 pub fn decode_vector(raw: &[u8]) -> Result<Vec<f32>> {
     ensure!(raw.len() >= 4, "binary vector shorter than its header");
     let dim = i16::from_be_bytes([raw[0], raw[1]]);
-    ensure!(dim >= 0 && raw.len() == 4 + 4 * dim as usize, "binary vector of {} bytes claims {dim} dimensions", raw.len());
-    Ok(raw[4..].chunks_exact(4).map(|c| f32::from_be_bytes(c.try_into().unwrap())).collect())
+    ensure!(
+        dim >= 0 && raw.len() == 4 + 4 * dim as usize,
+        "binary vector of {} bytes claims {dim} dimensions",
+        raw.len()
+    );
+    Ok(raw[4..]
+        .chunks_exact(4)
+        .map(|c| f32::from_be_bytes(c.try_into().unwrap()))
+        .collect())
 }
 
 const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
@@ -182,7 +208,10 @@ mod tests {
     use super::*;
 
     fn sample() -> Vectors {
-        Vectors { dim: 3, data: vec![1.0, -2.5, 3.25, 0.0, 1e-3, f32::MAX] }
+        Vectors {
+            dim: 3,
+            data: vec![1.0, -2.5, 3.25, 0.0, 1e-3, f32::MAX],
+        }
     }
 
     #[test]

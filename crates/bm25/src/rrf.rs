@@ -144,11 +144,7 @@ mod tests {
             f.iter().position(|x| x.key == "b").unwrap()
         };
         assert_eq!(both_second(60.0), 0);
-        let f = fuse(
-            &["a", "b", "x"],
-            &["c", "d", "b"],
-            &RrfParams::new(0.0, 1.0, 1.0).unwrap(),
-        );
+        let f = fuse(&["a", "b", "x"], &["c", "d", "b"], &RrfParams::new(0.0, 1.0, 1.0).unwrap());
         assert_eq!(f[0].key, "a"); // 1/1 vs b's 1/2 + 1/3
     }
 

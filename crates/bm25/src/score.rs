@@ -225,11 +225,7 @@ mod tests {
                 weight: 1.0,
             })
             .collect();
-        let few: Vec<QueryTerm> = many
-            .iter()
-            .filter(|t| t.lexeme == "w3" || t.lexeme == "w70")
-            .cloned()
-            .collect();
+        let few: Vec<QueryTerm> = many.iter().filter(|t| t.lexeme == "w3" || t.lexeme == "w70").cloned().collect();
         assert!(close(p.score(&doc, &many, 3.0), p.score(&doc, &few, 3.0)));
     }
 }

@@ -51,10 +51,7 @@ impl<'a> TsVector<'a> {
     /// Check the header and every entry's bounds once, so lookups need no further checks.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Bm25Error> {
         if bytes.len() < DATAHDRSIZE {
-            return Err(Bm25Error::corrupted(format!(
-                "{} bytes is shorter than the header",
-                bytes.len()
-            )));
+            return Err(Bm25Error::corrupted(format!("{} bytes is shorter than the header", bytes.len())));
         }
         let size = i32::from_ne_bytes(bytes[VARHDRSZ..DATAHDRSIZE].try_into().unwrap());
         let strings = usize::try_from(size)
@@ -105,15 +102,11 @@ impl<'a> TsVector<'a> {
         if haspos {
             let at = strings + ((pos + len + 1) & !1);
             if at + 2 > self.bytes.len() {
-                return Err(Bm25Error::corrupted(format!(
-                    "positions of lexeme {i} start past the value"
-                )));
+                return Err(Bm25Error::corrupted(format!("positions of lexeme {i} start past the value")));
             }
             let npos = u16::from_ne_bytes([self.bytes[at], self.bytes[at + 1]]) as usize;
             if at + 2 + 2 * npos > self.bytes.len() {
-                return Err(Bm25Error::corrupted(format!(
-                    "positions of lexeme {i} end past the value"
-                )));
+                return Err(Bm25Error::corrupted(format!("positions of lexeme {i} end past the value")));
             }
         }
         Ok(())

@@ -45,7 +45,11 @@ pub fn plan_chunks(
     let mut start = 0usize;
     loop {
         let window_end = (start + max_tokens).min(n);
-        let mut cut = if window_end == n { n } else { plan.best_cut(start, window_end, max_tokens) };
+        let mut cut = if window_end == n {
+            n
+        } else {
+            plan.best_cut(start, window_end, max_tokens)
+        };
 
         // Re-tokenizing a piece may not give back exactly the tokens it was cut from.
         let mut piece = plan.slice(start, cut);
@@ -214,7 +218,11 @@ mod tests {
                 while !text.is_char_boundary(q) {
                     q += 1;
                 }
-                out.push(TokenSpan { start: p, end: q, word: Some(word) });
+                out.push(TokenSpan {
+                    start: p,
+                    end: q,
+                    word: Some(word),
+                });
                 p = q;
             }
             word += 1;

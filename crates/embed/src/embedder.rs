@@ -116,17 +116,27 @@ impl Embedder {
             return Err(EmbedError::InvalidConfig("intra-op threads must be at least 1".into()));
         }
         if !config.model_path.is_file() {
-            return Err(EmbedError::ModelMissing { path: config.model_path.clone() });
+            return Err(EmbedError::ModelMissing {
+                path: config.model_path.clone(),
+            });
         }
         if !config.tokenizer_path.is_file() {
-            return Err(EmbedError::TokenizerMissing { path: config.tokenizer_path.clone() });
+            return Err(EmbedError::TokenizerMissing {
+                path: config.tokenizer_path.clone(),
+            });
         }
 
         let (tokenizer, plain, pad_id, max_token_id) = load_tokenizer(&config)?;
 
         let model_path = config.model_path.clone();
-        let invalid = |reason: String| EmbedError::ModelInvalid { path: model_path.clone(), reason };
-        let mismatch = |detail: String| EmbedError::ModelMismatch { path: model_path.clone(), detail };
+        let invalid = |reason: String| EmbedError::ModelInvalid {
+            path: model_path.clone(),
+            reason,
+        };
+        let mismatch = |detail: String| EmbedError::ModelMismatch {
+            path: model_path.clone(),
+            detail,
+        };
         let bad_option = |e: ort::Error<_>| EmbedError::InvalidConfig(format!("ONNX Runtime session option: {e}"));
 
         let mut builder = Session::builder(&env)
@@ -175,10 +185,16 @@ impl Embedder {
         // --- output: pooled if the graph pools, else token states ---------------------------
         let outputs = session.outputs();
         let output = if let Some(o) = outputs.iter().find(|o| o.name() == SENTENCE_EMBEDDING) {
-            OutputSpec { name: o.name().to_string(), pooled: true }
+            OutputSpec {
+                name: o.name().to_string(),
+                pooled: true,
+            }
         } else if let Some(o) = outputs.iter().find(|o| o.name() == LAST_HIDDEN_STATE).or(outputs.first()) {
             let rank = o.dtype().tensor_shape().map(|s| s.len());
-            OutputSpec { name: o.name().to_string(), pooled: rank == Some(2) }
+            OutputSpec {
+                name: o.name().to_string(),
+                pooled: rank == Some(2),
+            }
         } else {
             return Err(mismatch("the model has no outputs".into()));
         };
@@ -333,7 +349,11 @@ impl Embedder {
                 .get_offsets()
                 .iter()
                 .enumerate()
-                .map(|(i, &(start, end))| TokenSpan { start, end, word: words.get(i).copied().flatten() })
+                .map(|(i, &(start, end))| TokenSpan {
+                    start,
+                    end,
+                    word: words.get(i).copied().flatten(),
+                })
                 .collect();
             let mut count = |piece: &str| -> Result<usize, EmbedError> { Ok(encode(&self.plain, piece, false)?.len()) };
             plan_chunks(text, &spans, max_tokens, overlap, &mut count)
@@ -396,7 +416,10 @@ impl Embedder {
             vectors.iter_mut().for_each(|v| l2_normalize(v));
         }
         if self.dim != 0 && vectors.iter().any(|v| v.len() != self.dim) {
-            return Err(EmbedError::Inference(format!("the model returned vectors of a dimension other than {}", self.dim)));
+            return Err(EmbedError::Inference(format!(
+                "the model returned vectors of a dimension other than {}",
+                self.dim
+            )));
         }
         Ok(vectors)
     }
@@ -414,7 +437,10 @@ fn encode(tokenizer: &Tokenizer, text: &str, special: bool) -> Result<Encoding, 
 /// Returns (truncating, plain, pad id, largest token id).
 fn load_tokenizer(config: &EmbedderConfig) -> Result<(Tokenizer, Tokenizer, u32, u32), EmbedError> {
     let path = &config.tokenizer_path;
-    let invalid = |reason: String| EmbedError::TokenizerInvalid { path: path.clone(), reason };
+    let invalid = |reason: String| EmbedError::TokenizerInvalid {
+        path: path.clone(),
+        reason,
+    };
     let mut plain = Tokenizer::from_file(path).map_err(|e| invalid(e.to_string()))?;
     // tokenizer.json may pin padding/truncation (all-MiniLM-L6-v2 ships fixed 128): override both.
     let pad_id = plain
@@ -506,7 +532,12 @@ mod sub_batch_tests {
     fn widely_varying_lengths_are_split_so_padding_stays_bounded() {
         let lens: Vec<usize> = (0..32).map(|i| 20 + i * 7).collect();
         let b = check(&lens);
-        assert!(b.len() > 1, "one padded batch would compute {} tokens for {}", 237 * 32, lens.iter().sum::<usize>());
+        assert!(
+            b.len() > 1,
+            "one padded batch would compute {} tokens for {}",
+            237 * 32,
+            lens.iter().sum::<usize>()
+        );
     }
 
     #[test]

@@ -105,9 +105,9 @@ impl EmbedError {
                 "The file must be a complete ONNX model; re-run {SETUP_SCRIPT} or re-export the model \
                  (scripts/models/convert_bert_onnx.py)."
             )),
-            Self::TokenizerInvalid { .. } => Some(
-                "The file must be a Hugging Face tokenizers tokenizer.json saved with the model.".to_string(),
-            ),
+            Self::TokenizerInvalid { .. } => {
+                Some("The file must be a Hugging Face tokenizers tokenizer.json saved with the model.".to_string())
+            }
             Self::ModelMismatch { .. } => Some(
                 "Use the tokenizer.json exported together with this model; the model must take int64 \
                  input_ids and attention_mask (and optionally token_type_ids)."

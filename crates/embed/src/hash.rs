@@ -10,7 +10,10 @@ use crate::EmbedError;
 /// Lowercase hex SHA-256 of the file's bytes.
 pub fn sha256_file(path: impl AsRef<Path>) -> Result<String, EmbedError> {
     let path = path.as_ref();
-    let io = |source: std::io::Error| EmbedError::Io { path: path.to_path_buf(), source };
+    let io = |source: std::io::Error| EmbedError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

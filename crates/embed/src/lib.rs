@@ -40,22 +40,39 @@ mod tests {
         let c = EmbedderConfig::from_dir("/m");
         assert_eq!(c.model_path, PathBuf::from("/m/model.onnx"));
         assert_eq!(c.tokenizer_path, PathBuf::from("/m/tokenizer.json"));
-        assert_eq!((c.pooling, c.normalize, c.max_tokens, c.intra_threads), (Pooling::Mean, true, 256, 1));
+        assert_eq!(
+            (c.pooling, c.normalize, c.max_tokens, c.intra_threads),
+            (Pooling::Mean, true, 256, 1)
+        );
     }
 
     #[test]
     fn errors_carry_sqlstates_and_hints_for_sql_users() {
-        let e = EmbedError::RuntimeMissing { path: "/x/libonnxruntime.so".into() };
+        let e = EmbedError::RuntimeMissing {
+            path: "/x/libonnxruntime.so".into(),
+        };
         assert_eq!(e.sqlstate(), "58P01");
         assert_eq!(e.to_string(), "ONNX Runtime library \"/x/libonnxruntime.so\" does not exist");
         assert!(e.hint().unwrap().contains(SETUP_SCRIPT));
         assert_eq!(EmbedError::EmptyBatch.sqlstate(), "22023");
         assert_eq!(EmbedError::RuntimeNotInitialized.sqlstate(), "55000");
-        assert!(EmbedError::ModelMissing { path: "/m.onnx".into() }.hint().unwrap().contains(SETUP_SCRIPT));
+        assert!(EmbedError::ModelMissing { path: "/m.onnx".into() }
+            .hint()
+            .unwrap()
+            .contains(SETUP_SCRIPT));
         for e in [
-            EmbedError::ModelInvalid { path: "/m".into(), reason: "r".into() },
-            EmbedError::TokenizerInvalid { path: "/t".into(), reason: "r".into() },
-            EmbedError::ModelMismatch { path: "/m".into(), detail: "d".into() },
+            EmbedError::ModelInvalid {
+                path: "/m".into(),
+                reason: "r".into(),
+            },
+            EmbedError::TokenizerInvalid {
+                path: "/t".into(),
+                reason: "r".into(),
+            },
+            EmbedError::ModelMismatch {
+                path: "/m".into(),
+                detail: "d".into(),
+            },
             EmbedError::Inference("x".into()),
             EmbedError::Internal("x".into()),
         ] {

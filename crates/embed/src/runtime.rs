@@ -27,9 +27,14 @@ pub fn init_runtime(lib_path: &Path) -> Result<(), EmbedError> {
         return Ok(());
     }
     if !lib_path.is_file() {
-        return Err(EmbedError::RuntimeMissing { path: lib_path.to_path_buf() });
+        return Err(EmbedError::RuntimeMissing {
+            path: lib_path.to_path_buf(),
+        });
     }
-    let load_err = |reason: String| EmbedError::RuntimeLoad { path: lib_path.to_path_buf(), reason };
+    let load_err = |reason: String| EmbedError::RuntimeLoad {
+        path: lib_path.to_path_buf(),
+        reason,
+    };
     let env = no_panic("loading ONNX Runtime", || {
         let builder = ort::init_from(lib_path).map_err(|e| load_err(e.to_string()))?;
         builder
@@ -39,7 +44,11 @@ pub fn init_runtime(lib_path: &Path) -> Result<(), EmbedError> {
             .map_err(|e| load_err(e.to_string()))
     })?;
     let version = library_version(lib_path).unwrap_or_else(|| "unknown".to_string());
-    *slot = Some(Runtime { path: lib_path.to_path_buf(), version, env });
+    *slot = Some(Runtime {
+        path: lib_path.to_path_buf(),
+        version,
+        env,
+    });
     Ok(())
 }
 
@@ -50,7 +59,11 @@ pub fn runtime_path() -> Option<PathBuf> {
 
 /// The version the loaded runtime reports (e.g. "1.32.0").
 pub fn runtime_version() -> Option<String> {
-    RUNTIME.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|r| r.version.clone())
+    RUNTIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|r| r.version.clone())
 }
 
 /// Asks an already loaded ONNX Runtime library for its version (OrtGetApiBase()->GetVersionString()).
@@ -59,8 +72,7 @@ fn library_version(path: &Path) -> Option<String> {
     // its reference count, and OrtGetApiBase has this signature in every ONNX Runtime release.
     unsafe {
         let lib = libloading::Library::new(path).ok()?;
-        let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
-            lib.get(b"OrtGetApiBase").ok()?;
+        let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> = lib.get(b"OrtGetApiBase").ok()?;
         let base = get_base();
         if base.is_null() {
             return None;

@@ -41,7 +41,10 @@ fn missing_model_file_names_the_path_and_the_setup_script() {
     let tok = model_dir().join("tokenizer.json");
     let err = load(Path::new("/nonexistent/models/m/model.onnx"), &tok).unwrap_err();
     assert!(matches!(err, EmbedError::ModelMissing { .. }), "{err:?}");
-    assert_eq!(err.to_string(), "embedding model file \"/nonexistent/models/m/model.onnx\" does not exist");
+    assert_eq!(
+        err.to_string(),
+        "embedding model file \"/nonexistent/models/m/model.onnx\" does not exist"
+    );
     assert_eq!(err.sqlstate(), "58P01");
     assert!(err.hint().unwrap().contains(SETUP_SCRIPT));
 }
@@ -93,7 +96,10 @@ fn tokenizer_with_more_tokens_than_the_embedding_table_is_a_mismatch() {
     let err = load(&model_dir().join("model.onnx"), &dir.join("tokenizer.json")).unwrap_err();
     assert!(matches!(err, EmbedError::ModelMismatch { .. }), "{err:?}");
     // tokenizers gives the added token the next free id, one past the model's 30522 rows
-    assert!(err.to_string().contains("token ids up to 30522") && err.to_string().contains("only 30522 rows"), "{err}");
+    assert!(
+        err.to_string().contains("token ids up to 30522") && err.to_string().contains("only 30522 rows"),
+        "{err}"
+    );
     assert_eq!(err.sqlstate(), "22023");
 }
 
@@ -111,7 +117,11 @@ fn model_with_other_input_names_is_a_mismatch() {
 fn model_with_float_token_inputs_is_a_mismatch() {
     let dir = scratch("float-inputs");
     let path = dir.join("model.onnx");
-    std::fs::write(&path, tiny_onnx(&[("input_ids", FLOAT), ("attention_mask", INT64)], IDENTITY_FIRST_INPUT)).unwrap();
+    std::fs::write(
+        &path,
+        tiny_onnx(&[("input_ids", FLOAT), ("attention_mask", INT64)], IDENTITY_FIRST_INPUT),
+    )
+    .unwrap();
     let err = load(&path, &model_dir().join("tokenizer.json")).unwrap_err();
     assert!(err.to_string().contains("\"input_ids\" is not an int64 tensor"), "{err}");
 }
@@ -122,7 +132,10 @@ fn model_missing_the_attention_mask_input_is_a_mismatch() {
     let path = dir.join("model.onnx");
     std::fs::write(&path, tiny_onnx(&[("input_ids", INT64)], CAST_FIRST_INPUT)).unwrap();
     let err = load(&path, &model_dir().join("tokenizer.json")).unwrap_err();
-    assert!(err.to_string().contains("must take inputs named input_ids and attention_mask"), "{err}");
+    assert!(
+        err.to_string().contains("must take inputs named input_ids and attention_mask"),
+        "{err}"
+    );
 }
 
 #[test]

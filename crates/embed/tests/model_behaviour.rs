@@ -118,7 +118,12 @@ fn unusual_inputs_never_panic() {
     let huge_word = "x".repeat(100_000);
     let mixed = "🚀".repeat(3000) + &"日本語".repeat(500);
     let control: String = (0u8..32).map(char::from).collect();
-    for t in [huge_word.as_str(), mixed.as_str(), control.as_str(), "[CLS] [SEP] [PAD] [MASK] [UNK]"] {
+    for t in [
+        huge_word.as_str(),
+        mixed.as_str(),
+        control.as_str(),
+        "[CLS] [SEP] [PAD] [MASK] [UNK]",
+    ] {
         let v = e.embed(t).unwrap();
         assert_eq!(v.len(), 384);
         e.count_tokens(t).unwrap();
@@ -188,7 +193,12 @@ fn int8_model_keeps_cosine_099_to_the_reference() {
 // --- chunk_text on the real tokenizer ---------------------------------------------------------
 
 fn long_document() -> String {
-    fixture().iter().filter(|s| s.truncated).map(|s| s.text.as_str()).collect::<Vec<_>>().join("\n\n")
+    fixture()
+        .iter()
+        .filter(|s| s.truncated)
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// The long prose texts (not the repetitive one, whose repeats make overlaps ambiguous).
@@ -264,7 +274,10 @@ fn chunks_end_at_sentence_boundaries_when_one_is_near() {
 #[test]
 fn chunking_short_or_empty_text() {
     let e = embedder();
-    assert_eq!(e.chunk_text("  Just one sentence.  ", 32, 4).unwrap(), vec!["Just one sentence.".to_string()]);
+    assert_eq!(
+        e.chunk_text("  Just one sentence.  ", 32, 4).unwrap(),
+        vec!["Just one sentence.".to_string()]
+    );
     assert!(e.chunk_text("", 32, 4).unwrap().is_empty());
     assert!(e.chunk_text("a b", 4, 4).is_err());
     let cjk = "東京は日本の首都です。大阪は食べ物で有名です。京都には古いお寺がたくさんあります。".repeat(4);

@@ -32,10 +32,14 @@ fn runtime_errors_are_clear_and_a_good_load_is_idempotent() {
     assert_eq!(err.sqlstate(), "58000");
 
     // A real shared library that is not ONNX Runtime.
-    if let Some(libm) = ["/lib/x86_64-linux-gnu/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6", "/lib64/libm.so.6"]
-        .iter()
-        .map(Path::new)
-        .find(|p| p.exists())
+    if let Some(libm) = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib/aarch64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+    ]
+    .iter()
+    .map(Path::new)
+    .find(|p| p.exists())
     {
         let err = init_runtime(libm).unwrap_err();
         assert!(matches!(err, EmbedError::RuntimeLoad { .. }), "{err:?}");

@@ -11,14 +11,14 @@
 //! list is at worst slightly stale, which HNSW tolerates); writers serialise
 //! on a per-node mutex, one node at a time, so there is no lock order.
 
+use crate::metric::Metric;
 use crate::select::{fill_target, select_neighbors, Scored};
 use crate::tuple::{max_level_for, Tid, HEAP_TIDS_MAX};
 use crate::visited::VisitedList;
-use crate::metric::Metric;
-use semvec_storage::Rng;
 use rayon::prelude::*;
-use std::collections::{BinaryHeap, HashMap};
+use semvec_storage::Rng;
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -33,7 +33,11 @@ pub struct BuildParams {
 
 impl Default for BuildParams {
     fn default() -> Self {
-        BuildParams { m: 16, ef_construction: 64, seed: 0x5EED }
+        BuildParams {
+            m: 16,
+            ef_construction: 64,
+            seed: 0x5EED,
+        }
     }
 }
 
@@ -459,7 +463,10 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
         }
         let base = self.src.vector(node as usize);
         sc.prune.clear();
-        sc.prune.extend(sc.buf.iter().map(|&x| Scored { dist: self.dist(base, x), id: x }));
+        sc.prune.extend(sc.buf.iter().map(|&x| Scored {
+            dist: self.dist(base, x),
+            id: x,
+        }));
         sc.prune.push(Scored { dist: d, id: new });
         sc.prune.sort_unstable();
         select_neighbors(
@@ -479,9 +486,17 @@ impl<S: VectorSource + ?Sized, M: Metric> Builder<'_, S, M> {
         let guard = self.entry.lock().unwrap();
         let (ep, top) = *guard;
         // Rare (a new top level): keep others from using the old entry meanwhile.
-        let hold = if level > top { Some(guard) } else { drop(guard); None };
+        let hold = if level > top {
+            Some(guard)
+        } else {
+            drop(guard);
+            None
+        };
 
-        let mut cur = Scored { dist: self.dist(qv, ep), id: ep };
+        let mut cur = Scored {
+            dist: self.dist(qv, ep),
+            id: ep,
+        };
         for layer in (level + 1..=top).rev() {
             loop {
                 let mut moved = false;
@@ -669,11 +684,17 @@ impl Graph {
                 continue;
             }
             self.neighbors_into(u, 0, &mut buf);
-            let mut outs: Vec<Scored> =
-                buf.iter().filter(|&&v| reached[v as usize]).map(|&v| Scored { dist: dist(u, v), id: v }).collect();
+            let mut outs: Vec<Scored> = buf
+                .iter()
+                .filter(|&&v| reached[v as usize])
+                .map(|&v| Scored { dist: dist(u, v), id: v })
+                .collect();
             outs.sort_unstable();
             if outs.is_empty() {
-                outs.push(Scored { dist: dist(u, entry), id: entry });
+                outs.push(Scored {
+                    dist: dist(u, entry),
+                    id: entry,
+                });
             }
             for v in outs {
                 let mut list = Vec::new();
@@ -768,8 +789,14 @@ mod tests {
 
     #[test]
     fn every_node_gets_neighbors_and_lists_stay_within_capacity() {
-        let vs: Vec<Vec<u8>> = (0..2000).map(|i| f32_bytes(&[(i % 97) as f32, (i / 97) as f32 * 1.3]).to_vec()).collect();
-        let p = BuildParams { m: 8, ef_construction: 32, seed: 3 };
+        let vs: Vec<Vec<u8>> = (0..2000)
+            .map(|i| f32_bytes(&[(i % 97) as f32, (i / 97) as f32 * 1.3]).to_vec())
+            .collect();
+        let p = BuildParams {
+            m: 8,
+            ef_construction: 32,
+            seed: 3,
+        };
         let progress = AtomicUsize::new(0);
         let g = build_graph_parallel(&vs, &p, &L2Squared::new(), 2, &AtomicBool::new(false), &progress).unwrap();
         assert_eq!(progress.load(Ordering::Relaxed), 2000);

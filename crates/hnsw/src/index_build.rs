@@ -113,9 +113,19 @@ impl<'a, M: Metric + Clone> IndexBuilder<'a, M> {
     /// build to disk (the glue emits pgvector's NOTICE "hnsw graph no longer
     /// fits into maintenance_work_mem after N tuples"). `poll` is run on this
     /// thread during any parallel phase (see [`build_graph_parallel_polling`]).
-    pub fn add<R: RelationWrite>(&mut self, rel: &R, payload: &[u8], heap_tid: Tid, hooks: &mut dyn BuildHooks) -> Result<bool, BuildError> {
+    pub fn add<R: RelationWrite>(
+        &mut self,
+        rel: &R,
+        payload: &[u8],
+        heap_tid: Tid,
+        hooks: &mut dyn BuildHooks,
+    ) -> Result<bool, BuildError> {
         if payload.len() > MAX_PAYLOAD {
-            return Err(HnswError::ElementTooLarge { size: element_tuple_size(payload.len()), max: element_tuple_size(MAX_PAYLOAD) }.into());
+            return Err(HnswError::ElementTooLarge {
+                size: element_tuple_size(payload.len()),
+                max: element_tuple_size(MAX_PAYLOAD),
+            }
+            .into());
         }
         let mut spilled_now = false;
         if self.inserter.is_none()
@@ -144,8 +154,15 @@ impl<'a, M: Metric + Clone> IndexBuilder<'a, M> {
             init_empty(rel, &self.opts);
         } else {
             hooks.phase(BuildPhase::Graph { elements: arena.len() });
-            let graph =
-                build_graph_parallel_polling(&arena, &self.params, &self.metric, self.threads, self.cancel, self.progress, &mut || hooks.poll())?;
+            let graph = build_graph_parallel_polling(
+                &arena,
+                &self.params,
+                &self.metric,
+                self.threads,
+                self.cancel,
+                self.progress,
+                &mut || hooks.poll(),
+            )?;
             hooks.phase(BuildPhase::Write);
             write_graph(rel, &arena, &graph, &self.opts)?;
         }
@@ -163,6 +180,9 @@ impl<'a, M: Metric + Clone> IndexBuilder<'a, M> {
         if self.inserter.is_none() {
             self.flush(rel, hooks)?;
         }
-        Ok(BuildStats { heap_tuples: self.heap_tuples, spilled_after: self.spilled_after })
+        Ok(BuildStats {
+            heap_tuples: self.heap_tuples,
+            spilled_after: self.spilled_after,
+        })
     }
 }

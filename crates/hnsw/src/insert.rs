@@ -14,7 +14,6 @@
 //! the page writes never exposes a half-made element.
 
 use crate::build::draw_level;
-use semvec_storage::Rng;
 use crate::error::HnswError;
 use crate::metric::Metric;
 use crate::ops::{append_if_room, choose_neighbors, replace_layer_if, Append, Loaded, PayloadArena};
@@ -23,10 +22,11 @@ use crate::relation::RelationWrite;
 use crate::search::{Cand, Core};
 use crate::select::{fill_target, select_neighbors, Scored};
 use crate::tuple::{
-    element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, ElementMut, ElementRef, Meta,
-    NeighborsMut, NeighborsRef, Tid, MAX_PAYLOAD,
+    element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, ElementMut, ElementRef, Meta, NeighborsMut, NeighborsRef,
+    Tid, MAX_PAYLOAD,
 };
 use crate::write::{item_cost, read_meta, PAGE_USABLE};
+use semvec_storage::Rng;
 use std::cell::RefCell;
 
 /// What an insert did.
@@ -117,7 +117,9 @@ impl<M: Metric> Inserter<M> {
         let m = meta.m as usize;
         let ef = (meta.ef_construction as usize).max(1);
         self.core.reset();
-        let entry = meta.entry.and_then(|(ep, top)| Some((self.core.evaluate_one(rel, &self.metric, q, ep)?, top)));
+        let entry = meta
+            .entry
+            .and_then(|(ep, top)| Some((self.core.evaluate_one(rel, &self.metric, q, ep)?, top)));
         let Some((entry, top)) = entry else {
             let tid = self.store(rel, meta, q, level, heap_tid, &[])?;
             set_entry(rel, tid, level);
@@ -125,7 +127,11 @@ impl<M: Metric> Inserter<M> {
         };
 
         // Search: greedy down to level + 1, then ef_construction per layer.
-        let cur = if top > level { self.core.descend(rel, &self.metric, q, entry, top, level + 1) } else { entry };
+        let cur = if top > level {
+            self.core.descend(rel, &self.metric, q, entry, top, level + 1)
+        } else {
+            entry
+        };
         let top_layer = level.min(top);
         let mut found: Vec<Vec<Cand>> = vec![Vec::new(); top_layer as usize + 1];
         self.core.seed([cur]);
@@ -150,7 +156,17 @@ impl<M: Metric> Inserter<M> {
         for (layer, w) in found.iter().enumerate() {
             let cap = if layer == 0 { 2 * m } else { m };
             let tids: Vec<Tid> = w.iter().filter(|c| c.live).map(|c| Tid::from_u64(c.elem)).collect();
-            let sel = choose_neighbors(rel, &self.metric, q, &tids, cap, fill_target(layer as u8, cap), ef, &mut self.arena, &mut self.loaded);
+            let sel = choose_neighbors(
+                rel,
+                &self.metric,
+                q,
+                &tids,
+                cap,
+                fill_target(layer as u8, cap),
+                ef,
+                &mut self.arena,
+                &mut self.loaded,
+            );
             // Remember each neighbour's neighbour tuple for the back links.
             let nb_of = |t: Tid| w.iter().find(|c| c.elem == t.to_u64()).map(|c| Tid::from_u64(c.nbrs)).unwrap();
             chosen.push(sel.into_iter().map(|(t, d)| (t, d, nb_of(t))).collect());
@@ -192,7 +208,10 @@ impl<M: Metric> Inserter<M> {
                 for (i, l) in self.loaded[..list.len()].iter().enumerate() {
                     // Links to elements being vacuumed are dropped here for free.
                     if let Some(l) = l.filter(|l| l.live) {
-                        scored.push(Scored { dist: self.metric.distance(&base, self.arena.get(l.slot)), id: i as u32 });
+                        scored.push(Scored {
+                            dist: self.metric.distance(&base, self.arena.get(l.slot)),
+                            id: i as u32,
+                        });
                     }
                 }
                 // The new element is not loaded: give it an id past the list.
@@ -208,8 +227,16 @@ impl<M: Metric> Inserter<M> {
                     cap,
                     fill_target(layer, cap),
                     |a, b| {
-                        let pa = if a == new_id { &new_payload[..] } else { arena.get(loaded[a as usize].unwrap().slot) };
-                        let pb = if b == new_id { &new_payload[..] } else { arena.get(loaded[b as usize].unwrap().slot) };
+                        let pa = if a == new_id {
+                            &new_payload[..]
+                        } else {
+                            arena.get(loaded[a as usize].unwrap().slot)
+                        };
+                        let pb = if b == new_id {
+                            &new_payload[..]
+                        } else {
+                            arena.get(loaded[b as usize].unwrap().slot)
+                        };
                         metric.distance(pa, pb)
                     },
                     &mut out,
@@ -226,7 +253,15 @@ impl<M: Metric> Inserter<M> {
     }
 
     /// Writes the element and its neighbour tuple; returns the element TID.
-    fn store<R: RelationWrite>(&mut self, rel: &R, meta: &Meta, q: &[u8], level: u8, heap_tid: Tid, lists: &[Vec<Tid>]) -> Result<Tid, HnswError> {
+    fn store<R: RelationWrite>(
+        &mut self,
+        rel: &R,
+        meta: &Meta,
+        q: &[u8],
+        level: u8,
+        heap_tid: Tid,
+        lists: &[Vec<Tid>],
+    ) -> Result<Tid, HnswError> {
         let m = meta.m as usize;
         // Keep the payload for the back links' heuristic.
         self.nbuf.clear();
@@ -256,9 +291,7 @@ impl<M: Metric> Inserter<M> {
                 let fits = {
                     let page = rel.read(blk);
                     let fits = room(&page) >= both || find_reusable(&page, blk, elen, nlen).is_some();
-                    if first_fit0.is_none()
-                        && (fits || room(&page) >= both0 || find_reusable(&page, blk, elen, nlen0).is_some())
-                    {
+                    if first_fit0.is_none() && (fits || room(&page) >= both0 || find_reusable(&page, blk, elen, nlen0).is_some()) {
                         first_fit0 = Some(blk);
                     }
                     fits
@@ -277,7 +310,9 @@ impl<M: Metric> Inserter<M> {
                 None => {
                     let (blk, mut page) = rel.extend();
                     page.init_hnsw(PAGE_DATA);
-                    let t = self.store_on(&mut page, blk, level, heap_tid, q, &nb, elen, nlen, both).expect("fits an empty page");
+                    let t = self
+                        .store_on(&mut page, blk, level, heap_tid, q, &nb, elen, nlen, both)
+                        .expect("fits an empty page");
                     (blk, t)
                 }
             };
@@ -296,7 +331,18 @@ impl<M: Metric> Inserter<M> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn store_on(&mut self, page: &mut Page, blk: u32, level: u8, heap_tid: Tid, q: &[u8], nb: &[u8], elen: usize, nlen: usize, both: usize) -> Option<Tid> {
+    fn store_on(
+        &mut self,
+        page: &mut Page,
+        blk: u32,
+        level: u8,
+        heap_tid: Tid,
+        q: &[u8],
+        nb: &[u8],
+        elen: usize,
+        nlen: usize,
+        both: usize,
+    ) -> Option<Tid> {
         if let Some((eoff, noff, version)) = find_reusable(page, blk, elen, nlen) {
             encode_element(&mut self.buf, level, version.wrapping_add(1), &[heap_tid], Tid::new(blk, noff), q);
             let slot = page.get_mut(noff)?;
@@ -332,7 +378,10 @@ fn find_reusable(page: &Page, blk: u32, elen: usize, nlen: usize) -> Option<(u16
         if nt.block != blk {
             continue;
         }
-        if page.get(nt.offset).is_some_and(|n| n.len() >= nlen && NeighborsRef::parse(n).is_some()) {
+        if page
+            .get(nt.offset)
+            .is_some_and(|n| n.len() >= nlen && NeighborsRef::parse(n).is_some())
+        {
             return Some((off, nt.offset, e.version()));
         }
     }
@@ -391,4 +440,3 @@ fn set_insert_page<R: RelationWrite>(rel: &R, blk: u32) {
     meta.insert_page = blk;
     b[..crate::tuple::META_SIZE].copy_from_slice(&meta.encode());
 }
-

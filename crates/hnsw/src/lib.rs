@@ -79,7 +79,9 @@ pub mod vacuum;
 mod visited;
 pub mod write;
 
-pub use build::{build_graph_parallel, build_graph_parallel_polling, estimate_graph_memory, BuildArena, BuildParams, Cancelled, Graph, VectorSource};
+pub use build::{
+    build_graph_parallel, build_graph_parallel_polling, estimate_graph_memory, BuildArena, BuildParams, Cancelled, Graph, VectorSource,
+};
 pub use check::{check_index, payload_hash, CheckOptions, CheckReport, HeapEntry, Problem, Warnings};
 pub use error::HnswError;
 pub use index_build::{BuildError, BuildHooks, BuildPhase, BuildStats, IndexBuilder};

@@ -45,12 +45,7 @@ pub(crate) struct Loaded {
 
 /// Copies the elements `tids` (any order) into `arena`; `out[i]` is
 /// `Some` when `tids[i]` is an element. One page lock per distinct block.
-pub(crate) fn load_elements<R: RelationRead>(
-    rel: &R,
-    tids: &[Tid],
-    arena: &mut PayloadArena,
-    out: &mut Vec<Option<Loaded>>,
-) {
+pub(crate) fn load_elements<R: RelationRead>(rel: &R, tids: &[Tid], arena: &mut PayloadArena, out: &mut Vec<Option<Loaded>>) {
     out.clear();
     out.resize(tids.len(), None);
     let mut order: Vec<usize> = (0..tids.len()).collect();
@@ -120,7 +115,9 @@ pub(crate) enum Append {
 /// in which a concurrent insert's link is lost. Like [`replace_layer_if`], the
 /// list is checked under a share lock first, so a full list costs no write.
 pub(crate) fn append_if_room<R: RelationWrite>(rel: &R, nbrs: Tid, layer: u8, new: Tid) -> Append {
-    let Some((list, cap)) = read_layer(rel, nbrs, layer) else { return Append::Gone };
+    let Some((list, cap)) = read_layer(rel, nbrs, layer) else {
+        return Append::Gone;
+    };
     if list.contains(&new) {
         return Append::Done;
     }
@@ -128,7 +125,9 @@ pub(crate) fn append_if_room<R: RelationWrite>(rel: &R, nbrs: Tid, layer: u8, ne
         return Append::Full(list, cap);
     }
     let mut page = rel.write(nbrs.block);
-    let Some(mut n) = page.get_mut(nbrs.offset).and_then(NeighborsMut::parse) else { return Append::Gone };
+    let Some(mut n) = page.get_mut(nbrs.offset).and_then(NeighborsMut::parse) else {
+        return Append::Gone;
+    };
     if layer > n.as_ref().level() {
         return Append::Gone;
     }
@@ -167,7 +166,12 @@ pub(crate) fn choose_neighbors<R: RelationRead, M: Metric>(
     let mut scored: Vec<Scored> = loaded
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| l.filter(|l| l.live).map(|l| Scored { dist: metric.distance(base, arena.get(l.slot)), id: i as u32 }))
+        .filter_map(|(i, l)| {
+            l.filter(|l| l.live).map(|l| Scored {
+                dist: metric.distance(base, arena.get(l.slot)),
+                id: i as u32,
+            })
+        })
         .collect();
     scored.sort_unstable();
     scored.truncate(pool.max(cap));

@@ -10,10 +10,10 @@
 use crate::metric::Metric;
 use crate::relation::RelationRead;
 use crate::tuple::{ElementRef, NeighborsRef, Tid};
+use crate::upper::UpperLayers;
 use crate::visited::VisitedTids;
 use crate::write::read_meta;
 use std::cmp::{Ordering, Reverse};
-use crate::upper::UpperLayers;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
@@ -120,21 +120,15 @@ impl Core {
 
     /// Evaluates the neighbours of `c` at `layer` into `self.evals`, skipping
     /// (and marking) visited ones when `use_visited`.
-    pub fn expand<R: RelationRead, M: Metric>(
-        &mut self,
-        rel: &R,
-        metric: &M,
-        q: &[u8],
-        c: &Cand,
-        layer: u8,
-        use_visited: bool,
-    ) {
+    pub fn expand<R: RelationRead, M: Metric>(&mut self, rel: &R, metric: &M, q: &[u8], c: &Cand, layer: u8, use_visited: bool) {
         self.evals.clear();
         self.batch.clear();
         let nt = Tid::from_u64(c.nbrs);
         {
             let page = rel.read(nt.block);
-            let Some(list) = page.get(nt.offset).and_then(NeighborsRef::parse) else { return };
+            let Some(list) = page.get(nt.offset).and_then(NeighborsRef::parse) else {
+                return;
+            };
             self.nbuf.clear();
             self.nbuf.extend(list.layer(layer).map(Tid::to_u64));
             for i in 0..self.nbuf.len() {
@@ -382,7 +376,11 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { ef_search: 40, iterative: IterativeScan::Off, max_scan_tuples: 20_000 }
+        SearchOptions {
+            ef_search: 40,
+            iterative: IterativeScan::Off,
+            max_scan_tuples: 20_000,
+        }
     }
 }
 
@@ -515,7 +513,11 @@ impl<M: Metric> Searcher<M> {
     }
 
     pub fn stats(&self) -> SearchStats {
-        SearchStats { evaluated: self.core.evaluated, scan_tuples: self.scan_tuples(), rounds: self.rounds }
+        SearchStats {
+            evaluated: self.core.evaluated,
+            scan_tuples: self.scan_tuples(),
+            rounds: self.rounds,
+        }
     }
 
     /// Distances computed at layer 0 so far (what `max_scan_tuples` bounds).
@@ -598,7 +600,9 @@ impl<M: Metric> Searcher<M> {
         while let Some(t) = stack.pop() {
             let (nt, level) = {
                 let page = rel.read(t.block);
-                let Some(e) = page.get(t.offset).and_then(ElementRef::parse) else { continue };
+                let Some(e) = page.get(t.offset).and_then(ElementRef::parse) else {
+                    continue;
+                };
                 if self.core.visited.insert(t.to_u64()) {
                     let c = self.core.score(&self.metric, q, t, e);
                     self.core.discarded.push(Reverse(c));
@@ -612,7 +616,9 @@ impl<M: Metric> Searcher<M> {
             nbuf.clear();
             {
                 let page = rel.read(nt.block);
-                let Some(list) = page.get(nt.offset).and_then(NeighborsRef::parse) else { continue };
+                let Some(list) = page.get(nt.offset).and_then(NeighborsRef::parse) else {
+                    continue;
+                };
                 for l in 1..=level.min(list.level()) {
                     nbuf.extend(list.layer(l));
                 }
@@ -666,7 +672,8 @@ impl<M: Metric> Searcher<M> {
             let keep = self.opts.iterative != IterativeScan::Off;
             // Not bounded by `max_scan_tuples` even when iterative (as in
             // pgvector): an iterative scan starts with the plain scan's rows.
-            self.core.search_layer(rel, &self.metric, q, self.opts.ef_search.max(1), 0, keep, usize::MAX);
+            self.core
+                .search_layer(rel, &self.metric, q, self.opts.ef_search.max(1), 0, keep, usize::MAX);
             self.finish_round();
             if keep {
                 self.state = State::Running;
@@ -723,4 +730,3 @@ impl<M: Metric> Searcher<M> {
         self.out.reverse();
     }
 }
-

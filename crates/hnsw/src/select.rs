@@ -106,7 +106,14 @@ mod tests {
     fn an_exact_twin_of_a_kept_neighbour_is_kept() {
         // Base at 0; candidates at 1, 1 (a twin), 2, 3 on one side, -4 on the other; 4 slots.
         let pos = [1.0f32, 1.0, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0, 8.0];
-        let mut cands: Vec<Scored> = pos.iter().enumerate().map(|(i, p)| Scored { dist: p.abs(), id: i as u32 }).collect();
+        let mut cands: Vec<Scored> = pos
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Scored {
+                dist: p.abs(),
+                id: i as u32,
+            })
+            .collect();
         cands.sort();
         let mut out = Vec::new();
         select_neighbors(&cands, 4, 0, |a, b| (pos[a as usize] - pos[b as usize]).abs(), &mut out);
@@ -119,7 +126,14 @@ mod tests {
     fn heuristic_drops_candidates_hidden_behind_a_kept_neighbour() {
         // Points on a line: base at 0, candidates at 1, 2, 3 and -1.5.
         let pos = [1.0f32, 2.0, 3.0, -1.5];
-        let mut cands: Vec<Scored> = pos.iter().enumerate().map(|(i, p)| Scored { dist: p.abs(), id: i as u32 }).collect();
+        let mut cands: Vec<Scored> = pos
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Scored {
+                dist: p.abs(),
+                id: i as u32,
+            })
+            .collect();
         cands.sort();
         let mut out = Vec::new();
         select_neighbors(&cands, 3, 1, |a, b| (pos[a as usize] - pos[b as usize]).abs(), &mut out);
@@ -139,7 +153,14 @@ mod tests {
         // A diverse set the heuristic keeps whole is not padded beyond it.
         let mut out2 = Vec::new();
         let spread = [1.0f32, -1.1, 1.2, -1.3, 1.4, -1.5, 1.6, -1.7, 1.8];
-        let c2: Vec<Scored> = spread.iter().enumerate().map(|(i, p)| Scored { dist: p.abs(), id: i as u32 }).collect();
+        let c2: Vec<Scored> = spread
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Scored {
+                dist: p.abs(),
+                id: i as u32,
+            })
+            .collect();
         select_neighbors(&c2, 4, 2, |a, b| (spread[a as usize] - spread[b as usize]).abs(), &mut out2);
         assert_eq!(out2.iter().map(|s| s.id).collect::<Vec<_>>(), vec![0, 1]);
     }

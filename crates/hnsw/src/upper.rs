@@ -92,7 +92,12 @@ impl Builder {
         // SAFETY: the words just added cover p.len() bytes from `start`.
         unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), (self.words.as_mut_ptr() as *mut u8).add(start), p.len()) };
         let id = self.nodes.len() as u32;
-        self.nodes.push(Node { elem: tid.to_u64(), version: e.version(), start, len: p.len() });
+        self.nodes.push(Node {
+            elem: tid.to_u64(),
+            version: e.version(),
+            start,
+            len: p.len(),
+        });
         self.nbrs.push(e.neighbors());
         self.ids.insert(tid.to_u64(), id);
         Some(id)
@@ -116,14 +121,22 @@ impl UpperLayers {
             return None;
         }
         let nblocks = rel.nblocks();
-        let mut b = Builder { nodes: Vec::new(), words: Vec::new(), ids: HashMap::new(), nbrs: Vec::new() };
+        let mut b = Builder {
+            nodes: Vec::new(),
+            words: Vec::new(),
+            ids: HashMap::new(),
+            nbrs: Vec::new(),
+        };
         b.load(rel, nblocks, ep, top)?;
         // Built top-down; reversed at the end.
         let mut layers: Vec<Layer> = Vec::new();
         let mut tids: Vec<Tid> = Vec::new();
         for layer in (1..=top).rev() {
             let (nodes_before, words_before) = (b.nodes.len(), b.words.len());
-            let mut l = Layer { starts: vec![0], links: Vec::new() };
+            let mut l = Layer {
+                starts: vec![0],
+                links: Vec::new(),
+            };
             let mut over = false;
             // Breadth-first from every node already known (all of them are on this layer too).
             let mut i = 0;
@@ -167,7 +180,14 @@ impl UpperLayers {
         }
         let lowest = top + 1 - layers.len() as u8;
         layers.reverse();
-        Some(UpperLayers { entry: (ep, top), insert_page: meta.insert_page, lowest, nodes: b.nodes, words: b.words, layers })
+        Some(UpperLayers {
+            entry: (ep, top),
+            insert_page: meta.insert_page,
+            lowest,
+            nodes: b.nodes,
+            words: b.words,
+            layers,
+        })
     }
 
     /// Whether the copy was made with the entry point `meta` names, and from
@@ -235,6 +255,10 @@ impl UpperLayers {
             }
         }
         let node = &self.nodes[cur as usize];
-        Reached { elem: Tid::from_u64(node.elem), version: node.version, next_layer: self.lowest - 1 }
+        Reached {
+            elem: Tid::from_u64(node.elem),
+            version: node.version,
+            next_layer: self.lowest - 1,
+        }
     }
 }

@@ -80,7 +80,11 @@ pub struct BulkDeleteStats {
 }
 
 /// [`bulk_delete_with`] without an interrupt hook.
-pub fn bulk_delete<R: RelationWrite, M: Metric>(rel: &R, metric: &M, is_dead: impl FnMut(Tid) -> bool) -> Result<BulkDeleteStats, HnswError> {
+pub fn bulk_delete<R: RelationWrite, M: Metric>(
+    rel: &R,
+    metric: &M,
+    is_dead: impl FnMut(Tid) -> bool,
+) -> Result<BulkDeleteStats, HnswError> {
     bulk_delete_with(rel, metric, is_dead, || {})
 }
 
@@ -111,13 +115,17 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         let needs_write = {
             let page = rel.read(blk);
             (1..=page.len()).any(|off| {
-                page.get(off).and_then(ElementRef::parse).is_some_and(|e| !e.is_deleted() && e.heap_tids().any(&mut is_dead))
+                page.get(off)
+                    .and_then(ElementRef::parse)
+                    .is_some_and(|e| !e.is_deleted() && e.heap_tids().any(&mut is_dead))
             })
         };
         if needs_write {
             let mut page = rel.write(blk);
             for off in 1..=page.len() {
-                let Some(mut e) = page.get_mut(off).and_then(ElementMut::parse) else { continue };
+                let Some(mut e) = page.get_mut(off).and_then(ElementMut::parse) else {
+                    continue;
+                };
                 if e.as_ref().is_deleted() {
                     continue;
                 }
@@ -133,7 +141,9 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         let page = rel.read(blk);
         slots.add_block(blk, page.len());
         for off in 1..=page.len() {
-            let Some(e) = page.get(off).and_then(ElementRef::parse) else { continue };
+            let Some(e) = page.get(off).and_then(ElementRef::parse) else {
+                continue;
+            };
             let tid = Tid::new(blk, off);
             if e.is_live() {
                 slots.set_live(tid);
@@ -167,7 +177,14 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
     }
 
     // 3. Repair lists that name dead elements.
-    let mut rep = Repairer { metric, ef: (meta.ef_construction as usize).max(1), dead: &dead, arena: PayloadArena::default(), loaded: Vec::new(), core: Core::new() };
+    let mut rep = Repairer {
+        metric,
+        ef: (meta.ef_construction as usize).max(1),
+        dead: &dead,
+        arena: PayloadArena::default(),
+        loaded: Vec::new(),
+        core: Core::new(),
+    };
     for blk in 1..nblocks {
         checkpoint();
         let elements: Vec<(Tid, Tid)> = {
@@ -197,7 +214,9 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
         checkpoint();
         let mut page = rel.write(blk);
         for &off in offs {
-            let Some(mut e) = page.get_mut(off).and_then(ElementMut::parse) else { continue };
+            let Some(mut e) = page.get_mut(off).and_then(ElementMut::parse) else {
+                continue;
+            };
             if e.as_ref().is_live() || e.as_ref().is_deleted() {
                 continue;
             }
@@ -272,7 +291,9 @@ impl<M: Metric> Repairer<'_, M> {
     fn repair_element<R: RelationWrite>(&mut self, rel: &R, tid: Tid, nbrs: Tid) -> u64 {
         let level = {
             let page = rel.read(nbrs.block);
-            let Some(n) = page.get(nbrs.offset).and_then(NeighborsRef::parse) else { return 0 };
+            let Some(n) = page.get(nbrs.offset).and_then(NeighborsRef::parse) else {
+                return 0;
+            };
             let affected = (0..=n.level()).any(|l| n.layer(l).any(|t| self.is_dead(t)));
             if !affected {
                 return 0;
@@ -311,7 +332,9 @@ impl<M: Metric> Repairer<'_, M> {
 
     fn drop_dead_links<R: RelationWrite>(&self, rel: &R, nbrs: Tid, layer: u8) -> bool {
         let mut page = rel.write(nbrs.block);
-        let Some(mut n) = page.get_mut(nbrs.offset).and_then(NeighborsMut::parse) else { return false };
+        let Some(mut n) = page.get_mut(nbrs.offset).and_then(NeighborsMut::parse) else {
+            return false;
+        };
         let kept: Vec<Tid> = n.as_ref().layer(layer).filter(|&t| !self.is_dead(t)).collect();
         n.set_layer(layer, &kept);
         true
@@ -327,7 +350,17 @@ impl<M: Metric> Repairer<'_, M> {
         }
         cands.sort_unstable();
         cands.dedup();
-        let chosen = choose_neighbors(rel, self.metric, base, &cands, cap, cap, usize::MAX, &mut self.arena, &mut self.loaded);
+        let chosen = choose_neighbors(
+            rel,
+            self.metric,
+            base,
+            &cands,
+            cap,
+            cap,
+            usize::MAX,
+            &mut self.arena,
+            &mut self.loaded,
+        );
         if chosen.len() * 4 >= cap {
             return chosen.into_iter().map(|(t, _)| t).collect();
         }
@@ -337,7 +370,17 @@ impl<M: Metric> Repairer<'_, M> {
         cands.extend(found);
         cands.sort_unstable();
         cands.dedup();
-        let chosen = choose_neighbors(rel, self.metric, base, &cands, cap, cap, usize::MAX, &mut self.arena, &mut self.loaded);
+        let chosen = choose_neighbors(
+            rel,
+            self.metric,
+            base,
+            &cands,
+            cap,
+            cap,
+            usize::MAX,
+            &mut self.arena,
+            &mut self.loaded,
+        );
         chosen.into_iter().map(|(t, _)| t).collect()
     }
 
@@ -348,11 +391,22 @@ impl<M: Metric> Repairer<'_, M> {
             return Vec::new();
         }
         self.core.reset();
-        let Some(entry) = self.core.evaluate_one(rel, self.metric, q, ep) else { return Vec::new() };
-        let cur = if top > layer { self.core.descend(rel, self.metric, q, entry, top, layer + 1) } else { entry };
+        let Some(entry) = self.core.evaluate_one(rel, self.metric, q, ep) else {
+            return Vec::new();
+        };
+        let cur = if top > layer {
+            self.core.descend(rel, self.metric, q, entry, top, layer + 1)
+        } else {
+            entry
+        };
         self.core.seed([cur]);
         self.core.search_layer(rel, self.metric, q, self.ef, layer, false, usize::MAX);
-        self.core.results.drain().filter(|c| c.live).map(|c| Tid::from_u64(c.elem)).collect()
+        self.core
+            .results
+            .drain()
+            .filter(|c| c.live)
+            .map(|c| Tid::from_u64(c.elem))
+            .collect()
     }
 }
 
@@ -370,7 +424,12 @@ struct Slots {
 
 impl Slots {
     fn with_blocks(nblocks: u32) -> Slots {
-        Slots { base: vec![0; nblocks as usize], len: vec![0; nblocks as usize], total: 0, live: Vec::new() }
+        Slots {
+            base: vec![0; nblocks as usize],
+            len: vec![0; nblocks as usize],
+            total: 0,
+            live: Vec::new(),
+        }
     }
 
     fn add_block(&mut self, blk: u32, len: u16) {
@@ -456,9 +515,18 @@ impl<'a, M: Metric> Reconnector<'a, M> {
     /// layer-0 list names from their nearest neighbour. Returns how many
     /// elements it reconnected and linked so.
     fn run<R: RelationWrite>(&mut self, rel: &R, checkpoint: &mut impl FnMut()) -> (u64, u64) {
-        let Some((ep, _)) = read_meta(rel).ok().and_then(|m| m.entry) else { return (0, 0) };
+        let Some((ep, _)) = read_meta(rel).ok().and_then(|m| m.entry) else {
+            return (0, 0);
+        };
         // Step 2 made it live; should it not be, every search would start off the graph.
-        if ep.block == 0 || ep.block >= rel.nblocks() || !rel.read(ep.block).get(ep.offset).and_then(ElementRef::parse).is_some_and(|e| e.is_live()) {
+        if ep.block == 0
+            || ep.block >= rel.nblocks()
+            || !rel
+                .read(ep.block)
+                .get(ep.offset)
+                .and_then(ElementRef::parse)
+                .is_some_and(|e| e.is_live())
+        {
             return (0, 0);
         }
         self.visit(ep, ROOT);
@@ -546,7 +614,9 @@ impl<'a, M: Metric> Reconnector<'a, M> {
         }
         let elsewhere = {
             let page = rel.read(t.block);
-            let Some(e) = page.get(t.offset).and_then(ElementRef::parse) else { return };
+            let Some(e) = page.get(t.offset).and_then(ElementRef::parse) else {
+                return;
+            };
             if !e.is_live() {
                 return;
             }
@@ -592,28 +662,43 @@ impl<'a, M: Metric> Reconnector<'a, M> {
     /// element now linking to it, or `None` if it could not be linked (not
     /// live any more, or no list would take it).
     fn reconnect<R: RelationWrite>(&mut self, rel: &R, o: Tid) -> Option<u32> {
-        self.with_element(rel, o, |this, level, q| this.reconnect_query(rel, o, q, level)).flatten()
+        self.with_element(rel, o, |this, level, q| this.reconnect_query(rel, o, q, level))
+            .flatten()
     }
 
     /// Links the reached element `o` from the nearest reached element a
     /// layer-0 search for it finds (ef = 2m) that can spare an entry, whatever
     /// the heuristic says; returns whether one did.
     fn relink<R: RelationWrite>(&mut self, rel: &R, o: Tid) -> bool {
-        self.with_element(rel, o, |this, _, q| this.relink_query(rel, o, q)).unwrap_or(false)
+        self.with_element(rel, o, |this, _, q| this.relink_query(rel, o, q))
+            .unwrap_or(false)
     }
 
     fn relink_query<R: RelationWrite>(&mut self, rel: &R, o: Tid, q: &[u8]) -> bool {
-        let Some((ep, top)) = read_meta(rel).ok().and_then(|m| m.entry) else { return false };
+        let Some((ep, top)) = read_meta(rel).ok().and_then(|m| m.entry) else {
+            return false;
+        };
         self.core.reset();
-        let Some(entry) = self.core.evaluate_one(rel, self.metric, q, ep) else { return false };
-        let cur = if top > 0 { self.core.descend(rel, self.metric, q, entry, top, 1) } else { entry };
+        let Some(entry) = self.core.evaluate_one(rel, self.metric, q, ep) else {
+            return false;
+        };
+        let cur = if top > 0 {
+            self.core.descend(rel, self.metric, q, entry, top, 1)
+        } else {
+            entry
+        };
         self.core.seed([cur]);
-        self.core.search_layer(rel, self.metric, q, (2 * self.m).min(self.ef), 0, false, usize::MAX);
+        self.core
+            .search_layer(rel, self.metric, q, (2 * self.m).min(self.ef), 0, false, usize::MAX);
         let mut w: Vec<Cand> = self.core.results.drain().collect();
         w.sort_unstable();
         for c in &w {
             let n = Tid::from_u64(c.elem);
-            if c.live && n != o && self.slots.get(n).is_some_and(|s| self.parent[s as usize] != UNREACHED) && self.link(rel, n, Tid::from_u64(c.nbrs), 0, o, q, c.dist, true) {
+            if c.live
+                && n != o
+                && self.slots.get(n).is_some_and(|s| self.parent[s as usize] != UNREACHED)
+                && self.link(rel, n, Tid::from_u64(c.nbrs), 0, o, q, c.dist, true)
+            {
                 return true;
             }
         }
@@ -624,7 +709,11 @@ impl<'a, M: Metric> Reconnector<'a, M> {
         let (ep, top) = read_meta(rel).ok()?.entry?;
         self.core.reset();
         let entry = self.core.evaluate_one(rel, self.metric, q, ep)?;
-        let cur = if top > level { self.core.descend(rel, self.metric, q, entry, top, level + 1) } else { entry };
+        let cur = if top > level {
+            self.core.descend(rel, self.metric, q, entry, top, level + 1)
+        } else {
+            entry
+        };
         self.core.seed([cur]);
         let mut parent = None;
         for layer in (0..=level.min(top)).rev() {
@@ -640,7 +729,17 @@ impl<'a, M: Metric> Reconnector<'a, M> {
             });
             let tids: Vec<Tid> = w.iter().map(|c| Tid::from_u64(c.elem)).collect();
             let cap = if layer == 0 { 2 * self.m } else { self.m };
-            let chosen = choose_neighbors(rel, self.metric, q, &tids, cap, fill_target(layer, cap), self.ef, &mut self.arena, &mut self.loaded);
+            let chosen = choose_neighbors(
+                rel,
+                self.metric,
+                q,
+                &tids,
+                cap,
+                fill_target(layer, cap),
+                self.ef,
+                &mut self.arena,
+                &mut self.loaded,
+            );
             let nbrs_of = |t: Tid| w.iter().find(|c| c.elem == t.to_u64()).map(|c| Tid::from_u64(c.nbrs)).unwrap();
             for &(n, d) in &chosen {
                 if self.link(rel, n, nbrs_of(n), layer, o, q, d, false) {
@@ -698,7 +797,10 @@ impl<'a, M: Metric> Reconnector<'a, M> {
             let mut stale = None;
             for (i, l) in self.loaded[..list.len()].iter().enumerate() {
                 match l.filter(|l| l.live) {
-                    Some(l) => scored.push(Scored { dist: self.metric.distance(base, self.arena.get(l.slot)), id: i as u32 }),
+                    Some(l) => scored.push(Scored {
+                        dist: self.metric.distance(base, self.arena.get(l.slot)),
+                        id: i as u32,
+                    }),
                     None => stale = Some(i),
                 }
             }
@@ -712,12 +814,22 @@ impl<'a, M: Metric> Reconnector<'a, M> {
                 scored.sort_unstable();
                 let mut out = Vec::with_capacity(cap);
                 let (metric, arena, loaded) = (self.metric, &self.arena, &self.loaded);
-                let payload = |i: u32| if i == o_id { q } else { arena.get(loaded[i as usize].unwrap().slot) };
+                let payload = |i: u32| {
+                    if i == o_id {
+                        q
+                    } else {
+                        arena.get(loaded[i as usize].unwrap().slot)
+                    }
+                };
                 select_neighbors(&scored, cap, cap, |a, b| metric.distance(payload(a), payload(b)), &mut out);
                 let dropped = scored.iter().find(|c| !out.iter().any(|k| k.id == c.id)).map(|c| c.id);
                 match dropped {
                     Some(i) if i != o_id && !keep(list[i as usize]) => Some(i as usize),
-                    _ if force => scored.iter().rev().find(|c| c.id != o_id && !keep(list[c.id as usize])).map(|c| c.id as usize),
+                    _ if force => scored
+                        .iter()
+                        .rev()
+                        .find(|c| c.id != o_id && !keep(list[c.id as usize]))
+                        .map(|c| c.id as usize),
                     _ => None,
                 }
             };

@@ -8,7 +8,10 @@ pub(crate) struct VisitedList {
 
 impl VisitedList {
     pub fn new(n: usize) -> Self {
-        VisitedList { stamps: vec![0; n], generation: 1 }
+        VisitedList {
+            stamps: vec![0; n],
+            generation: 1,
+        }
     }
     pub fn clear(&mut self) {
         self.generation = self.generation.wrapping_add(1);
@@ -45,7 +48,13 @@ const EXPANDED: u64 = 1 << 63;
 impl VisitedTids {
     pub fn new() -> Self {
         let cap = 1024;
-        VisitedTids { keys: vec![0; cap], stamps: vec![0; cap], generation: 1, len: 0, mask: cap - 1 }
+        VisitedTids {
+            keys: vec![0; cap],
+            stamps: vec![0; cap],
+            generation: 1,
+            len: 0,
+            mask: cap - 1,
+        }
     }
 
     pub fn clear(&mut self) {

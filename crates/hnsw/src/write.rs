@@ -4,9 +4,7 @@ use crate::build::{BuildArena, Graph};
 use crate::error::HnswError;
 use crate::page::{maxalign, HnswPage, Page, BLCKSZ, INVALID_BLOCK, ITEM_ID_SIZE, PAGE_DATA, PAGE_HEADER_SIZE, PAGE_META, SPECIAL_SIZE};
 use crate::relation::{RelationRead, RelationWrite};
-use crate::tuple::{
-    element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, Meta, NeighborsMut, Tid, MAX_PAYLOAD,
-};
+use crate::tuple::{element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, Meta, NeighborsMut, Tid, MAX_PAYLOAD};
 
 /// The settings an index is created with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,23 +146,25 @@ fn locality_order(graph: &Graph, group: usize) -> Vec<u32> {
 /// (whose element `i` is `arena`'s element `i`) into the empty `rel`,
 /// strictly sequentially through `extend()`: one page at a time, each fully
 /// written once, so the glue may skip per-page WAL and log the range in bulk.
-pub fn write_graph<R: RelationWrite>(
-    rel: &R,
-    arena: &BuildArena,
-    graph: &Graph,
-    opts: &IndexOptions,
-) -> Result<WriteStats, HnswError> {
+pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph, opts: &IndexOptions) -> Result<WriteStats, HnswError> {
     assert_eq!(arena.len(), graph.len(), "arena and graph disagree");
     let m = graph.m();
     assert_eq!(m, opts.m as usize, "graph built with another m");
     let n = graph.len();
     for i in 0..n {
         if arena.payload(i).len() > MAX_PAYLOAD {
-            return Err(HnswError::ElementTooLarge { size: element_tuple_size(arena.payload(i).len()), max: element_tuple_size(MAX_PAYLOAD) });
+            return Err(HnswError::ElementTooLarge {
+                size: element_tuple_size(arena.payload(i).len()),
+                max: element_tuple_size(MAX_PAYLOAD),
+            });
         }
     }
     let per_element = item_cost(element_tuple_size(arena.payload(0).len())) + item_cost(neighbor_tuple_size(0, m));
-    let order = if n == 0 { Vec::new() } else { locality_order(graph, PAGE_USABLE / per_element) };
+    let order = if n == 0 {
+        Vec::new()
+    } else {
+        locality_order(graph, PAGE_USABLE / per_element)
+    };
 
     // Pass 1: place every tuple, so neighbour lists can name their TIDs.
     #[derive(Clone, Copy)]
@@ -239,12 +239,23 @@ pub fn write_graph<R: RelationWrite>(
                     nm.set_layer(layer, &tids);
                 }
             } else {
-                encode_element(&mut buf, graph.level(it.node), 0, &arena.heap_tids(node), neighbor_tid[node], arena.payload(node));
+                encode_element(
+                    &mut buf,
+                    graph.level(it.node),
+                    0,
+                    &arena.heap_tids(node),
+                    neighbor_tid[node],
+                    arena.payload(node),
+                );
             }
             let off = page.alloc(&buf).expect("layout pass reserved the space");
             let want = if it.neighbors { neighbor_tid[node] } else { element_tid[node] };
             debug_assert_eq!(Tid::new(blk, off), want);
         }
     }
-    Ok(WriteStats { pages: last_page + 1, elements: n as u64, heap_tuples: arena.heap_tuples() as u64 })
+    Ok(WriteStats {
+        pages: last_page + 1,
+        elements: n as u64,
+        heap_tuples: arena.heap_tuples() as u64,
+    })
 }

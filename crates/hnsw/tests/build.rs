@@ -33,7 +33,15 @@ fn build_within_the_memory_limit_stays_in_memory() {
     let (data, _) = clustered_with_queries(500, 1, 16, 3, 42);
     let (cancel, progress) = (AtomicBool::new(false), AtomicUsize::new(0));
     let rel = MemRelation::new();
-    let mut b = IndexBuilder::new(options(16, 16, 64), BuildParams::default(), L2Squared::new(), 2, 64 << 20, &cancel, &progress);
+    let mut b = IndexBuilder::new(
+        options(16, 16, 64),
+        BuildParams::default(),
+        L2Squared::new(),
+        2,
+        64 << 20,
+        &cancel,
+        &progress,
+    );
     for (i, v) in data.iter().enumerate() {
         assert!(!b.add(&rel, f32_bytes(v), heap_tid(i), &mut || {}).unwrap());
     }
@@ -47,7 +55,15 @@ fn build_within_the_memory_limit_stays_in_memory() {
 fn building_an_empty_table_writes_only_the_meta_page() {
     let (cancel, progress) = (AtomicBool::new(false), AtomicUsize::new(0));
     let rel = MemRelation::new();
-    let b = IndexBuilder::new(options(3, 16, 64), BuildParams::default(), L2Squared::new(), 2, 1 << 20, &cancel, &progress);
+    let b = IndexBuilder::new(
+        options(3, 16, 64),
+        BuildParams::default(),
+        L2Squared::new(),
+        2,
+        1 << 20,
+        &cancel,
+        &progress,
+    );
     assert_eq!(b.finish(&rel, &mut || {}).unwrap().heap_tuples, 0);
     assert_eq!(rel.nblocks(), 1);
     let meta = read_meta(&rel).unwrap();
@@ -60,7 +76,15 @@ fn building_an_empty_table_writes_only_the_meta_page() {
 fn oversized_vectors_are_rejected_before_anything_is_built() {
     let (cancel, progress) = (AtomicBool::new(false), AtomicUsize::new(0));
     let rel = MemRelation::new();
-    let mut b = IndexBuilder::new(options(2100, 16, 64), BuildParams::default(), L2Squared::new(), 2, 1 << 20, &cancel, &progress);
+    let mut b = IndexBuilder::new(
+        options(2100, 16, 64),
+        BuildParams::default(),
+        L2Squared::new(),
+        2,
+        1 << 20,
+        &cancel,
+        &progress,
+    );
     let err = b.add(&rel, f32_bytes(&vec![1.0; 2100]), heap_tid(0), &mut || {}).unwrap_err();
     assert_eq!(err.sqlstate(), "54000");
 }
@@ -78,14 +102,22 @@ fn polling_runs_on_the_calling_thread_and_a_failing_poll_cancels_the_build() {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        build_graph_parallel_polling(&arena, &BuildParams::default(), &L2Squared::new(), 2, &cancel, &progress, &mut || {
-            assert_eq!(std::thread::current().id(), me);
-            polls += 1;
-            if polls == 2 {
-                at_cancel = progress.load(Ordering::Relaxed);
-                panic!("query canceled");
-            }
-        })
+        build_graph_parallel_polling(
+            &arena,
+            &BuildParams::default(),
+            &L2Squared::new(),
+            2,
+            &cancel,
+            &progress,
+            &mut || {
+                assert_eq!(std::thread::current().id(), me);
+                polls += 1;
+                if polls == 2 {
+                    at_cancel = progress.load(Ordering::Relaxed);
+                    panic!("query canceled");
+                }
+            },
+        )
     }));
     std::panic::set_hook(hook);
     assert!(r.is_err(), "the poll's panic propagates");
@@ -111,6 +143,9 @@ fn no_element_of_a_parallel_build_is_left_with_a_near_empty_list() {
         let g = stored_graph(&rel);
         assert_eq!(g.len(), data.len());
         let short: Vec<usize> = g.values().filter(|n| n.layers[0].len() < 8).map(|n| n.row).collect();
-        assert!(short.is_empty(), "round {round}: rows with fewer than 8 layer-0 neighbours: {short:?}");
+        assert!(
+            short.is_empty(),
+            "round {round}: rows with fewer than 8 layer-0 neighbours: {short:?}"
+        );
     }
 }

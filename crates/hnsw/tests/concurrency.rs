@@ -50,7 +50,10 @@ fn concurrent_inserts_and_scans_keep_the_index_consistent() {
     let r = recall(&rel, &metric, &data, &queries, 10, 40, |_| true);
     assert!(r >= 0.95, "recall {r}");
     let mut sr = Searcher::new(metric, SearchOptions::default());
-    let found = (0..3000).step_by(7).filter(|&i| search(&mut sr, &rel, &data[i], 1) == vec![i]).count();
+    let found = (0..3000)
+        .step_by(7)
+        .filter(|&i| search(&mut sr, &rel, &data[i], 1) == vec![i])
+        .count();
     assert!(found >= 3000 / 7 * 99 / 100, "{found} rows found by their own vector");
 }
 
@@ -70,7 +73,14 @@ fn concurrent_inserts_into_an_empty_index_agree_on_one_entry_point() {
             });
         }
     });
-    let mut sr = Searcher::new(metric, SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: usize::MAX });
+    let mut sr = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: 40,
+            iterative: IterativeScan::Relaxed,
+            max_scan_tuples: usize::MAX,
+        },
+    );
     sr.begin(f32_bytes(&data[0]));
     let mut n = 0;
     while sr.next(&rel).is_some() {
@@ -110,7 +120,14 @@ fn vacuum_runs_safely_alongside_inserts_and_scans() {
     });
     assert_eq!(count_tuples(&rel).0, 2000);
     let alive = |i: usize| !(i < 2000 && i % 2 == 1);
-    let mut sr = Searcher::new(metric, SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: usize::MAX });
+    let mut sr = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: 40,
+            iterative: IterativeScan::Relaxed,
+            max_scan_tuples: usize::MAX,
+        },
+    );
     sr.begin(f32_bytes(&queries[0]));
     let mut n = 0;
     while let Some((t, _)) = sr.next(&rel) {

@@ -47,15 +47,29 @@ fn fixture() -> &'static Fixture {
         let (n, dims, clusters) = (env("FS_N", 30_000), env("FS_DIMS", 48), env("FS_CLUSTERS", 40));
         let spread = env("FS_SPREAD", 100) as f32 / 100.0;
         let mut rng = StdRng::seed_from_u64(env("FS_SEED", 13) as u64);
-        let centres: Vec<Vec<f32>> = (0..clusters).map(|_| (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect();
+        let centres: Vec<Vec<f32>> = (0..clusters)
+            .map(|_| (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+            .collect();
         let point = |rng: &mut StdRng| {
             let c = rng.random_range(0..clusters);
-            (c, centres[c].iter().map(|x| x + rng.random_range(-spread..spread)).collect::<Vec<f32>>())
+            (
+                c,
+                centres[c]
+                    .iter()
+                    .map(|x| x + rng.random_range(-spread..spread))
+                    .collect::<Vec<f32>>(),
+            )
         };
         let (label, data): (Vec<usize>, Vec<Vec<f32>>) = (0..n).map(|_| point(&mut rng)).unzip();
         let queries = (0..env("FS_Q", 100)).map(|_| point(&mut rng).1).collect();
         let rel = build_index(&data, &Cosine::new(), 16, 64);
-        Fixture { data, label, centres, queries, rel }
+        Fixture {
+            data,
+            label,
+            centres,
+            queries,
+            rel,
+        }
     })
 }
 
@@ -76,8 +90,12 @@ fn random_filter(per_10k: u64) -> impl Fn(usize) -> bool + Copy {
 fn far_filter(q: &[f32], rank: usize) -> impl Fn(usize) -> bool + Copy {
     let f = fixture();
     let metric = Cosine::new();
-    let mut by_distance: Vec<(f32, usize)> =
-        f.centres.iter().enumerate().map(|(i, c)| (metric.distance(f32_bytes(q), f32_bytes(c)), i)).collect();
+    let mut by_distance: Vec<(f32, usize)> = f
+        .centres
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (metric.distance(f32_bytes(q), f32_bytes(c)), i))
+        .collect();
     by_distance.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (cluster, label, some) = (by_distance[rank].1, &f.label, random_filter(2000));
     move |i| label[i] == cluster && some(i)
@@ -139,7 +157,11 @@ fn filtered_scans<F: Fn(usize) -> bool>(opts: SearchOptions, queries: &[Vec<f32>
 }
 
 fn iterative(mode: IterativeScan, max_scan_tuples: usize) -> SearchOptions {
-    SearchOptions { iterative: mode, max_scan_tuples, ..Default::default() }
+    SearchOptions {
+        iterative: mode,
+        max_scan_tuples,
+        ..Default::default()
+    }
 }
 
 /// Selectivities of the random filter, in rows per 10 000.
@@ -173,15 +195,31 @@ fn check_default_limits(mode: IterativeScan, min_recall: [f64; 3], min_recall_fa
     for (per_10k, min_recall) in SELECTIVITIES.into_iter().zip(min_recall) {
         let o = filtered_scans(opts, &f.queries, |_| random_filter(per_10k));
         let sel = per_10k as f64 / 100.0;
-        eprintln!("{mode:?}, {sel}% of rows: {:.1}% short, recall {:.3}", 100.0 * o.short_rate(), o.recall());
+        eprintln!(
+            "{mode:?}, {sel}% of rows: {:.1}% short, recall {:.3}",
+            100.0 * o.short_rate(),
+            o.recall()
+        );
         let max_short = if per_10k >= 100 { 0.0 } else { MAX_SHORT };
-        assert!(o.short_rate() <= max_short, "{mode:?}, {sel}%: {:.1}% of queries short", 100.0 * o.short_rate());
+        assert!(
+            o.short_rate() <= max_short,
+            "{mode:?}, {sel}%: {:.1}% of queries short",
+            100.0 * o.short_rate()
+        );
         assert!(o.recall() >= min_recall, "{mode:?}, {sel}%: recall {:.3}", o.recall());
     }
     for (rank, min_recall) in FAR_RANKS.into_iter().zip(min_recall_far) {
         let o = filtered_scans(opts, &f.queries, |q| far_filter(q, rank));
-        eprintln!("{mode:?}, cluster {rank} away: {:.1}% short, recall {:.3}", 100.0 * o.short_rate(), o.recall());
-        assert!(o.short_rate() <= MAX_SHORT, "{mode:?}, cluster {rank} away: {:.1}% of queries short", 100.0 * o.short_rate());
+        eprintln!(
+            "{mode:?}, cluster {rank} away: {:.1}% short, recall {:.3}",
+            100.0 * o.short_rate(),
+            o.recall()
+        );
+        assert!(
+            o.short_rate() <= MAX_SHORT,
+            "{mode:?}, cluster {rank} away: {:.1}% of queries short",
+            100.0 * o.short_rate()
+        );
         assert!(o.recall() >= min_recall, "{mode:?}, cluster {rank} away: recall {:.3}", o.recall());
     }
 }
@@ -218,12 +256,19 @@ fn a_scan_returns_every_element_it_evaluated() {
                 let rows: HashSet<usize> = got.iter().map(|r| r.0).collect();
                 assert_eq!(rows.len(), got.len(), "{mode:?}, budget {max}: no row twice");
                 let evaluated = s.stats().scan_tuples;
-                assert!(evaluated >= max.min(f.data.len()), "{mode:?}: budget {max} unused: {evaluated} evaluated");
+                assert!(
+                    evaluated >= max.min(f.data.len()),
+                    "{mode:?}: budget {max} unused: {evaluated} evaluated"
+                );
                 if mode == IterativeScan::Relaxed {
                     assert_eq!(got.len(), evaluated, "relaxed, budget {max}: every evaluated element returned");
                 } else {
                     // Strict order skips the elements found closer than a row already returned.
-                    assert!(got.len() >= evaluated * 9 / 10, "strict, budget {max}: {} of {evaluated} returned", got.len());
+                    assert!(
+                        got.len() >= evaluated * 9 / 10,
+                        "strict, budget {max}: {} of {evaluated} returned",
+                        got.len()
+                    );
                 }
             }
         }
@@ -269,12 +314,18 @@ fn once_the_budget_is_spent_the_rows_found_are_still_returned_in_order() {
             // Each round returns at most `ef` rows; past them, the rest of what was found.
             let rest = &got[(s.stats().rounds * ef).min(got.len())..];
             assert!(rest.len() >= got.len() / 2, "budget {max}: most rows come after the budget ran out");
-            assert!(rest.windows(2).all(|w| w[0].1 <= w[1].1), "budget {max}: the rest in distance order");
+            assert!(
+                rest.windows(2).all(|w| w[0].1 <= w[1].1),
+                "budget {max}: the rest in distance order"
+            );
 
             let mut s = Searcher::new(Cosine::new(), iterative(IterativeScan::Strict, max));
             let got = full_scan(&mut s, q);
             assert_eq!(got[..ef], first[..], "strict, budget {max}: the plain scan's rows first");
-            assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "strict, budget {max}: never closer than a row returned");
+            assert!(
+                got.windows(2).all(|w| w[0].1 <= w[1].1),
+                "strict, budget {max}: never closer than a row returned"
+            );
             assert!(got.len() >= max * 9 / 10, "strict, budget {max}: {} rows", got.len());
         }
     }
@@ -291,15 +342,26 @@ fn measure() {
     fixture();
     eprintln!("fixture in {:?}", t.elapsed());
     for mode in [IterativeScan::Relaxed, IterativeScan::Strict] {
-        let opts = SearchOptions { ef_search: env("FS_EF", 40), ..iterative(mode, max) };
+        let opts = SearchOptions {
+            ef_search: env("FS_EF", 40),
+            ..iterative(mode, max)
+        };
         for per_10k in SELECTIVITIES {
             let o = filtered_scans(opts, &fixture().queries, |_| random_filter(per_10k));
             let sel = per_10k as f64 / 100.0;
-            eprintln!("{mode:?}, budget {max}, {sel}% of rows: {:.1}% short, recall {:.3}", 100.0 * o.short_rate(), o.recall());
+            eprintln!(
+                "{mode:?}, budget {max}, {sel}% of rows: {:.1}% short, recall {:.3}",
+                100.0 * o.short_rate(),
+                o.recall()
+            );
         }
         for rank in FAR_RANKS {
             let o = filtered_scans(opts, &fixture().queries, |q| far_filter(q, rank));
-            eprintln!("{mode:?}, budget {max}, cluster {rank} away: {:.1}% short, recall {:.3}", 100.0 * o.short_rate(), o.recall());
+            eprintln!(
+                "{mode:?}, budget {max}, cluster {rank} away: {:.1}% short, recall {:.3}",
+                100.0 * o.short_rate(),
+                o.recall()
+            );
         }
     }
 }

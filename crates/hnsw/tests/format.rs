@@ -28,7 +28,10 @@ fn check_pages(rel: &MemRelation) -> HashMap<Tid, (u8, Vec<Tid>, Vec<u8>)> {
             let t = p.get(o).unwrap();
             assert_eq!(p.item_id(o).unwrap().off % 8, 0);
             if let Some(e) = ElementRef::parse(t) {
-                elements.insert(Tid::new(b, o), (e.level(), e.heap_tids().collect::<Vec<_>>(), e.payload().to_vec(), e.neighbors()));
+                elements.insert(
+                    Tid::new(b, o),
+                    (e.level(), e.heap_tids().collect::<Vec<_>>(), e.payload().to_vec(), e.neighbors()),
+                );
             } else {
                 let n = NeighborsRef::parse(t).expect("every tuple is an element or a neighbour list");
                 assert_eq!(n.m(), meta.m as usize);
@@ -86,12 +89,28 @@ fn write_graph_stores_the_built_graph_edges() {
     for (i, v) in data.iter().enumerate() {
         arena.push(f32_bytes(v), heap_tid(i));
     }
-    let graph = build_graph_parallel(&arena, &BuildParams { m: 6, ef_construction: 30, seed: 1 }, &L2Squared::new(), 1, &AtomicBool::new(false), &AtomicUsize::new(0)).unwrap();
+    let graph = build_graph_parallel(
+        &arena,
+        &BuildParams {
+            m: 6,
+            ef_construction: 30,
+            seed: 1,
+        },
+        &L2Squared::new(),
+        1,
+        &AtomicBool::new(false),
+        &AtomicUsize::new(0),
+    )
+    .unwrap();
     let rel = MemRelation::new();
     let stats = write_graph(&rel, &arena, &graph, &options(8, 6, 30)).unwrap();
     assert_eq!(stats.elements, 600);
     assert_eq!(stats.pages, rel.nblocks());
-    assert_eq!(rel.write_count(), rel.nblocks() as u64, "each page written exactly once, in one pass");
+    assert_eq!(
+        rel.write_count(),
+        rel.nblocks() as u64,
+        "each page written exactly once, in one pass"
+    );
     let elements = check_pages(&rel);
     let node_of: HashMap<Tid, u32> = elements.iter().map(|(t, (_, h, _))| (*t, row_of(h[0]) as u32)).collect();
     for b in 1..rel.nblocks() {

@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use semvec_hnsw::metric::{f32_bytes, Cosine, L1, L2Squared, NegativeDot};
+use semvec_hnsw::metric::{f32_bytes, Cosine, L2Squared, NegativeDot, L1};
 use semvec_hnsw::*;
 
 const N: usize = 5000;
@@ -69,9 +69,22 @@ fn insert_after_build_keeps_recall() {
     eprintln!("insert after build: recall@10 {r:.3}");
     assert!(r >= 0.95, "recall {r}");
     // Rows inserted on disk are reachable: each is its own nearest neighbour.
-    let mut s = Searcher::new(metric, SearchOptions { ef_search: EF_SEARCH, ..Default::default() });
-    let found = (half..N).step_by(10).filter(|&i| search(&mut s, &rel, &data[i], 1) == vec![i]).count();
-    assert!(found * 10 >= (N - half) * 99 / 100, "{found} of {} inserted rows found by themselves", (N - half) / 10);
+    let mut s = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: EF_SEARCH,
+            ..Default::default()
+        },
+    );
+    let found = (half..N)
+        .step_by(10)
+        .filter(|&i| search(&mut s, &rel, &data[i], 1) == vec![i])
+        .count();
+    assert!(
+        found * 10 >= (N - half) * 99 / 100,
+        "{found} of {} inserted rows found by themselves",
+        (N - half) / 10
+    );
 }
 
 #[test]
@@ -105,7 +118,14 @@ fn vacuum_after_deleting_half_keeps_recall() {
     assert!(r >= 0.95, "recall {r}");
 
     // No scan returns a removed row, even when reading everything.
-    let mut s = Searcher::new(metric, SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: usize::MAX });
+    let mut s = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: 40,
+            iterative: IterativeScan::Relaxed,
+            max_scan_tuples: usize::MAX,
+        },
+    );
     s.begin(f32_bytes(&queries[0]));
     let mut seen = 0;
     while let Some((t, _)) = s.next(&rel) {
@@ -119,7 +139,11 @@ fn vacuum_after_deleting_half_keeps_recall() {
     for (i, v) in data.iter().enumerate().filter(|(i, _)| !alive(*i)) {
         ins.insert(&rel, f32_bytes(v), heap_tid(i)).unwrap();
     }
-    assert!(rel.nblocks() <= pages_before + pages_before / 10, "{} pages, was {pages_before}", rel.nblocks());
+    assert!(
+        rel.nblocks() <= pages_before + pages_before / 10,
+        "{} pages, was {pages_before}",
+        rel.nblocks()
+    );
     let r = recall(&rel, &metric, &data, &queries, 10, EF_SEARCH, |_| true);
     assert!(r >= 0.95, "recall after refilling {r}");
 }
@@ -162,7 +186,13 @@ fn duplicate_vectors_share_elements_and_are_all_returned() {
     assert_eq!(tuples as usize, data.len());
     assert!((elements as usize) < data.len() / 3, "{elements} elements for {} rows", data.len());
 
-    let mut s = Searcher::new(metric, SearchOptions { ef_search: 60, ..Default::default() });
+    let mut s = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: 60,
+            ..Default::default()
+        },
+    );
     for (j, v) in base.iter().enumerate().step_by(7) {
         let copies = (j % 25) + 1;
         let got = search(&mut s, &rel, v, copies);
@@ -174,7 +204,13 @@ fn duplicate_vectors_share_elements_and_are_all_returned() {
     let queries: Vec<Vec<f32>> = base.iter().step_by(10).cloned().collect();
     let r = recall(&rel, &metric, &data, &queries, 10, 60, |_| true);
     // Ties among copies make exact row sets ambiguous: compare by vector instead.
-    let mut s = Searcher::new(metric, SearchOptions { ef_search: 60, ..Default::default() });
+    let mut s = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: 60,
+            ..Default::default()
+        },
+    );
     let mut ok = 0;
     let mut total = 0;
     for q in &queries {

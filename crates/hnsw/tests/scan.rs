@@ -34,7 +34,13 @@ fn stream(s: &mut Searcher<L2Squared>, rel: &MemRelation, q: &[f32], limit: usiz
 #[test]
 fn plain_scan_returns_at_most_ef_search_rows_in_distance_order() {
     let (data, queries, rel) = fixture();
-    let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search: 25, ..Default::default() });
+    let mut s = Searcher::new(
+        L2Squared::new(),
+        SearchOptions {
+            ef_search: 25,
+            ..Default::default()
+        },
+    );
     for q in queries {
         let got = stream(&mut s, rel, q, usize::MAX);
         assert_eq!(got.len(), 25);
@@ -50,8 +56,21 @@ fn iterative_scan_finds_rows_passing_a_selective_filter() {
     let (data, queries, rel) = fixture();
     let keep = |i: usize| i.is_multiple_of(25); // 4% of rows
     let metric = L2Squared::new();
-    let mut plain = Searcher::new(metric, SearchOptions { ef_search: 40, ..Default::default() });
-    let mut iter = Searcher::new(metric, SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: 20_000 });
+    let mut plain = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: 40,
+            ..Default::default()
+        },
+    );
+    let mut iter = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: 40,
+            iterative: IterativeScan::Relaxed,
+            max_scan_tuples: 20_000,
+        },
+    );
     let (mut hits, mut plain_found, mut total) = (0, 0, 0);
     for q in queries {
         let truth = brute_force(&metric, data, q, 10, keep);
@@ -78,7 +97,14 @@ fn iterative_scan_finds_rows_passing_a_selective_filter() {
 fn unbounded_iterative_scan_returns_every_row_exactly_once() {
     let (data, queries, rel) = fixture();
     for mode in [IterativeScan::Relaxed, IterativeScan::Strict] {
-        let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search: 40, iterative: mode, max_scan_tuples: usize::MAX });
+        let mut s = Searcher::new(
+            L2Squared::new(),
+            SearchOptions {
+                ef_search: 40,
+                iterative: mode,
+                max_scan_tuples: usize::MAX,
+            },
+        );
         let got = stream(&mut s, rel, &queries[0], usize::MAX);
         let rows: HashSet<usize> = got.iter().map(|r| r.0).collect();
         assert_eq!(rows.len(), got.len(), "{mode:?}: no row twice");
@@ -86,7 +112,11 @@ fn unbounded_iterative_scan_returns_every_row_exactly_once() {
             assert_eq!(rows.len(), data.len(), "relaxed order reaches every row");
         } else {
             assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "strict order never goes back");
-            assert!(rows.len() >= data.len() * 9 / 10, "strict order drops only late, closer rows: {}", rows.len());
+            assert!(
+                rows.len() >= data.len() * 9 / 10,
+                "strict order drops only late, closer rows: {}",
+                rows.len()
+            );
         }
         assert!(s.stats().rounds > 1);
     }
@@ -95,7 +125,14 @@ fn unbounded_iterative_scan_returns_every_row_exactly_once() {
 #[test]
 fn relaxed_order_is_nearly_sorted() {
     let (_, queries, rel) = fixture();
-    let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: usize::MAX });
+    let mut s = Searcher::new(
+        L2Squared::new(),
+        SearchOptions {
+            ef_search: 40,
+            iterative: IterativeScan::Relaxed,
+            max_scan_tuples: usize::MAX,
+        },
+    );
     let got = stream(&mut s, rel, &queries[1], 400);
     let inversions = got.windows(2).filter(|w| w[0].1 > w[1].1).count();
     assert!(inversions < got.len() / 10, "{inversions} inversions in {}", got.len());
@@ -104,7 +141,14 @@ fn relaxed_order_is_nearly_sorted() {
 #[test]
 fn max_scan_tuples_bounds_the_work_of_an_iterative_scan() {
     let (data, queries, rel) = fixture();
-    let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search: 40, iterative: IterativeScan::Relaxed, max_scan_tuples: 500 });
+    let mut s = Searcher::new(
+        L2Squared::new(),
+        SearchOptions {
+            ef_search: 40,
+            iterative: IterativeScan::Relaxed,
+            max_scan_tuples: 500,
+        },
+    );
     let got = stream(&mut s, rel, &queries[2], usize::MAX);
     assert!(s.stats().evaluated <= 500 + 64, "evaluated {}", s.stats().evaluated);
     assert!(got.len() < data.len() / 2);
@@ -115,7 +159,13 @@ fn max_scan_tuples_bounds_the_work_of_an_iterative_scan() {
 fn scanning_an_empty_index_returns_nothing() {
     let rel = MemRelation::new();
     init_empty(&rel, &options(4, 16, 64));
-    let mut s = Searcher::new(L2Squared::new(), SearchOptions { iterative: IterativeScan::Relaxed, ..Default::default() });
+    let mut s = Searcher::new(
+        L2Squared::new(),
+        SearchOptions {
+            iterative: IterativeScan::Relaxed,
+            ..Default::default()
+        },
+    );
     assert!(stream(&mut s, &rel, &[0.0, 1.0, 2.0, 3.0], 10).is_empty());
 }
 
@@ -141,7 +191,10 @@ struct Hinted<'a> {
 }
 
 impl RelationRead for Hinted<'_> {
-    type ReadGuard<'b> = <MemRelation as RelationRead>::ReadGuard<'b> where Self: 'b;
+    type ReadGuard<'b>
+        = <MemRelation as RelationRead>::ReadGuard<'b>
+    where
+        Self: 'b;
     fn read(&self, blkno: u32) -> Self::ReadGuard<'_> {
         self.rel.read(blkno)
     }
@@ -183,7 +236,11 @@ fn page_hints_only_steer_prefetching_and_never_change_results() {
     for (name, pages) in [("real", real), ("random", random), ("out of range", far)] {
         let hinted = Hinted { rel, pages };
         for iterative in [IterativeScan::Off, IterativeScan::Relaxed] {
-            let opts = SearchOptions { ef_search: 30, iterative, ..Default::default() };
+            let opts = SearchOptions {
+                ef_search: 30,
+                iterative,
+                ..Default::default()
+            };
             let mut plain = Searcher::new(L2Squared::new(), opts);
             let mut with_hints = Searcher::new(L2Squared::new(), opts);
             for q in queries {
@@ -224,7 +281,11 @@ fn an_iterative_scan_reaches_rows_that_only_upper_layers_connect() {
         nm.set_layer(0, &l0);
     }
     // One upper-layer link from the entry point into the other cluster.
-    let other = g.iter().find(|(t, n)| n.level >= 1 && !side(t)).map(|(t, _)| *t).expect("an upper-layer element in the far cluster");
+    let other = g
+        .iter()
+        .find(|(t, n)| n.level >= 1 && !side(t))
+        .map(|(t, _)| *t)
+        .expect("an upper-layer element in the far cluster");
     {
         let e = &g[&ep];
         assert!(e.level >= 1);
@@ -233,13 +294,22 @@ fn an_iterative_scan_reaches_rows_that_only_upper_layers_connect() {
         l1.truncate(7);
         l1.push(other);
         let mut page = rel.write(e.neighbors.block);
-        NeighborsMut::parse(page.get_mut(e.neighbors.offset).unwrap()).unwrap().set_layer(1, &l1);
+        NeighborsMut::parse(page.get_mut(e.neighbors.offset).unwrap())
+            .unwrap()
+            .set_layer(1, &l1);
     }
     let near = (0..data.len()).filter(|&i| d(i, g[&ep].row) < 4.0).count();
     assert!(near < data.len());
     let q = &data[g[&ep].row];
     for mode in [IterativeScan::Relaxed, IterativeScan::Strict] {
-        let mut s = Searcher::new(metric, SearchOptions { ef_search: 40, iterative: mode, max_scan_tuples: usize::MAX });
+        let mut s = Searcher::new(
+            metric,
+            SearchOptions {
+                ef_search: 40,
+                iterative: mode,
+                max_scan_tuples: usize::MAX,
+            },
+        );
         let got = stream(&mut s, &rel, q, usize::MAX);
         let rows: HashSet<usize> = got.iter().map(|x| x.0).collect();
         assert_eq!(rows.len(), got.len(), "{mode:?}: no row twice");

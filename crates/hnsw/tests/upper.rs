@@ -16,7 +16,13 @@ fn data() -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
 
 fn recall_and_reads(rel: &MemRelation, data: &[Vec<f32>], queries: &[Vec<f32>], upper: Option<Arc<UpperLayers>>) -> (f64, u64) {
     let metric = L2Squared::new();
-    let mut s = Searcher::new(metric, SearchOptions { ef_search: 40, ..Default::default() });
+    let mut s = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: 40,
+            ..Default::default()
+        },
+    );
     s.set_upper_layers(upper);
     let reads0 = rel.read_count();
     let mut hits = 0;
@@ -79,7 +85,11 @@ fn a_stale_copy_after_vacuum_and_reinserts_still_gives_correct_results() {
     let (entry, _) = meta.entry.unwrap();
     let entry_row = {
         let page = rel.read(entry.block);
-        row_of(semvec_hnsw::tuple::ElementRef::parse(page.get(entry.offset).unwrap()).unwrap().heap_tid(0))
+        row_of(
+            semvec_hnsw::tuple::ElementRef::parse(page.get(entry.offset).unwrap())
+                .unwrap()
+                .heap_tid(0),
+        )
     };
     bulk_delete(&rel, &metric, |t| row_of(t) % 2 == 1 && row_of(t) != entry_row).unwrap();
     let fresh = clustered(N / 2, 24, 12, 99);
@@ -101,13 +111,28 @@ fn a_stale_copy_after_vacuum_and_reinserts_still_gives_correct_results() {
     eprintln!("after vacuum and reinserts: recall {stale_copy:.3} with the stale copy, {no_copy:.3} without");
     // The two differ only in where layer 0 starts; with m = 4 either start
     // varies by about +-0.02 from one (parallel, unordered) build to the next.
-    assert!(stale_copy >= no_copy - 0.04, "recall with a stale copy {stale_copy}, without {no_copy}");
+    assert!(
+        stale_copy >= no_copy - 0.04,
+        "recall with a stale copy {stale_copy}, without {no_copy}"
+    );
 }
 
 /// Recall@10 of scans over `rel`, checking every returned row: live, exact distance, in order.
-fn run_checked(rel: &MemRelation, rows: &[Vec<f32>], queries: &[Vec<f32>], live: impl Fn(usize) -> bool + Copy, upper: Option<Arc<UpperLayers>>) -> f64 {
+fn run_checked(
+    rel: &MemRelation,
+    rows: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    live: impl Fn(usize) -> bool + Copy,
+    upper: Option<Arc<UpperLayers>>,
+) -> f64 {
     let metric = L2Squared::new();
-    let mut s = Searcher::new(metric, SearchOptions { ef_search: 40, ..Default::default() });
+    let mut s = Searcher::new(
+        metric,
+        SearchOptions {
+            ef_search: 40,
+            ..Default::default()
+        },
+    );
     s.set_upper_layers(upper);
     let mut hits = 0;
     for q in queries {

@@ -31,21 +31,34 @@ fn build_deterministic(data: &[Vec<f32>], m: usize, ef_construction: usize) -> M
     for (i, v) in data.iter().enumerate() {
         arena.push(f32_bytes(v), heap_tid(i));
     }
-    let params = BuildParams { m, ef_construction, seed: 42 };
+    let params = BuildParams {
+        m,
+        ef_construction,
+        seed: 42,
+    };
     let graph = build_graph_parallel(&arena, &params, &L2Squared::new(), 1, &AtomicBool::new(false), &AtomicUsize::new(0)).unwrap();
     write_graph(&rel, &arena, &graph, &options(data[0].len(), m, ef_construction)).unwrap();
     rel
 }
 
 fn check(rel: &MemRelation) -> CheckReport {
-    check_index(rel, &CheckOptions { collect_heap_tids: true, ..CheckOptions::default() }, &mut || {})
+    check_index(
+        rel,
+        &CheckOptions {
+            collect_heap_tids: true,
+            ..CheckOptions::default()
+        },
+        &mut || {},
+    )
 }
 
 /// `n` vectors of `dims` uniform in [-1, 1]: high-dimensional uniform data has many elements
 /// that few lists name (the SQL scenario's `random_vector` rows are like these).
 fn uniform(n: usize, dims: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    (0..n).map(|_| (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect()
+    (0..n)
+        .map(|_| (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+        .collect()
 }
 
 struct Churn {
@@ -109,7 +122,10 @@ fn churn(name: &str, pool: &[Vec<f32>], c: &Churn, seed: u64) -> Cost {
 
         let r = check(&rel);
         assert_eq!(r.live_elements, live.len() as u64, "{name} round {round}");
-        assert_eq!(r.warnings.unreachable_live_elements, 0, "{name} round {round}: live elements unreachable after vacuum");
+        assert_eq!(
+            r.warnings.unreachable_live_elements, 0,
+            "{name} round {round}: live elements unreachable after vacuum"
+        );
         assert!(r.is_ok(), "{name} round {round}: {:?}", r.problems);
     }
 
@@ -117,20 +133,42 @@ fn churn(name: &str, pool: &[Vec<f32>], c: &Churn, seed: u64) -> Cost {
     // neighbour: like the SQL scenario's check, every live row is returned first for its own vector
     // with ef_search 1000, nearly all with 100.
     let misses = |rows: &[usize], ef_search: usize| -> Vec<usize> {
-        let mut s = Searcher::new(L2Squared::new(), SearchOptions { ef_search, ..SearchOptions::default() });
-        rows.iter().copied().filter(|&row| search(&mut s, &rel, &pool[row], 1) != vec![row]).collect()
+        let mut s = Searcher::new(
+            L2Squared::new(),
+            SearchOptions {
+                ef_search,
+                ..SearchOptions::default()
+            },
+        );
+        rows.iter()
+            .copied()
+            .filter(|&row| search(&mut s, &rel, &pool[row], 1) != vec![row])
+            .collect()
     };
     let missed = misses(&live, 100);
     let (m100, m1000) = (missed.len(), misses(&missed, 1000).len());
-    eprintln!("{name}: {} live rows, not found first by their own vector: {m100} (ef_search 100), {m1000} (1000); vacuums: {cost:?}", live.len());
+    eprintln!(
+        "{name}: {} live rows, not found first by their own vector: {m100} (ef_search 100), {m1000} (1000); vacuums: {cost:?}",
+        live.len()
+    );
     assert_eq!(m1000, 0, "{name}: rows not found by their own vector with ef_search 1000");
-    assert!(m100 * 100 <= live.len(), "{name}: {m100} of {} rows not found by their own vector with ef_search 100", live.len());
+    assert!(
+        m100 * 100 <= live.len(),
+        "{name}: {m100} of {} rows not found by their own vector with ef_search 100",
+        live.len()
+    );
     cost
 }
 
 #[test]
 fn churn_of_uniform_vectors_leaves_every_live_element_reachable() {
-    let c = Churn { m: 8, initial: 2000, rounds: 10, max_inserts: 700, max_delete_pct: 25 };
+    let c = Churn {
+        m: 8,
+        initial: 2000,
+        rounds: 10,
+        max_inserts: 700,
+        max_delete_pct: 25,
+    };
     churn("uniform", &uniform(2000 + 10 * 700, 64, 1), &c, 7);
 }
 
@@ -143,7 +181,13 @@ fn churn_of_clustered_vectors_leaves_every_live_element_reachable() {
     for (i, v) in uniform(n / 20, 64, 3).into_iter().enumerate() {
         pool[i * 20 + 7] = v;
     }
-    let c = Churn { m: 8, initial: 2000, rounds: 10, max_inserts: 700, max_delete_pct: 25 };
+    let c = Churn {
+        m: 8,
+        initial: 2000,
+        rounds: 10,
+        max_inserts: 700,
+        max_delete_pct: 25,
+    };
     churn("clustered", &pool, &c, 8);
 }
 
@@ -181,7 +225,10 @@ fn an_interrupted_vacuum_is_finished_by_the_next() {
         let r = check(&rel);
         assert!(r.dead_elements > 0, "{name}: dead elements left behind");
         assert!(r.is_ok(), "{name}: {:?}", r.problems);
-        eprintln!("interrupted in {name}: {} dead, {} unreachable", r.dead_elements, r.warnings.unreachable_live_elements);
+        eprintln!(
+            "interrupted in {name}: {} dead, {} unreachable",
+            r.dead_elements, r.warnings.unreachable_live_elements
+        );
 
         let st = bulk_delete(&rel, &metric, |_| false).unwrap();
         assert_eq!(st.elements_deleted, r.dead_elements, "{name}");

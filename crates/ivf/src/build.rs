@@ -20,7 +20,10 @@ use semvec_storage::{RelationWrite, Tid};
 pub fn write_lists<R: RelationWrite>(rel: &R, meta: &Meta, centers: &Payloads) -> Result<Vec<ListLoc>, IvfError> {
     assert_eq!(centers.len(), meta.lists as usize, "one center per list");
     if centers.payload_len() > MAX_PAYLOAD {
-        return Err(IvfError::EntryTooLarge { size: HEADER + centers.payload_len(), max: HEADER + MAX_PAYLOAD });
+        return Err(IvfError::EntryTooLarge {
+            size: HEADER + centers.payload_len(),
+            max: HEADER + MAX_PAYLOAD,
+        });
     }
     {
         let (blkno, mut g) = rel.extend();
@@ -59,7 +62,10 @@ pub struct EntryWriter {
 
 impl EntryWriter {
     pub fn new(lists: usize) -> EntryWriter {
-        EntryWriter { start: vec![INVALID_BLOCK; lists], tail: vec![INVALID_BLOCK; lists] }
+        EntryWriter {
+            start: vec![INVALID_BLOCK; lists],
+            tail: vec![INVALID_BLOCK; lists],
+        }
     }
 
     /// Append `tuples` (concatenated tuples of `tuple_len` bytes) to list `list`.
@@ -158,7 +164,10 @@ impl<'a> Loader<'a> {
     /// writes pages.
     pub fn push<R: RelationWrite>(&mut self, rel: &R, tid: Tid, payload: &[u8]) -> Result<(), IvfError> {
         if payload.len() != self.batch.payload_len() {
-            return Err(IvfError::PayloadSize { expected: self.batch.payload_len(), actual: payload.len() });
+            return Err(IvfError::PayloadSize {
+                expected: self.batch.payload_len(),
+                actual: payload.len(),
+            });
         }
         self.batch.push(payload);
         self.tids.push(tid);
@@ -216,7 +225,10 @@ pub fn build_from<'r, R: RelationWrite>(
     centers: &Payloads,
     rows: impl IntoIterator<Item = (Tid, &'r [u8])>,
 ) -> Result<u64, IvfError> {
-    let meta = Meta { vtype: *vtype, lists: centers.len() as u32 };
+    let meta = Meta {
+        vtype: *vtype,
+        lists: centers.len() as u32,
+    };
     let locs = write_lists(rel, &meta, centers)?;
     let mut loader = Loader::new(vtype, centers, usize::MAX, None);
     for (tid, p) in rows {

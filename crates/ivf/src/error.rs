@@ -40,7 +40,10 @@ impl IvfError {
 /// pgvector's memory check: an error when `bytes` exceed `budget_kb` (maintenance_work_mem).
 pub fn check_memory(bytes: usize, budget_kb: usize) -> Result<(), IvfError> {
     if bytes / 1024 > budget_kb {
-        return Err(IvfError::MemoryRequired { required_mb: bytes / (1024 * 1024) + 1, budget_mb: budget_kb / 1024 });
+        return Err(IvfError::MemoryRequired {
+            required_mb: bytes / (1024 * 1024) + 1,
+            budget_mb: budget_kb / 1024,
+        });
     }
     Ok(())
 }

@@ -62,7 +62,10 @@ pub fn nearest_list<R: RelationRead, M: Metric>(rel: &R, metric: &M, payload: &[
 pub fn insert<R: RelationWrite, M: Metric>(rel: &R, metric: &M, payload: &[u8], tid: Tid) -> Result<(), IvfError> {
     let meta = read_meta(rel)?;
     if payload.len() != meta.vtype.payload_len() {
-        return Err(IvfError::PayloadSize { expected: meta.vtype.payload_len(), actual: payload.len() });
+        return Err(IvfError::PayloadSize {
+            expected: meta.vtype.payload_len(),
+            actual: payload.len(),
+        });
     }
     let (loc, first) = nearest_list(rel, metric, payload)?;
     let mut tuple = Vec::with_capacity(page::HEADER + payload.len());
@@ -86,7 +89,10 @@ pub fn insert<R: RelationWrite, M: Metric>(rel: &R, metric: &M, payload: &[u8], 
         let (new_blkno, mut ng) = rel.extend();
         init_page(&mut ng, PAGE_ENTRY);
         if ng.alloc(&tuple).is_none() {
-            return Err(IvfError::EntryTooLarge { size: tuple.len(), max: page::HEADER + page::MAX_PAYLOAD });
+            return Err(IvfError::EntryTooLarge {
+                size: tuple.len(),
+                max: page::HEADER + page::MAX_PAYLOAD,
+            });
         }
         drop(ng);
         g.opaque_mut().next_blkno = new_blkno;

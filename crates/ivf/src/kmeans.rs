@@ -6,10 +6,10 @@
 //! spherical k-means: samples are unit vectors and every new center is normalised.
 
 use crate::error::{check_memory, IvfError};
-use semvec_storage::Rng;
 use crate::types::{Payloads, VectorType};
 use rayon::prelude::*;
 use semvec_storage::Metric;
+use semvec_storage::Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// pgvector gives k-means this many iterations to converge.
@@ -37,9 +37,19 @@ pub fn sample_target(lists: usize, max_rows: u64) -> usize {
 /// distances.
 pub fn elkan_memory(vtype: &VectorType, samples: usize, lists: usize) -> usize {
     let (n, k, d) = (samples, lists, vtype.dims as usize);
-    [vector_array_size(k, vtype.item_size()), 4 * k * d, 4 * k, 4 * n, 4 * n * k, 4 * n, 4 * k, 4 * k * k, 4 * k]
-        .iter()
-        .fold(0usize, |a, b| a.saturating_add(*b))
+    [
+        vector_array_size(k, vtype.item_size()),
+        4 * k * d,
+        4 * k,
+        4 * n,
+        4 * n * k,
+        4 * n,
+        4 * k,
+        4 * k * k,
+        4 * k,
+    ]
+    .iter()
+    .fold(0usize, |a, b| a.saturating_add(*b))
 }
 
 /// Computes `lists` centers from `samples` (normalised already under spherical k-means).
@@ -147,11 +157,16 @@ impl<'a> Elkan<'a> {
             self.cancelled()?;
             let center = self.centers.get(i).to_vec();
             let (samples, metric) = (self.samples, &self.metric);
-            self.lower.par_chunks_mut(k).zip(weight.par_iter_mut()).enumerate().with_min_len(64).for_each(|(j, (row, w))| {
-                let d = metric.distance(samples.get(j), &center);
-                row[i] = d;
-                *w = w.min(d * d);
-            });
+            self.lower
+                .par_chunks_mut(k)
+                .zip(weight.par_iter_mut())
+                .enumerate()
+                .with_min_len(64)
+                .for_each(|(j, (row, w))| {
+                    let d = metric.distance(samples.get(j), &center);
+                    row[i] = d;
+                    *w = w.min(d * d);
+                });
             if i + 1 == k {
                 break;
             }
@@ -266,7 +281,10 @@ impl<'a> Elkan<'a> {
             // How far each center moved, then loosen the bounds by it.
             {
                 let (centers, new_centers, metric) = (&self.centers, &new_centers, &self.metric);
-                moved.par_iter_mut().enumerate().for_each(|(c, m)| *m = metric.distance(centers.get(c), new_centers.get(c)));
+                moved
+                    .par_iter_mut()
+                    .enumerate()
+                    .for_each(|(c, m)| *m = metric.distance(centers.get(c), new_centers.get(c)));
             }
             self.lower.par_chunks_mut(k).for_each(|row| {
                 for (l, m) in row.iter_mut().zip(&moved) {
@@ -277,7 +295,10 @@ impl<'a> Elkan<'a> {
                 self.upper[j] += moved[self.assigned[j] as usize];
             }
             std::mem::swap(&mut self.centers, &mut new_centers);
-            stats = KmeansStats { iterations: iteration + 1, last_changes: changes };
+            stats = KmeansStats {
+                iterations: iteration + 1,
+                last_changes: changes,
+            };
             if changes == 0 && iteration != 0 {
                 break;
             }
@@ -339,7 +360,8 @@ impl<'a> Elkan<'a> {
                 center.copy_from_slice(self.centers.get(c));
                 return;
             }
-            self.vtype.store_mean(&self.sums[c * dims..(c + 1) * dims], self.counts[c] as f64, center);
+            self.vtype
+                .store_mean(&self.sums[c * dims..(c + 1) * dims], self.counts[c] as f64, center);
             if self.vtype.spherical() && !self.vtype.normalize(center) {
                 center.copy_from_slice(self.centers.get(c));
             }
@@ -372,7 +394,11 @@ pub fn nearest<M: Metric>(metric: &M, centers: &Payloads, v: &[u8]) -> usize {
 
 /// [`nearest`] for every payload of a batch, in parallel.
 pub fn assign<M: Metric>(metric: &M, centers: &Payloads, batch: &Payloads) -> Vec<u32> {
-    (0..batch.len()).into_par_iter().with_min_len(8).map(|i| nearest(metric, centers, batch.get(i)) as u32).collect()
+    (0..batch.len())
+        .into_par_iter()
+        .with_min_len(8)
+        .map(|i| nearest(metric, centers, batch.get(i)) as u32)
+        .collect()
 }
 
 #[cfg(test)]
@@ -388,13 +414,17 @@ mod tests {
     }
 
     fn centers_as_f32(c: &Payloads) -> Vec<Vec<f32>> {
-        c.iter().map(|b| b.chunks_exact(4).map(|x| f32::from_ne_bytes(x.try_into().unwrap())).collect()).collect()
+        c.iter()
+            .map(|b| b.chunks_exact(4).map(|x| f32::from_ne_bytes(x.try_into().unwrap())).collect())
+            .collect()
     }
 
     /// Points scattered around `k` well separated centers.
     fn blobs(k: usize, per: usize, dims: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
         let mut rng = Rng::new(seed);
-        let truth: Vec<Vec<f32>> = (0..k).map(|_| (0..dims).map(|_| (rng.next_f64() * 100.0) as f32).collect()).collect();
+        let truth: Vec<Vec<f32>> = (0..k)
+            .map(|_| (0..dims).map(|_| (rng.next_f64() * 100.0) as f32).collect())
+            .collect();
         let mut pts = Vec::new();
         for _ in 0..per {
             for c in &truth {

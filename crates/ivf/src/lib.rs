@@ -41,8 +41,8 @@ pub use error::{check_memory, IvfError};
 pub use insert::{for_each_list, insert, nearest_list, read_meta};
 pub use kmeans::{assign, elkan_memory, kmeans, kmeans_with_stats, nearest, sample_target, vector_array_size, KmeansStats};
 pub use page::{ListLoc, Meta};
-pub use semvec_storage::{Reservoir, Rng};
 pub use scan::{ScanOptions, ScanStats, Scanner};
+pub use semvec_storage::{Reservoir, Rng};
 pub use types::{Distance, Elements, IndexMetric, KmeansMetric, Payloads, VectorType};
 pub use vacuum::{bulk_delete, count_entries, VacuumStats};
 

@@ -185,7 +185,10 @@ mod tests {
 
     #[test]
     fn meta_round_trips_and_rejects_foreign_bytes() {
-        let m = Meta { vtype: VectorType::new(Elements::F16, Distance::Cosine, 384), lists: 1000 };
+        let m = Meta {
+            vtype: VectorType::new(Elements::F16, Distance::Cosine, 384),
+            lists: 1000,
+        };
         assert_eq!(Meta::decode(&m.encode()), Some(m));
         assert_eq!(Meta::decode(&[0u8; 24]), None);
     }

@@ -148,7 +148,11 @@ impl<M: Metric> Scanner<M> {
                     Some(q) => self.metric.distance(page::entry_payload(t), q),
                     None => 0.0,
                 };
-                out.push(Reverse(Candidate { distance, seq: self.seq, tid: page::entry_tid(t) }));
+                out.push(Reverse(Candidate {
+                    distance,
+                    seq: self.seq,
+                    tid: page::entry_tid(t),
+                }));
                 self.seq += 1;
             }
             self.stats.pages_read += 1;

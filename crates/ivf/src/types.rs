@@ -5,9 +5,9 @@
 //! `vector` is `dims` native-endian `f32`, `halfvec` `dims` IEEE half floats, `bit` the packed
 //! bits, most significant bit first. Under cosine distance the glue stores unit vectors.
 
-use semvec_storage::Rng;
 use half::f16;
 use semvec_storage::metric::{self, Metric};
+use semvec_storage::Rng;
 
 /// The element type of the indexed column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +43,9 @@ impl Elements {
 
 impl Distance {
     pub fn from_code(c: u16) -> Option<Distance> {
-        [Distance::L2, Distance::InnerProduct, Distance::Cosine, Distance::Hamming].into_iter().find(|d| *d as u16 == c)
+        [Distance::L2, Distance::InnerProduct, Distance::Cosine, Distance::Hamming]
+            .into_iter()
+            .find(|d| *d as u16 == c)
     }
 }
 
@@ -225,7 +227,8 @@ fn f32s(p: &[u8]) -> impl Iterator<Item = f32> + '_ {
 }
 
 fn f16s(p: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    p.chunks_exact(2).map(|c| f16::from_bits(u16::from_ne_bytes(c.try_into().unwrap())).to_f32())
+    p.chunks_exact(2)
+        .map(|c| f16::from_bits(u16::from_ne_bytes(c.try_into().unwrap())).to_f32())
 }
 
 /// The distance an index orders by; smaller is closer (squared for L2, negated for inner
@@ -305,7 +308,12 @@ pub struct Payloads {
 impl Payloads {
     /// An empty array of payloads of `len` bytes.
     pub fn new(len: usize) -> Payloads {
-        Payloads { plen: len, stride: len.div_ceil(8).max(1), len: 0, words: Vec::new() }
+        Payloads {
+            plen: len,
+            stride: len.div_ceil(8).max(1),
+            len: 0,
+            words: Vec::new(),
+        }
     }
 
     /// `count` all-zero payloads of `len` bytes.
@@ -387,7 +395,9 @@ impl Payloads {
     pub fn par_iter_mut(&mut self) -> impl rayon::iter::IndexedParallelIterator<Item = &mut [u8]> + '_ {
         use rayon::prelude::*;
         let len = self.plen;
-        self.words[..self.len * self.stride].par_chunks_mut(self.stride).map(move |w| Self::bytes_of_mut(w, len))
+        self.words[..self.len * self.stride]
+            .par_chunks_mut(self.stride)
+            .map(move |w| Self::bytes_of_mut(w, len))
     }
 }
 
@@ -414,7 +424,11 @@ mod tests {
         let s = VectorType::new(Elements::F32, Distance::Cosine, 2).kmeans_metric();
         let d = s.distance(f32_bytes(&[1.0, 0.0]), f32_bytes(&[0.0, 1.0]));
         assert!((d - 0.5).abs() < 1e-6, "a right angle is half of pi: {d}");
-        assert_eq!(s.distance(f32_bytes(&[1.0, 0.0]), f32_bytes(&[1.0000001, 0.0])), 0.0, "clamped, not NaN");
+        assert_eq!(
+            s.distance(f32_bytes(&[1.0, 0.0]), f32_bytes(&[1.0000001, 0.0])),
+            0.0,
+            "clamped, not NaN"
+        );
         let b = VectorType::new(Elements::Bit, Distance::Hamming, 8).kmeans_metric();
         assert_eq!(b.distance(&[0b1100_0000], &[0b0000_0011]), 4.0);
     }
@@ -428,7 +442,10 @@ mod tests {
         let mut z = f32_bytes(&[0.0, 0.0]).to_vec();
         assert!(!t.normalize(&mut z));
         let h = VectorType::new(Elements::F16, Distance::Cosine, 2);
-        let mut hp: Vec<u8> = [3.0f32, 4.0].iter().flat_map(|x| f16::from_f32(*x).to_bits().to_ne_bytes()).collect();
+        let mut hp: Vec<u8> = [3.0f32, 4.0]
+            .iter()
+            .flat_map(|x| f16::from_f32(*x).to_bits().to_ne_bytes())
+            .collect();
         assert!(h.normalize(&mut hp));
         assert!((h.norm(&hp) - 1.0).abs() < 1e-3);
     }

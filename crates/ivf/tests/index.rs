@@ -1,10 +1,10 @@
 //! Whole-index behaviour on an in-memory relation: build, scans (exact with all lists, recall with
 //! a few), iterative scans, inserts after the build, vacuum, concurrency, page format.
 
-use semvec_storage::metric::f32_bytes;
-use semvec_storage::{MemRelation, Metric, RelationRead, Tid};
 use semvec_ivf::page::{self, PAGE_ENTRY, PAGE_LIST, PAGE_META};
 use semvec_ivf::*;
+use semvec_storage::metric::f32_bytes;
+use semvec_storage::{MemRelation, Metric, RelationRead, Tid};
 use std::sync::atomic::AtomicBool;
 
 fn tid(i: usize) -> Tid {
@@ -18,11 +18,15 @@ fn row(t: Tid) -> usize {
 /// Gaussian-ish clustered data: `clusters` blobs in `dims` dimensions.
 fn clustered(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = Rng::new(seed);
-    let centers: Vec<Vec<f32>> = (0..clusters).map(|_| (0..dims).map(|_| (rng.next_f64() * 10.0) as f32).collect()).collect();
+    let centers: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dims).map(|_| (rng.next_f64() * 10.0) as f32).collect())
+        .collect();
     (0..n)
         .map(|i| {
             let c = &centers[i % clusters];
-            c.iter().map(|x| x + ((rng.next_f64() + rng.next_f64() + rng.next_f64() - 1.5) * 2.0) as f32).collect()
+            c.iter()
+                .map(|x| x + ((rng.next_f64() + rng.next_f64() + rng.next_f64() - 1.5) * 2.0) as f32)
+                .collect()
         })
         .collect()
 }
@@ -74,8 +78,19 @@ fn recall(rel: &MemRelation, data: &[Vec<f32>], queries: &[Vec<f32>], vt: &Vecto
     for q in queries {
         let qp = stored(vt, q);
         let truth = exact(data, vt, &qp, 10);
-        let got: Vec<usize> =
-            scan_all(rel, vt, Some(&qp), ScanOptions { probes, max_probes: probes }).into_iter().take(10).map(|x| x.0).collect();
+        let got: Vec<usize> = scan_all(
+            rel,
+            vt,
+            Some(&qp),
+            ScanOptions {
+                probes,
+                max_probes: probes,
+            },
+        )
+        .into_iter()
+        .take(10)
+        .map(|x| x.0)
+        .collect();
         hits += truth.iter().filter(|t| got.contains(t)).count();
     }
     hits as f64 / (10 * queries.len()) as f64
@@ -88,7 +103,15 @@ fn probing_every_list_is_exact_search() {
     let rel = build(&data, &vt, 20);
     for q in clustered(10, 8, 5, 99) {
         let qp = stored(&vt, &q);
-        let got = scan_all(&rel, &vt, Some(&qp), ScanOptions { probes: 20, max_probes: 20 });
+        let got = scan_all(
+            &rel,
+            &vt,
+            Some(&qp),
+            ScanOptions {
+                probes: 20,
+                max_probes: 20,
+            },
+        );
         assert_eq!(got.len(), 2000, "every row once");
         let ids: Vec<usize> = got.iter().take(10).map(|x| x.0).collect();
         assert_eq!(ids, exact(&data, &vt, &qp, 10));
@@ -111,7 +134,11 @@ fn a_few_probes_reach_good_recall_on_clustered_data() {
 #[test]
 fn cosine_and_inner_product_indexes_find_their_neighbours() {
     // clusters in every direction around the origin
-    let shift = |v: Vec<Vec<f32>>| v.into_iter().map(|x| x.into_iter().map(|e| e - 5.0).collect()).collect::<Vec<Vec<f32>>>();
+    let shift = |v: Vec<Vec<f32>>| {
+        v.into_iter()
+            .map(|x| x.into_iter().map(|e| e - 5.0).collect())
+            .collect::<Vec<Vec<f32>>>()
+    };
     let data = shift(clustered(3000, 12, 30, 4));
     let queries = shift(clustered(30, 12, 30, 5));
     for distance in [Distance::Cosine, Distance::InnerProduct] {
@@ -128,7 +155,11 @@ fn halfvec_and_bit_indexes_work_end_to_end() {
     use half::f16;
     let data = clustered(1000, 8, 10, 6);
     let vt = VectorType::new(Elements::F16, Distance::L2, 8);
-    let hp = |v: &[f32]| v.iter().flat_map(|x| f16::from_f32(*x).to_bits().to_ne_bytes()).collect::<Vec<u8>>();
+    let hp = |v: &[f32]| {
+        v.iter()
+            .flat_map(|x| f16::from_f32(*x).to_bits().to_ne_bytes())
+            .collect::<Vec<u8>>()
+    };
     let mut samples = Payloads::new(16);
     data.iter().for_each(|v| samples.push(&hp(v)));
     let centers = kmeans(&vt, &samples, 10, 1, 0, usize::MAX, &AtomicBool::new(false)).unwrap();
@@ -137,12 +168,22 @@ fn halfvec_and_bit_indexes_work_end_to_end() {
     build_from(&rel, &vt, &centers, rows.iter().enumerate().map(|(i, p)| (tid(i), &p[..]))).unwrap();
     let q = hp(&data[17]);
     let mut s = Scanner::new(vt.index_metric());
-    s.begin(&rel, Some(&q), ScanOptions { probes: 10, max_probes: 10 }).unwrap();
+    s.begin(
+        &rel,
+        Some(&q),
+        ScanOptions {
+            probes: 10,
+            max_probes: 10,
+        },
+    )
+    .unwrap();
     assert_eq!(s.next(&rel).map(|(t, d)| (row(t), d)), Some((17, 0.0)));
 
     let bt = VectorType::new(Elements::Bit, Distance::Hamming, 24);
     let mut rng = Rng::new(8);
-    let bits: Vec<[u8; 3]> = (0..500).map(|_| [rng.below(256) as u8, rng.below(256) as u8, rng.below(256) as u8]).collect();
+    let bits: Vec<[u8; 3]> = (0..500)
+        .map(|_| [rng.below(256) as u8, rng.below(256) as u8, rng.below(256) as u8])
+        .collect();
     let mut bs = Payloads::new(3);
     bits.iter().for_each(|b| bs.push(b));
     let centers = kmeans(&bt, &bs, 5, 1, 0, usize::MAX, &AtomicBool::new(false)).unwrap();
@@ -165,8 +206,12 @@ fn iterative_scan_probes_more_lists_in_batches() {
     let data = vec![vec![0.0, 0.0, 0.0], vec![1.0, 2.0, 3.0], vec![1.0, 1.0, 1.0]];
     let rel = build(&data, &vt, 3);
     let q = stored(&vt, &[3.0, 3.0, 3.0]);
-    let rows =
-        |probes, max_probes| scan_all(&rel, &vt, Some(&q), ScanOptions { probes, max_probes }).into_iter().map(|x| x.0).collect::<Vec<_>>();
+    let rows = |probes, max_probes| {
+        scan_all(&rel, &vt, Some(&q), ScanOptions { probes, max_probes })
+            .into_iter()
+            .map(|x| x.0)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(rows(1, 1), vec![1]);
     assert_eq!(rows(1, 2), vec![1, 2]);
     assert_eq!(rows(1, 32768), vec![1, 2, 0]);
@@ -198,7 +243,15 @@ fn inserts_after_build_are_found_and_fill_new_pages() {
     assert_eq!(count_entries(&rel).unwrap(), 3000);
     // exact with all lists, and every inserted row is its own nearest neighbour
     for i in (0..3000).step_by(97) {
-        let got = scan_all(&rel, &vt, Some(f32_bytes(&data[i])), ScanOptions { probes: 10, max_probes: 10 });
+        let got = scan_all(
+            &rel,
+            &vt,
+            Some(f32_bytes(&data[i])),
+            ScanOptions {
+                probes: 10,
+                max_probes: 10,
+            },
+        );
         assert_eq!(got[0], (i, 0.0));
     }
     let queries = clustered(30, 32, 10, 9);
@@ -238,7 +291,15 @@ fn vacuum_removes_dead_entries_and_reuses_their_room() {
     let stats = bulk_delete(&rel, |t| row(t).is_multiple_of(2), || {}).unwrap();
     assert_eq!((stats.removed, stats.remaining), (1000, 1000));
     assert_eq!(stats.pages, rel.nblocks());
-    let got = scan_all(&rel, &vt, Some(f32_bytes(&data[3])), ScanOptions { probes: 10, max_probes: 10 });
+    let got = scan_all(
+        &rel,
+        &vt,
+        Some(f32_bytes(&data[3])),
+        ScanOptions {
+            probes: 10,
+            max_probes: 10,
+        },
+    );
     assert_eq!(got.len(), 1000);
     assert!(got.iter().all(|x| x.0 % 2 == 1));
     // room is reused: re-inserting the deleted rows does not grow the index
@@ -281,7 +342,10 @@ fn concurrent_inserts_and_scans_lose_nothing() {
         });
     });
     assert_eq!(count_entries(&rel).unwrap(), 4000);
-    let mut seen: Vec<usize> = scan_all(&rel, &vt, None, ScanOptions { probes: 8, max_probes: 8 }).into_iter().map(|x| x.0).collect();
+    let mut seen: Vec<usize> = scan_all(&rel, &vt, None, ScanOptions { probes: 8, max_probes: 8 })
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
     seen.sort();
     assert_eq!(seen, (0..4000).collect::<Vec<_>>());
 }
@@ -326,7 +390,10 @@ fn the_list_pages_chain_when_centers_fill_a_page() {
     let mut locs = Vec::new();
     for_each_list(&rel, |i, loc, _| locs.push((i, loc.blkno))).unwrap();
     assert_eq!(locs, (0..5).map(|i| (i, 1 + i as u32)).collect::<Vec<_>>());
-    assert_eq!(scan_all(&rel, &vt, Some(f32_bytes(&data[7])), ScanOptions { probes: 5, max_probes: 5 })[0].0, 7);
+    assert_eq!(
+        scan_all(&rel, &vt, Some(f32_bytes(&data[7])), ScanOptions { probes: 5, max_probes: 5 })[0].0,
+        7
+    );
 }
 
 #[test]
@@ -336,9 +403,30 @@ fn an_empty_index_has_one_empty_page_per_list_and_accepts_inserts() {
     let rel = MemRelation::new();
     assert_eq!(build_from(&rel, &vt, &centers, std::iter::empty()).unwrap(), 0);
     assert_eq!(rel.nblocks(), 1 + 1 + 100);
-    assert!(scan_all(&rel, &vt, Some(f32_bytes(&[1.0, 2.0, 3.0])), ScanOptions { probes: 100, max_probes: 100 }).is_empty());
+    assert!(scan_all(
+        &rel,
+        &vt,
+        Some(f32_bytes(&[1.0, 2.0, 3.0])),
+        ScanOptions {
+            probes: 100,
+            max_probes: 100
+        }
+    )
+    .is_empty());
     insert(&rel, &vt.index_metric(), f32_bytes(&[1.0, 2.0, 3.0]), tid(0)).unwrap();
-    assert_eq!(scan_all(&rel, &vt, Some(f32_bytes(&[1.0, 2.0, 3.0])), ScanOptions { probes: 100, max_probes: 100 }).len(), 1);
+    assert_eq!(
+        scan_all(
+            &rel,
+            &vt,
+            Some(f32_bytes(&[1.0, 2.0, 3.0])),
+            ScanOptions {
+                probes: 100,
+                max_probes: 100
+            }
+        )
+        .len(),
+        1
+    );
 }
 
 #[test]
@@ -354,7 +442,15 @@ fn loader_flushes_under_a_small_budget_and_keeps_every_row() {
     }
     assert_eq!(loader.finish(&rel, &locs), 20_000);
     assert_eq!(count_entries(&rel).unwrap(), 20_000);
-    let got = scan_all(&rel, &vt, Some(f32_bytes(&data[12345])), ScanOptions { probes: 10, max_probes: 10 });
+    let got = scan_all(
+        &rel,
+        &vt,
+        Some(f32_bytes(&data[12345])),
+        ScanOptions {
+            probes: 10,
+            max_probes: 10,
+        },
+    );
     assert_eq!(got.len(), 20_000);
     assert_eq!(got[0].0, 12345);
 }
@@ -423,8 +519,14 @@ fn kmeans_speed_on_real_data() {
     for threads in [1, 2] {
         let pool = thread_pool(threads).unwrap();
         let t = std::time::Instant::now();
-        let (_, stats) =
-            pool.install(|| kmeans_with_stats(&vt, &samples, 100, BUILD_SEED, 0, usize::MAX, &AtomicBool::new(false))).unwrap();
-        eprintln!("k-means {} x {} into 100 lists, {threads} threads: {:?}, {stats:?}", data.len(), data[0].len(), t.elapsed());
+        let (_, stats) = pool
+            .install(|| kmeans_with_stats(&vt, &samples, 100, BUILD_SEED, 0, usize::MAX, &AtomicBool::new(false)))
+            .unwrap();
+        eprintln!(
+            "k-means {} x {} into 100 lists, {threads} threads: {:?}, {stats:?}",
+            data.len(),
+            data[0].len(),
+            t.elapsed()
+        );
     }
 }

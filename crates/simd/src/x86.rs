@@ -150,7 +150,10 @@ pub mod avx2 {
         _mm256_fmadd_ps(d, d, acc)
     });
     reduce2!(dot_f32, f32, load_f32, tail_f32, |acc, x, y| _mm256_fmadd_ps(x, y, acc));
-    reduce2!(l1_f32, f32, load_f32, tail_f32, |acc, x, y| _mm256_add_ps(acc, abs(_mm256_sub_ps(x, y))));
+    reduce2!(l1_f32, f32, load_f32, tail_f32, |acc, x, y| _mm256_add_ps(
+        acc,
+        abs(_mm256_sub_ps(x, y))
+    ));
     cosine3!(cosine_sums_f32, f32, load_f32, tail_f32);
 
     reduce2!(l2_squared_f16, f16, load_f16, tail_f16, |acc, x, y| {
@@ -158,7 +161,10 @@ pub mod avx2 {
         _mm256_fmadd_ps(d, d, acc)
     });
     reduce2!(dot_f16, f16, load_f16, tail_f16, |acc, x, y| _mm256_fmadd_ps(x, y, acc));
-    reduce2!(l1_f16, f16, load_f16, tail_f16, |acc, x, y| _mm256_add_ps(acc, abs(_mm256_sub_ps(x, y))));
+    reduce2!(l1_f16, f16, load_f16, tail_f16, |acc, x, y| _mm256_add_ps(
+        acc,
+        abs(_mm256_sub_ps(x, y))
+    ));
     cosine3!(cosine_sums_f16, f16, load_f16, tail_f16);
 
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -297,7 +303,10 @@ pub mod avx512 {
         _mm512_fmadd_ps(d, d, acc)
     });
     reduce2!(dot_f32, f32, load_f32, tail_f32, |acc, x, y| _mm512_fmadd_ps(x, y, acc));
-    reduce2!(l1_f32, f32, load_f32, tail_f32, |acc, x, y| _mm512_add_ps(acc, abs(_mm512_sub_ps(x, y))));
+    reduce2!(l1_f32, f32, load_f32, tail_f32, |acc, x, y| _mm512_add_ps(
+        acc,
+        abs(_mm512_sub_ps(x, y))
+    ));
     cosine3!(cosine_sums_f32, f32, load_f32, tail_f32);
 
     reduce2!(l2_squared_f16, f16, load_f16, tail_f16, |acc, x, y| {
@@ -305,7 +314,10 @@ pub mod avx512 {
         _mm512_fmadd_ps(d, d, acc)
     });
     reduce2!(dot_f16, f16, load_f16, tail_f16, |acc, x, y| _mm512_fmadd_ps(x, y, acc));
-    reduce2!(l1_f16, f16, load_f16, tail_f16, |acc, x, y| _mm512_add_ps(acc, abs(_mm512_sub_ps(x, y))));
+    reduce2!(l1_f16, f16, load_f16, tail_f16, |acc, x, y| _mm512_add_ps(
+        acc,
+        abs(_mm512_sub_ps(x, y))
+    ));
     cosine3!(cosine_sums_f16, f16, load_f16, tail_f16);
 
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]

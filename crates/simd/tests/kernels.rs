@@ -52,7 +52,13 @@ struct Refs {
 }
 
 fn refs(a: &[f64], b: &[f64]) -> Refs {
-    let mut r = Refs { l2: (0.0, 0.0), dot: (0.0, 0.0), l1: (0.0, 0.0), na: (0.0, 0.0), nb: (0.0, 0.0) };
+    let mut r = Refs {
+        l2: (0.0, 0.0),
+        dot: (0.0, 0.0),
+        l1: (0.0, 0.0),
+        na: (0.0, 0.0),
+        nb: (0.0, 0.0),
+    };
     for (&x, &y) in a.iter().zip(b) {
         let d = x - y;
         r.l2.0 += d * d;
@@ -166,7 +172,10 @@ fn pgvector_regression_values_are_exact() {
     assert_eq!(simd::dot_f32(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
     assert_eq!(simd::dot_f32(&[1.0; 9], &[1., 2., 3., 4., 5., 6., 7., 8., 9.]), 45.0);
     assert_eq!(simd::l1_f32(&[0.0, 0.0], &[3.0, 4.0]), 7.0);
-    assert_eq!(simd::l1_f32(&[1., 2., 3., 4., 5., 6., 7., 8., 9.], &[0., 3., 2., 5., 4., 7., 6., 9., 8.]), 9.0);
+    assert_eq!(
+        simd::l1_f32(&[1., 2., 3., 4., 5., 6., 7., 8., 9.], &[0., 3., 2., 5., 4., 7., 6., 9., 8.]),
+        9.0
+    );
     assert_eq!(simd::l2_squared_f32(&[3e38], &[-3e38]), f32::INFINITY);
     assert_eq!(simd::dot_f32(&[3e38], &[3e38]), f32::INFINITY);
     assert_eq!(simd::l1_f32(&[3e38], &[-3e38]), f32::INFINITY);
@@ -318,7 +327,11 @@ fn extreme_f32(rng: &mut Rng) -> f32 {
         0..=3 => rng.unit() * 1.0e3,
         4 | 5 => {
             let x = f32::from_bits(rng.next() as u32);
-            if x.is_finite() { x } else { 1.5 }
+            if x.is_finite() {
+                x
+            } else {
+                1.5
+            }
         }
         6 => f32::from_bits((rng.next() as u32) & 0x807F_FFFF), // subnormal or zero
         7 => [f32::MAX, -f32::MAX][(rng.next() % 2) as usize],

@@ -242,13 +242,26 @@ mod tests {
     fn half_bit_and_sparse_metrics_agree_with_dense_f32() {
         let a = [1.0f32, -2.0, 0.5, 0.0];
         let b = [0.0f32, 1.0, 0.5, 3.0];
-        let h = |v: &[f32]| v.iter().flat_map(|x| f16::from_f32(*x).to_bits().to_le_bytes()).collect::<Vec<u8>>();
-        assert_eq!(HalfL2Squared::new().distance(&h(&a), &h(&b)), L2Squared::new().distance(f32_bytes(&a), f32_bytes(&b)));
+        let h = |v: &[f32]| {
+            v.iter()
+                .flat_map(|x| f16::from_f32(*x).to_bits().to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        assert_eq!(
+            HalfL2Squared::new().distance(&h(&a), &h(&b)),
+            L2Squared::new().distance(f32_bytes(&a), f32_bytes(&b))
+        );
         assert_eq!(HalfL1::new().distance(&h(&a), &h(&b)), 1.0 + 3.0 + 0.0 + 3.0);
         let sa = encode_sparse(&[0, 1, 2], &[1.0, -2.0, 0.5]);
         let sb = encode_sparse(&[1, 2, 3], &[1.0, 0.5, 3.0]);
-        assert_eq!(SparseL2Squared.distance(&sa, &sb), L2Squared::new().distance(f32_bytes(&a), f32_bytes(&b)));
-        assert_eq!(SparseNegativeDot.distance(&sa, &sb), NegativeDot::new().distance(f32_bytes(&a), f32_bytes(&b)));
+        assert_eq!(
+            SparseL2Squared.distance(&sa, &sb),
+            L2Squared::new().distance(f32_bytes(&a), f32_bytes(&b))
+        );
+        assert_eq!(
+            SparseNegativeDot.distance(&sa, &sb),
+            NegativeDot::new().distance(f32_bytes(&a), f32_bytes(&b))
+        );
         assert_eq!(Hamming::new().distance(&[0b1010_0000], &[0b0110_0000]), 2.0);
     }
 }

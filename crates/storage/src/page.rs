@@ -32,7 +32,6 @@ pub const INVALID_BLOCK: u32 = u32::MAX;
 /// (one line pointer, our special area).
 pub const MAX_TUPLE_SIZE: usize = (BLCKSZ - PAGE_HEADER_SIZE - ITEM_ID_SIZE - SPECIAL_SIZE) & !7;
 
-
 /// `MAXALIGN` on every platform Postgres 15 supports in 64-bit builds.
 #[inline]
 pub const fn maxalign(len: usize) -> usize {
@@ -82,7 +81,11 @@ pub struct ItemId {
 impl ItemId {
     #[inline]
     pub fn decode(raw: u32) -> ItemId {
-        ItemId { off: (raw & 0x7FFF) as u16, flags: ((raw >> 15) & 3) as u8, len: (raw >> 17) as u16 }
+        ItemId {
+            off: (raw & 0x7FFF) as u16,
+            flags: ((raw >> 15) & 3) as u8,
+            len: (raw >> 17) as u16,
+        }
     }
     #[inline]
     pub fn encode(self) -> u32 {
@@ -164,7 +167,11 @@ impl Page {
     /// Initialise as a page of the family `page_id`, of kind `flags`, with no next page.
     pub fn init_tagged(&mut self, page_id: u16, flags: u16) {
         self.init(SPECIAL_SIZE);
-        *self.opaque_mut() = PageOpaque { next_blkno: INVALID_BLOCK, flags, page_id };
+        *self.opaque_mut() = PageOpaque {
+            next_blkno: INVALID_BLOCK,
+            flags,
+            page_id,
+        };
     }
 
     /// Whether this is an initialised page whose special area carries `page_id`.
@@ -222,7 +229,11 @@ impl Page {
         let start = upper - aligned;
         self.bytes[start..start + data.len()].copy_from_slice(data);
         self.bytes[start + data.len()..upper].fill(0);
-        let item = ItemId { off: start as u16, flags: LP_NORMAL as u8, len: data.len() as u16 };
+        let item = ItemId {
+            off: start as u16,
+            flags: LP_NORMAL as u8,
+            len: data.len() as u16,
+        };
         self.bytes[lower..lower + 4].copy_from_slice(&item.encode().to_le_bytes());
         self.set_u16_at(OFF_LOWER, (lower + ITEM_ID_SIZE) as u16);
         self.set_u16_at(OFF_UPPER, start as u16);

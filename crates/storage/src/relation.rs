@@ -8,8 +8,8 @@
 
 use crate::page::Page;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Read access to an index relation.
 pub trait RelationRead {
@@ -211,7 +211,7 @@ pub enum UpdateGuard<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    
+
     #[test]
     fn extend_hands_out_consecutive_blocks_that_keep_their_contents() {
         let rel = MemRelation::new();

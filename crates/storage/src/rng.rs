@@ -46,7 +46,11 @@ pub struct Reservoir {
 
 impl Reservoir {
     pub fn new(target: usize, seed: u64) -> Reservoir {
-        Reservoir { target, seen: 0, rng: Rng::new(seed) }
+        Reservoir {
+            target,
+            seen: 0,
+            rng: Rng::new(seed),
+        }
     }
 
     /// Offer the next row: `Some(slot)` to store it there (`slot` equal to the number stored so

@@ -11,7 +11,10 @@ pub struct Tid {
 }
 
 impl Tid {
-    pub const INVALID: Tid = Tid { block: INVALID_BLOCK, offset: 0 };
+    pub const INVALID: Tid = Tid {
+        block: INVALID_BLOCK,
+        offset: 0,
+    };
 
     #[inline]
     pub const fn new(block: u32, offset: u16) -> Tid {
@@ -28,13 +31,19 @@ impl Tid {
     }
     #[inline]
     pub fn from_u64(v: u64) -> Tid {
-        Tid { block: (v >> 16) as u32, offset: v as u16 }
+        Tid {
+            block: (v >> 16) as u32,
+            offset: v as u16,
+        }
     }
     #[inline]
     pub fn read(b: &[u8]) -> Tid {
         let hi = u16::from_le_bytes([b[0], b[1]]) as u32;
         let lo = u16::from_le_bytes([b[2], b[3]]) as u32;
-        Tid { block: (hi << 16) | lo, offset: u16::from_le_bytes([b[4], b[5]]) }
+        Tid {
+            block: (hi << 16) | lo,
+            offset: u16::from_le_bytes([b[4], b[5]]),
+        }
     }
     #[inline]
     pub fn write(self, b: &mut [u8]) {

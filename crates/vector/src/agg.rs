@@ -161,7 +161,10 @@ mod tests {
     fn accum_matches_pgvector_examples() {
         assert_eq!(accum(&[0.0], &[1., 2., 3.]).unwrap(), vec![1., 1., 2., 3.]);
         assert_eq!(accum(&[0.0, 0.0, 0.0, 0.0], &[1., 2., 3.]).unwrap(), vec![1., 1., 2., 3.]);
-        assert_eq!(msg(accum(&[0.0, 0.0], &[1., 2., 3.])), ("22000", "expected 1 dimensions, not 3".into()));
+        assert_eq!(
+            msg(accum(&[0.0, 0.0], &[1., 2., 3.])),
+            ("22000", "expected 1 dimensions, not 3".into())
+        );
         assert_eq!(msg(accum(&[], &[1.])), ("XX000", "vector_accum: expected state array".into()));
         let s = accum(&[0.0], &[3e38]).unwrap();
         let s = accum(&s, &[3e38]).unwrap();
@@ -180,7 +183,10 @@ mod tests {
         assert_eq!(finalize_avg(&[0.0]).unwrap(), None);
         assert_eq!(msg(finalize_avg(&[1.0])), ("22000", "vector must have at least 1 dimension".into()));
         let big: Vec<f64> = (1..=16002).map(f64::from).collect();
-        assert_eq!(msg(finalize_avg(&big)), ("54000", "vector cannot have more than 16000 dimensions".into()));
+        assert_eq!(
+            msg(finalize_avg(&big)),
+            ("54000", "vector cannot have more than 16000 dimensions".into())
+        );
         assert_eq!(msg(finalize_avg(&[])).1, "vector_avg: expected state array");
         // Mean of [3e38] and [3e38] is representable even though the sum is not.
         let s = accum(&accum(&[0.0], &[3e38]).unwrap(), &[3e38]).unwrap();
@@ -189,7 +195,10 @@ mod tests {
         let h = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<_>>();
         assert_eq!(finalize_avg_f16(&[2., 2., 4., 6.]).unwrap(), Some(h(&[1., 2., 3.])));
         assert_eq!(finalize_avg_f16(&[0.0]).unwrap(), None);
-        assert_eq!(msg(finalize_avg_f16(&[1.0, 65520.0])), ("22003", "\"65520\" is out of range for type halfvec".into()));
+        assert_eq!(
+            msg(finalize_avg_f16(&[1.0, 65520.0])),
+            ("22003", "\"65520\" is out of range for type halfvec".into())
+        );
         assert_eq!(msg(finalize_avg_f16(&[1.0, 1e39])).1, "infinite value not allowed in halfvec");
         assert_eq!(msg(finalize_avg_f16(&[1.0])).1, "halfvec must have at least 1 dimension");
     }

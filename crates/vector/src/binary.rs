@@ -167,13 +167,25 @@ mod tests {
         assert_eq!(bytes, [0, 2, 0, 0, 0x3f, 0x80, 0, 0, 0xc0, 0x20, 0, 0]);
         assert_eq!(vector_recv(&bytes, -1).unwrap(), (vec![1.0, -2.5], 12));
         assert_eq!(msg(vector_recv(&bytes, 3)).1, "expected 3 dimensions, not 2");
-        assert_eq!(msg(vector_recv(&bytes[..10], -1)), ("08P01", "insufficient data left in message".into()));
+        assert_eq!(
+            msg(vector_recv(&bytes[..10], -1)),
+            ("08P01", "insufficient data left in message".into())
+        );
         assert_eq!(msg(vector_recv(&[0, 0, 0, 0], -1)).1, "vector must have at least 1 dimension");
         assert_eq!(msg(vector_recv(&[0xff, 0xff, 0, 0], -1)).1, "vector must have at least 1 dimension");
-        assert_eq!(msg(vector_recv(&[0x3e, 0x81, 0, 0], -1)).1, "vector cannot have more than 16000 dimensions");
-        assert_eq!(msg(vector_recv(&[0, 1, 0, 7, 0, 0, 0, 0], -1)), ("22000", "expected unused to be 0, not 7".into()));
+        assert_eq!(
+            msg(vector_recv(&[0x3e, 0x81, 0, 0], -1)).1,
+            "vector cannot have more than 16000 dimensions"
+        );
+        assert_eq!(
+            msg(vector_recv(&[0, 1, 0, 7, 0, 0, 0, 0], -1)),
+            ("22000", "expected unused to be 0, not 7".into())
+        );
         assert_eq!(msg(vector_recv(&[0, 1, 0, 0, 0x7f, 0xc0, 0, 0], -1)).1, "NaN not allowed in vector");
-        assert_eq!(msg(vector_recv(&[0, 1, 0, 0, 0x7f, 0x80, 0, 0], -1)).1, "infinite value not allowed in vector");
+        assert_eq!(
+            msg(vector_recv(&[0, 1, 0, 0, 0x7f, 0x80, 0, 0], -1)).1,
+            "infinite value not allowed in vector"
+        );
     }
 
     #[test]
@@ -182,21 +194,37 @@ mod tests {
         let bytes = halfvec_send(&v);
         assert_eq!(bytes, [0, 2, 0, 0, 0x3c, 0x00, 0xc0, 0x00]);
         assert_eq!(halfvec_recv(&bytes, 2).unwrap(), (v.to_vec(), 8));
-        assert_eq!(msg(halfvec_recv(&[0, 1, 0, 0, 0x7c, 0x00], -1)).1, "infinite value not allowed in halfvec");
+        assert_eq!(
+            msg(halfvec_recv(&[0, 1, 0, 0, 0x7c, 0x00], -1)).1,
+            "infinite value not allowed in halfvec"
+        );
         assert_eq!(msg(halfvec_recv(&[0, 1, 0, 0, 0x7e, 0x00], -1)).1, "NaN not allowed in halfvec");
         assert_eq!(msg(halfvec_recv(&[0, 0, 0, 0], -1)).1, "halfvec must have at least 1 dimension");
     }
 
     #[test]
     fn sparsevec_binary_round_trips_and_checks() {
-        let v = SparseVec { dim: 5, indices: vec![0, 3], values: vec![1.5, -2.0] };
+        let v = SparseVec {
+            dim: 5,
+            indices: vec![0, 3],
+            values: vec![1.5, -2.0],
+        };
         let bytes = sparsevec_send(&v);
         assert_eq!(bytes.len(), 12 + 16);
         assert_eq!(sparsevec_recv(&bytes, -1).unwrap(), (v.clone(), 28));
         let head = |dim: i32, nnz: i32, unused: i32| [dim.to_be_bytes(), nnz.to_be_bytes(), unused.to_be_bytes()].concat();
-        assert_eq!(msg(sparsevec_recv(&head(0, 0, 0), -1)).1, "sparsevec must have at least 1 dimension");
-        assert_eq!(msg(sparsevec_recv(&head(5, -1, 0), -1)).1, "sparsevec cannot have negative number of elements");
-        assert_eq!(msg(sparsevec_recv(&head(5, 6, 0), -1)).1, "sparsevec cannot have more elements than dimensions");
+        assert_eq!(
+            msg(sparsevec_recv(&head(0, 0, 0), -1)).1,
+            "sparsevec must have at least 1 dimension"
+        );
+        assert_eq!(
+            msg(sparsevec_recv(&head(5, -1, 0), -1)).1,
+            "sparsevec cannot have negative number of elements"
+        );
+        assert_eq!(
+            msg(sparsevec_recv(&head(5, 6, 0), -1)).1,
+            "sparsevec cannot have more elements than dimensions"
+        );
         assert_eq!(msg(sparsevec_recv(&head(5, 0, 1), -1)).1, "expected unused to be 0, not 1");
         assert_eq!(msg(sparsevec_recv(&head(5, 0, 0), 4)).1, "expected 4 dimensions, not 5");
         let mut b = head(5, 2, 0);
@@ -213,7 +241,17 @@ mod tests {
         let mut b = head(5, 1, 0);
         b.extend_from_slice(&1i32.to_be_bytes());
         b.extend_from_slice(&0f32.to_be_bytes());
-        assert_eq!(msg(sparsevec_recv(&b, -1)).1, "binary representation of sparsevec cannot contain zero values");
-        assert_eq!(sparsevec_recv(&head(7, 0, 0), -1).unwrap().0, SparseVec { dim: 7, indices: vec![], values: vec![] });
+        assert_eq!(
+            msg(sparsevec_recv(&b, -1)).1,
+            "binary representation of sparsevec cannot contain zero values"
+        );
+        assert_eq!(
+            sparsevec_recv(&head(7, 0, 0), -1).unwrap().0,
+            SparseVec {
+                dim: 7,
+                indices: vec![],
+                values: vec![]
+            }
+        );
     }
 }

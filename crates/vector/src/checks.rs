@@ -32,7 +32,10 @@ pub fn typmod_in(typname: &str, mods: &[i32], max_dim: usize) -> Result<i32, Vec
 /// `CheckExpectedDim`: a typmod of -1 accepts any dimension (22000).
 pub fn check_expected_dim(typmod: i32, dim: usize) -> Result<(), VecError> {
     if typmod != -1 && typmod as i64 != dim as i64 {
-        return Err(VecError::new(sqlstate::DATA_EXCEPTION, format!("expected {typmod} dimensions, not {dim}")));
+        return Err(VecError::new(
+            sqlstate::DATA_EXCEPTION,
+            format!("expected {typmod} dimensions, not {dim}"),
+        ));
     }
     Ok(())
 }
@@ -45,7 +48,10 @@ pub fn check_same_dims(a: usize, b: usize) -> Result<(), VecError> {
 /// `CheckDims` for `vector`, `halfvec` or `sparsevec` (22000).
 pub fn check_same_dims_for(typname: &str, a: usize, b: usize) -> Result<(), VecError> {
     if a != b {
-        return Err(VecError::new(sqlstate::DATA_EXCEPTION, format!("different {typname} dimensions {a} and {b}")));
+        return Err(VecError::new(
+            sqlstate::DATA_EXCEPTION,
+            format!("different {typname} dimensions {a} and {b}"),
+        ));
     }
     Ok(())
 }
@@ -53,7 +59,10 @@ pub fn check_same_dims_for(typname: &str, a: usize, b: usize) -> Result<(), VecE
 /// `CheckDims` of `bit` distances: "different bit lengths 3 and 2" (22000).
 pub fn check_same_bit_lengths(a: usize, b: usize) -> Result<(), VecError> {
     if a != b {
-        return Err(VecError::new(sqlstate::DATA_EXCEPTION, format!("different bit lengths {a} and {b}")));
+        return Err(VecError::new(
+            sqlstate::DATA_EXCEPTION,
+            format!("different bit lengths {a} and {b}"),
+        ));
     }
     Ok(())
 }
@@ -63,7 +72,10 @@ pub fn check_same_bit_lengths(a: usize, b: usize) -> Result<(), VecError> {
 pub fn check_dim<D: TryInto<i64>>(typname: &str, dim: D, max_dim: usize) -> Result<(), VecError> {
     let dim: i64 = dim.try_into().unwrap_or(i64::MAX);
     if dim < 1 {
-        return Err(VecError::new(sqlstate::DATA_EXCEPTION, format!("{typname} must have at least 1 dimension")));
+        return Err(VecError::new(
+            sqlstate::DATA_EXCEPTION,
+            format!("{typname} must have at least 1 dimension"),
+        ));
     }
     if dim > max_dim as i64 {
         return Err(VecError::new(
@@ -100,7 +112,10 @@ pub fn check_element_for(typname: &str, x: f32) -> Result<(), VecError> {
         return Err(VecError::new(sqlstate::DATA_EXCEPTION, format!("NaN not allowed in {typname}")));
     }
     if x.is_infinite() {
-        return Err(VecError::new(sqlstate::DATA_EXCEPTION, format!("infinite value not allowed in {typname}")));
+        return Err(VecError::new(
+            sqlstate::DATA_EXCEPTION,
+            format!("infinite value not allowed in {typname}"),
+        ));
     }
     Ok(())
 }
@@ -119,7 +134,10 @@ pub fn check_element_f16(x: f16) -> Result<(), VecError> {
 /// `CheckNnz` of `sparsevec`: 0 ≤ nnz ≤ 16000 and nnz ≤ dim.
 pub fn check_nnz(nnz: i64, dim: i64) -> Result<(), VecError> {
     if nnz < 0 {
-        return Err(VecError::new(sqlstate::DATA_EXCEPTION, "sparsevec cannot have negative number of elements"));
+        return Err(VecError::new(
+            sqlstate::DATA_EXCEPTION,
+            "sparsevec cannot have negative number of elements",
+        ));
     }
     if nnz > SPARSEVEC_MAX_NNZ as i64 {
         return Err(VecError::new(
@@ -128,7 +146,10 @@ pub fn check_nnz(nnz: i64, dim: i64) -> Result<(), VecError> {
         ));
     }
     if nnz > dim {
-        return Err(VecError::new(sqlstate::PROGRAM_LIMIT_EXCEEDED, "sparsevec cannot have more elements than dimensions"));
+        return Err(VecError::new(
+            sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            "sparsevec cannot have more elements than dimensions",
+        ));
     }
     Ok(())
 }
@@ -142,10 +163,16 @@ pub fn check_sparse_index(indices: &[i32], i: usize, dim: i32) -> Result<(), Vec
     }
     if i > 0 {
         if index < indices[i - 1] {
-            return Err(VecError::new(sqlstate::DATA_EXCEPTION, "sparsevec indices must be in ascending order"));
+            return Err(VecError::new(
+                sqlstate::DATA_EXCEPTION,
+                "sparsevec indices must be in ascending order",
+            ));
         }
         if index == indices[i - 1] {
-            return Err(VecError::new(sqlstate::DATA_EXCEPTION, "sparsevec indices must not contain duplicates"));
+            return Err(VecError::new(
+                sqlstate::DATA_EXCEPTION,
+                "sparsevec indices must not contain duplicates",
+            ));
         }
     }
     Ok(())
@@ -178,7 +205,10 @@ mod tests {
         let e = typmod_in("vector", &[], VECTOR_MAX_DIM).unwrap_err();
         assert_eq!(e.message, "invalid type modifier");
         let e = typmod_in("vector", &[0], VECTOR_MAX_DIM).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("22023", "dimensions for type vector must be at least 1"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22023", "dimensions for type vector must be at least 1")
+        );
         let e = typmod_in("vector", &[16001], VECTOR_MAX_DIM).unwrap_err();
         assert_eq!(e.message, "dimensions for type vector cannot exceed 16000");
         let e = typmod_in("sparsevec", &[1_000_000_001], SPARSEVEC_MAX_DIM).unwrap_err();
@@ -204,7 +234,10 @@ mod tests {
         let e = check_dim("vector", -3i16, VECTOR_MAX_DIM).unwrap_err();
         assert_eq!(e.message, "vector must have at least 1 dimension");
         let e = check_dim("vector", 16001usize, VECTOR_MAX_DIM).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("54000", "vector cannot have more than 16000 dimensions"));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("54000", "vector cannot have more than 16000 dimensions")
+        );
         let e = check_sparsevec_dim(i64::from(i32::MAX)).unwrap_err();
         assert_eq!(e.message, "sparsevec cannot have more than 1000000000 dimensions");
         assert!(check_dim("vector", usize::MAX, VECTOR_MAX_DIM).is_err());
@@ -217,30 +250,60 @@ mod tests {
         assert_eq!((e.code, e.message.as_str()), ("22000", "NaN not allowed in vector"));
         let e = check_element(f32::NEG_INFINITY).unwrap_err();
         assert_eq!(e.message, "infinite value not allowed in vector");
-        assert_eq!(check_element_for("sparsevec", f32::NAN).unwrap_err().message, "NaN not allowed in sparsevec");
-        assert_eq!(check_element_f16(f16::INFINITY).unwrap_err().message, "infinite value not allowed in halfvec");
+        assert_eq!(
+            check_element_for("sparsevec", f32::NAN).unwrap_err().message,
+            "NaN not allowed in sparsevec"
+        );
+        assert_eq!(
+            check_element_f16(f16::INFINITY).unwrap_err().message,
+            "infinite value not allowed in halfvec"
+        );
         assert_eq!(check_element_f16(f16::NAN).unwrap_err().message, "NaN not allowed in halfvec");
     }
 
     #[test]
     fn sparse_checks_have_pgvector_messages() {
-        assert_eq!(check_nnz(-1, 5).unwrap_err().message, "sparsevec cannot have negative number of elements");
+        assert_eq!(
+            check_nnz(-1, 5).unwrap_err().message,
+            "sparsevec cannot have negative number of elements"
+        );
         let e = check_nnz(16001, 100_000).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("54000", "sparsevec cannot have more than 16000 non-zero elements"));
-        assert_eq!(check_nnz(6, 5).unwrap_err().message, "sparsevec cannot have more elements than dimensions");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("54000", "sparsevec cannot have more than 16000 non-zero elements")
+        );
+        assert_eq!(
+            check_nnz(6, 5).unwrap_err().message,
+            "sparsevec cannot have more elements than dimensions"
+        );
         assert!(check_nnz(5, 5).is_ok());
         assert_eq!(check_sparse_index(&[5], 0, 5).unwrap_err().message, "sparsevec index out of bounds");
-        assert_eq!(check_sparse_index(&[-1], 0, 5).unwrap_err().message, "sparsevec index out of bounds");
-        assert_eq!(check_sparse_index(&[3, 2], 1, 5).unwrap_err().message, "sparsevec indices must be in ascending order");
-        assert_eq!(check_sparse_index(&[3, 3], 1, 5).unwrap_err().message, "sparsevec indices must not contain duplicates");
+        assert_eq!(
+            check_sparse_index(&[-1], 0, 5).unwrap_err().message,
+            "sparsevec index out of bounds"
+        );
+        assert_eq!(
+            check_sparse_index(&[3, 2], 1, 5).unwrap_err().message,
+            "sparsevec indices must be in ascending order"
+        );
+        assert_eq!(
+            check_sparse_index(&[3, 3], 1, 5).unwrap_err().message,
+            "sparsevec indices must not contain duplicates"
+        );
     }
 
     #[test]
     fn half_conversion_rejects_finite_overflow_only() {
         assert_eq!(f32_to_f16_checked(65519.0).unwrap(), f16::MAX);
         let e = f32_to_f16_checked(65520.0).unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), ("22003", "\"65520\" is out of range for type halfvec"));
-        assert_eq!(f32_to_f16_checked(-f32::MAX).unwrap_err().message, "\"-3.4028235e+38\" is out of range for type halfvec");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22003", "\"65520\" is out of range for type halfvec")
+        );
+        assert_eq!(
+            f32_to_f16_checked(-f32::MAX).unwrap_err().message,
+            "\"-3.4028235e+38\" is out of range for type halfvec"
+        );
         assert!(f32_to_f16_checked(f32::INFINITY).unwrap().is_infinite());
         assert_eq!(f32_to_f16_checked(1e-8).unwrap(), f16::from_f32(0.0));
     }

@@ -29,7 +29,12 @@ fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 
 /// glibc `strtof(s, &end)`.
 pub fn strtof(s: &[u8]) -> Strtof {
-    let none = Strtof { value: 0.0, len: 0, overflow: false, underflow: false };
+    let none = Strtof {
+        value: 0.0,
+        len: 0,
+        overflow: false,
+        underflow: false,
+    };
     let mut p = 0;
     while p < s.len() && is_c_space(s[p]) {
         p += 1;
@@ -51,7 +56,11 @@ pub fn strtof(s: &[u8]) -> Strtof {
 
     if starts_with_ignore_case(rest, b"inf") {
         let n = if starts_with_ignore_case(rest, b"infinity") { 8 } else { 3 };
-        return Strtof { value: sign(f32::INFINITY), len: p + n, ..none };
+        return Strtof {
+            value: sign(f32::INFINITY),
+            len: p + n,
+            ..none
+        };
     }
     if starts_with_ignore_case(rest, b"nan") {
         // "nan(n-char-sequence)" is consumed whole when the parenthesis closes.
@@ -65,14 +74,22 @@ pub fn strtof(s: &[u8]) -> Strtof {
                 n = q + 1;
             }
         }
-        return Strtof { value: sign(f32::NAN), len: p + n, ..none };
+        return Strtof {
+            value: sign(f32::NAN),
+            len: p + n,
+            ..none
+        };
     }
     if rest.len() >= 3 && rest[0] == b'0' && (rest[1] | 0x20) == b'x' {
-        let hex_follows = rest[2].is_ascii_hexdigit()
-            || (rest[2] == b'.' && rest.get(3).is_some_and(|c| c.is_ascii_hexdigit()));
+        let hex_follows = rest[2].is_ascii_hexdigit() || (rest[2] == b'.' && rest.get(3).is_some_and(|c| c.is_ascii_hexdigit()));
         if hex_follows {
             let (value, n, overflow, underflow) = hex_float(&rest[2..]);
-            return Strtof { value: sign(value), len: p + 2 + n, overflow, underflow };
+            return Strtof {
+                value: sign(value),
+                len: p + 2 + n,
+                overflow,
+                underflow,
+            };
         }
         // Otherwise only the "0" converts, as the decimal path does below.
     }

@@ -9,9 +9,7 @@
 //! unsupported element types ("unsupported array type") are the caller's;
 //! [`array_error`] builds them.
 
-use crate::checks::{
-    check_dim, check_element_f16, check_element_for, check_expected_dim, check_nnz, f32_to_f16_checked,
-};
+use crate::checks::{check_dim, check_element_f16, check_element_for, check_expected_dim, check_nnz, f32_to_f16_checked};
 use crate::error::{sqlstate, VecError};
 use crate::sparse::SparseVec;
 use crate::{HALFVEC_MAX_DIM, SPARSEVEC_MAX_DIM, VECTOR_MAX_DIM};
@@ -74,7 +72,11 @@ pub fn array_to_sparsevec(values: &[f32], typmod: i32) -> Result<SparseVec, VecE
 fn dense_to_sparse(dim: usize, values: impl Iterator<Item = f32> + Clone) -> Result<SparseVec, VecError> {
     let nnz = values.clone().filter(|&x| x != 0.0).count();
     check_nnz(nnz as i64, dim as i64)?;
-    let mut sv = SparseVec { dim: dim as i32, indices: Vec::with_capacity(nnz), values: Vec::with_capacity(nnz) };
+    let mut sv = SparseVec {
+        dim: dim as i32,
+        indices: Vec::with_capacity(nnz),
+        values: Vec::with_capacity(nnz),
+    };
     for (i, x) in values.enumerate() {
         if x != 0.0 {
             sv.indices.push(i as i32);
@@ -151,18 +153,48 @@ mod tests {
         assert_eq!(msg(array_to_vector(&[f32::NAN], -1)).1, "NaN not allowed in vector");
         assert_eq!(msg(array_to_vector(&[f32::INFINITY], -1)).1, "infinite value not allowed in vector");
         // float8 4e38 becomes infinity when narrowed to float4.
-        assert_eq!(msg(array_to_vector(&[4e38f64 as f32, -4e38f64 as f32], -1)).1, "infinite value not allowed in vector");
-        assert_eq!(msg(array_to_vector(&[], -1)), ("22000", "vector must have at least 1 dimension".into()));
-        assert_eq!(msg(array_to_vector(&vec![1.0; 16001], 16001)).1, "vector cannot have more than 16000 dimensions");
-        assert_eq!(msg(array_to_halfvec(&[65520., -65520.], -1)), ("22003", "\"65520\" is out of range for type halfvec".into()));
-        assert_eq!(msg(array_to_halfvec(&vec![1.0; 16001], -1)).1, "halfvec cannot have more than 16000 dimensions");
-        assert_eq!(msg(array_to_halfvec(&[f32::INFINITY], -1)).1, "infinite value not allowed in halfvec");
-        assert_eq!(array_to_sparsevec(&[1., 0., 2., 0., 3., 0.], -1).unwrap(), parse_sparsevec("{1:1,3:2,5:3}/6").unwrap());
-        assert_eq!(msg(array_to_sparsevec(&[1., 0., 2., 0., 3., 0.], 5)).1, "expected 5 dimensions, not 6");
+        assert_eq!(
+            msg(array_to_vector(&[4e38f64 as f32, -4e38f64 as f32], -1)).1,
+            "infinite value not allowed in vector"
+        );
+        assert_eq!(
+            msg(array_to_vector(&[], -1)),
+            ("22000", "vector must have at least 1 dimension".into())
+        );
+        assert_eq!(
+            msg(array_to_vector(&vec![1.0; 16001], 16001)).1,
+            "vector cannot have more than 16000 dimensions"
+        );
+        assert_eq!(
+            msg(array_to_halfvec(&[65520., -65520.], -1)),
+            ("22003", "\"65520\" is out of range for type halfvec".into())
+        );
+        assert_eq!(
+            msg(array_to_halfvec(&vec![1.0; 16001], -1)).1,
+            "halfvec cannot have more than 16000 dimensions"
+        );
+        assert_eq!(
+            msg(array_to_halfvec(&[f32::INFINITY], -1)).1,
+            "infinite value not allowed in halfvec"
+        );
+        assert_eq!(
+            array_to_sparsevec(&[1., 0., 2., 0., 3., 0.], -1).unwrap(),
+            parse_sparsevec("{1:1,3:2,5:3}/6").unwrap()
+        );
+        assert_eq!(
+            msg(array_to_sparsevec(&[1., 0., 2., 0., 3., 0.], 5)).1,
+            "expected 5 dimensions, not 6"
+        );
         assert_eq!(msg(array_to_sparsevec(&[f32::NAN], -1)).1, "NaN not allowed in sparsevec");
-        assert_eq!(msg(array_to_sparsevec(&[f32::NEG_INFINITY], -1)).1, "infinite value not allowed in sparsevec");
+        assert_eq!(
+            msg(array_to_sparsevec(&[f32::NEG_INFINITY], -1)).1,
+            "infinite value not allowed in sparsevec"
+        );
         assert_eq!(msg(array_to_sparsevec(&[], -1)).1, "sparsevec must have at least 1 dimension");
-        assert_eq!(msg(array_to_sparsevec(&vec![1.0; 16001], -1)), ("54000", "sparsevec cannot have more than 16000 non-zero elements".into()));
+        assert_eq!(
+            msg(array_to_sparsevec(&vec![1.0; 16001], -1)),
+            ("54000", "sparsevec cannot have more than 16000 non-zero elements".into())
+        );
         assert_eq!(array_error(ArrayProblem::ContainsNulls).code, "22004");
         assert_eq!(array_error(ArrayProblem::NotOneDimensional).message, "array must be 1-D");
     }
@@ -172,18 +204,30 @@ mod tests {
         let h = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<_>>();
         assert_eq!(vector_to_halfvec(&[1., 2., 3.], -1).unwrap(), h(&[1., 2., 3.]));
         assert_eq!(msg(vector_to_halfvec(&[1., 2., 3.], 2)).1, "expected 2 dimensions, not 3");
-        assert_eq!(msg(vector_to_halfvec(&[65520.], -1)).1, "\"65520\" is out of range for type halfvec");
+        assert_eq!(
+            msg(vector_to_halfvec(&[65520.], -1)).1,
+            "\"65520\" is out of range for type halfvec"
+        );
         assert_eq!(halfvec_to_vector(&h(&[1., 2., 3.]), -1).unwrap(), vec![1., 2., 3.]);
         assert_eq!(msg(halfvec_to_vector(&h(&[1., 2., 3.]), 2)).1, "expected 2 dimensions, not 3");
         let sv = parse_sparsevec("{2:1.5,4:3.5}/5").unwrap();
         assert_eq!(vector_to_sparsevec(&[0., 1.5, 0., 3.5, 0.], -1).unwrap(), sv);
-        assert_eq!(msg(vector_to_sparsevec(&[0., 1.5, 0., 3.5, 0.], 4)).1, "expected 4 dimensions, not 5");
+        assert_eq!(
+            msg(vector_to_sparsevec(&[0., 1.5, 0., 3.5, 0.], 4)).1,
+            "expected 4 dimensions, not 5"
+        );
         assert_eq!(halfvec_to_sparsevec(&h(&[0., 1.5, 0., 3.5, 0.]), -1).unwrap(), sv);
         assert_eq!(sparsevec_to_vector(&sv, -1).unwrap(), vec![0., 1.5, 0., 3.5, 0.]);
         assert_eq!(msg(sparsevec_to_vector(&sv, 4)).1, "expected 4 dimensions, not 5");
         let wide = parse_sparsevec("{}/16001").unwrap();
-        assert_eq!(msg(sparsevec_to_vector(&wide, -1)), ("54000", "vector cannot have more than 16000 dimensions".into()));
-        assert_eq!(msg(sparsevec_to_halfvec(&wide, -1)).1, "halfvec cannot have more than 16000 dimensions");
+        assert_eq!(
+            msg(sparsevec_to_vector(&wide, -1)),
+            ("54000", "vector cannot have more than 16000 dimensions".into())
+        );
+        assert_eq!(
+            msg(sparsevec_to_halfvec(&wide, -1)).1,
+            "halfvec cannot have more than 16000 dimensions"
+        );
         assert_eq!(sparsevec_to_halfvec(&sv, -1).unwrap(), h(&[0., 1.5, 0., 3.5, 0.]));
         let big = parse_sparsevec("{1:65520}/1").unwrap();
         assert_eq!(msg(sparsevec_to_halfvec(&big, -1)).1, "\"65520\" is out of range for type halfvec");

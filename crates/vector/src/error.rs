@@ -39,7 +39,12 @@ pub struct VecError {
 impl VecError {
     /// An error with only a message.
     pub fn new(code: &'static str, message: impl Into<String>) -> VecError {
-        VecError { code, message: message.into(), detail: None, hint: None }
+        VecError {
+            code,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
     }
 
     /// Adds an `errdetail`.

@@ -218,10 +218,24 @@ mod tests {
         format_halfvec(&[f16::from_f32(1.23456), f16::from_f32(-65504.0)], &mut s);
         assert_eq!(s, "[1.234375,-65504]");
         s.clear();
-        format_sparsevec(&SparseVec { dim: 5, indices: vec![0, 2], values: vec![1.5, 2.0] }, &mut s);
+        format_sparsevec(
+            &SparseVec {
+                dim: 5,
+                indices: vec![0, 2],
+                values: vec![1.5, 2.0],
+            },
+            &mut s,
+        );
         assert_eq!(s, "{1:1.5,3:2}/5");
         s.clear();
-        format_sparsevec(&SparseVec { dim: 1_000_000_000, indices: vec![], values: vec![] }, &mut s);
+        format_sparsevec(
+            &SparseVec {
+                dim: 1_000_000_000,
+                indices: vec![],
+                values: vec![],
+            },
+            &mut s,
+        );
         assert_eq!(s, "{}/1000000000");
     }
 }

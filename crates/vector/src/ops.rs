@@ -251,8 +251,14 @@ mod tests {
     #[test]
     fn concat_respects_the_dimension_limit() {
         assert_eq!(concat(&[1., 2., 3.], &[4., 5.]).unwrap(), vec![1., 2., 3., 4., 5.]);
-        assert_eq!(msg(concat(&vec![0.0; 16000], &[1.0])), ("54000", "vector cannot have more than 16000 dimensions".into()));
-        assert_eq!(msg(concat_f16(&vec![f16::ZERO; 16000], &[f16::ONE])).1, "halfvec cannot have more than 16000 dimensions");
+        assert_eq!(
+            msg(concat(&vec![0.0; 16000], &[1.0])),
+            ("54000", "vector cannot have more than 16000 dimensions".into())
+        );
+        assert_eq!(
+            msg(concat_f16(&vec![f16::ZERO; 16000], &[f16::ONE])).1,
+            "halfvec cannot have more than 16000 dimensions"
+        );
     }
 
     #[test]

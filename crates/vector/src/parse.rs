@@ -26,7 +26,10 @@ fn skip_space(b: &[u8], mut p: usize) -> usize {
 }
 
 fn out_of_range(typname: &str, number: &str) -> VecError {
-    VecError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, format!("\"{number}\" is out of range for type {typname}"))
+    VecError::new(
+        sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("\"{number}\" is out of range for type {typname}"),
+    )
 }
 
 /// The shared `[x, y, ...]` grammar of `vector_in` and `halfvec_in`;
@@ -47,7 +50,10 @@ fn parse_dense<T>(
     }
     p = skip_space(b, p + 1);
     if b.get(p) == Some(&b']') {
-        return Err(VecError::new(sqlstate::DATA_EXCEPTION, format!("{typname} must have at least 1 dimension")));
+        return Err(VecError::new(
+            sqlstate::DATA_EXCEPTION,
+            format!("{typname} must have at least 1 dimension"),
+        ));
     }
     let mut out = Vec::new();
     loop {
@@ -155,7 +161,10 @@ pub fn parse_sparsevec_typmod(s: &str, typmod: i32) -> Result<SparseVec, VecErro
         let mut count = 0usize;
         loop {
             if count == max_nnz {
-                return Err(VecError::new(sqlstate::INVALID_TEXT_REPRESENTATION, format!("ran out of buffer: \"{lit}\"")));
+                return Err(VecError::new(
+                    sqlstate::INVALID_TEXT_REPRESENTATION,
+                    format!("ran out of buffer: \"{lit}\""),
+                ));
             }
             p = skip_space(b, p);
             if p == b.len() {
@@ -217,7 +226,11 @@ pub fn parse_sparsevec_typmod(s: &str, typmod: i32) -> Result<SparseVec, VecErro
     for i in 0..indices.len() {
         check_sparse_index(&indices, i, dim)?;
     }
-    Ok(SparseVec { dim, indices, values: elements.into_iter().map(|(_, v)| v).collect() })
+    Ok(SparseVec {
+        dim,
+        indices,
+        values: elements.into_iter().map(|(_, v)| v).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -255,7 +268,9 @@ mod tests {
     #[test]
     fn vector_rejects_malformed_input_with_pgvector_errors() {
         assert_eq!(err(parse_vector("[hello,1]")), syntax("vector", "[hello,1]"));
-        for lit in ["[1,2,3", "[", "[ ", "[,", "[,]", "[1,]", "[1a]", "[1,,3]", "[1, ,3]", "[1 2]", "[-]", "[.]", "[1e]x"] {
+        for lit in [
+            "[1,2,3", "[", "[ ", "[,", "[,]", "[1,]", "[1a]", "[1,,3]", "[1, ,3]", "[1 2]", "[-]", "[.]", "[1e]x",
+        ] {
             assert_eq!(err(parse_vector(lit)), syntax("vector", lit), "{lit}");
         }
         let mut junk = syntax("vector", "[1,2,3]9");
@@ -267,16 +282,28 @@ mod tests {
             assert_eq!(err(parse_vector(lit)), e);
         }
         for lit in ["[]", "[ ]", " [\t] "] {
-            assert_eq!(err(parse_vector(lit)), ("22000".into(), "vector must have at least 1 dimension".into(), None));
+            assert_eq!(
+                err(parse_vector(lit)),
+                ("22000".into(), "vector must have at least 1 dimension".into(), None)
+            );
         }
-        assert_eq!(err(parse_vector("[NaN,1]")), ("22000".into(), "NaN not allowed in vector".into(), None));
+        assert_eq!(
+            err(parse_vector("[NaN,1]")),
+            ("22000".into(), "NaN not allowed in vector".into(), None)
+        );
         assert_eq!(err(parse_vector("[nan(123)]")).1, "NaN not allowed in vector");
-        assert_eq!(err(parse_vector("[Infinity,1]")), ("22000".into(), "infinite value not allowed in vector".into(), None));
+        assert_eq!(
+            err(parse_vector("[Infinity,1]")),
+            ("22000".into(), "infinite value not allowed in vector".into(), None)
+        );
         assert_eq!(err(parse_vector("[-inf,1]")).1, "infinite value not allowed in vector");
         // "infinit" reads as "inf" followed by junk; the element check comes first.
         assert_eq!(err(parse_vector("[infinit]")).1, "infinite value not allowed in vector");
         assert_eq!(err(parse_vector("[1x]")), syntax("vector", "[1x]"));
-        assert_eq!(err(parse_vector("[4e38,1]")), ("22003".into(), "\"4e38\" is out of range for type vector".into(), None));
+        assert_eq!(
+            err(parse_vector("[4e38,1]")),
+            ("22003".into(), "\"4e38\" is out of range for type vector".into(), None)
+        );
         assert_eq!(err(parse_vector("[1, -4e38]")).1, "\"-4e38\" is out of range for type vector");
         assert_eq!(err(parse_vector("[0x1p200]")).1, "\"0x1p200\" is out of range for type vector");
     }
@@ -286,12 +313,18 @@ mod tests {
         let ok = format!("[{}]", vec!["0"; 16000].join(","));
         assert_eq!(parse_vector(&ok).unwrap().len(), 16000);
         let too_many = format!("[{}]", vec!["0"; 16001].join(","));
-        assert_eq!(err(parse_vector(&too_many)), ("54000".into(), "vector cannot have more than 16000 dimensions".into(), None));
+        assert_eq!(
+            err(parse_vector(&too_many)),
+            ("54000".into(), "vector cannot have more than 16000 dimensions".into(), None)
+        );
         // The limit is hit before the syntax error that follows it.
         let bad_tail = format!("[{},x]", vec!["0"; 16000].join(","));
         assert_eq!(err(parse_vector(&bad_tail)).0, "54000");
         assert_eq!(parse_vector_typmod("[1,2,3]", 3).unwrap().len(), 3);
-        assert_eq!(err(parse_vector_typmod("[1,2,3]", 2)), ("22000".into(), "expected 2 dimensions, not 3".into(), None));
+        assert_eq!(
+            err(parse_vector_typmod("[1,2,3]", 2)),
+            ("22000".into(), "expected 2 dimensions, not 3".into(), None)
+        );
     }
 
     #[test]
@@ -300,7 +333,10 @@ mod tests {
         assert_eq!(parse_halfvec("[1,2,3]").unwrap(), vec![h(1.0), h(2.0), h(3.0)]);
         assert_eq!(parse_halfvec("[1.23456]").unwrap(), vec![h(1.234375)]);
         assert_eq!(parse_halfvec("[65519,-65519]").unwrap(), vec![f16::MAX, f16::MIN]);
-        assert_eq!(err(parse_halfvec("[65520,-65520]")), ("22003".into(), "\"65520\" is out of range for type halfvec".into(), None));
+        assert_eq!(
+            err(parse_halfvec("[65520,-65520]")),
+            ("22003".into(), "\"65520\" is out of range for type halfvec".into(), None)
+        );
         assert_eq!(err(parse_halfvec("[1,-65520]")).1, "\"-65520\" is out of range for type halfvec");
         assert_eq!(err(parse_halfvec("[4e38,1]")).1, "\"4e38\" is out of range for type halfvec");
         let v = parse_halfvec("[1e-8,-1e-8]").unwrap();
@@ -318,7 +354,11 @@ mod tests {
     }
 
     fn sv(dim: i32, idx: &[i32], val: &[f32]) -> SparseVec {
-        SparseVec { dim, indices: idx.to_vec(), values: val.to_vec() }
+        SparseVec {
+            dim,
+            indices: idx.to_vec(),
+            values: val.to_vec(),
+        }
     }
 
     #[test]
@@ -326,8 +366,14 @@ mod tests {
         assert_eq!(parse_sparsevec("{1:1.5,3:3.5}/5").unwrap(), sv(5, &[0, 2], &[1.5, 3.5]));
         assert_eq!(parse_sparsevec("{1:-2,3:-4}/5").unwrap(), sv(5, &[0, 2], &[-2.0, -4.0]));
         assert_eq!(parse_sparsevec("{1:2.,3:4.}/5").unwrap(), sv(5, &[0, 2], &[2.0, 4.0]));
-        assert_eq!(parse_sparsevec(" { 1 : 1.5 ,  3  :  3.5  } / 5 ").unwrap(), sv(5, &[0, 2], &[1.5, 3.5]));
-        assert_eq!(parse_sparsevec("{1:1.5e38,2:-1.5e38}/2").unwrap(), sv(2, &[0, 1], &[1.5e38, -1.5e38]));
+        assert_eq!(
+            parse_sparsevec(" { 1 : 1.5 ,  3  :  3.5  } / 5 ").unwrap(),
+            sv(5, &[0, 2], &[1.5, 3.5])
+        );
+        assert_eq!(
+            parse_sparsevec("{1:1.5e38,2:-1.5e38}/2").unwrap(),
+            sv(2, &[0, 1], &[1.5e38, -1.5e38])
+        );
         assert_eq!(parse_sparsevec("{}/1").unwrap(), sv(1, &[], &[]));
         assert_eq!(parse_sparsevec("{ }/1").unwrap(), sv(1, &[], &[]));
         assert_eq!(parse_sparsevec("{}/1000000000").unwrap(), sv(1_000_000_000, &[], &[]));
@@ -344,7 +390,10 @@ mod tests {
     fn sparsevec_rejects_malformed_input_with_pgvector_errors() {
         let t = "sparsevec";
         assert_eq!(err(parse_sparsevec("{1:hello,2:1}/2")), syntax(t, "{1:hello,2:1}/2"));
-        for lit in ["{", "{ ", "{:", "{,", "{}/", "{:}/1", "{,}/1", "{1,}/1", "{:1}/1", "{1:}/1", "{1a:1}/1", "{1:1a}/1", "{1:1,}/1", "{1:1}/x", "{1 1}/2"] {
+        for lit in [
+            "{", "{ ", "{:", "{,", "{}/", "{:}/1", "{,}/1", "{1,}/1", "{:1}/1", "{1:}/1", "{1a:1}/1", "{1:1a}/1", "{1:1,}/1", "{1:1}/x",
+            "{1 1}/2",
+        ] {
             assert_eq!(err(parse_sparsevec(lit)), syntax(t, lit), "{lit}");
         }
         let mut e = syntax(t, "");
@@ -357,17 +406,43 @@ mod tests {
         e.2 = Some("Junk after closing.".into());
         assert_eq!(err(parse_sparsevec("{}/1a")), e);
         assert_eq!(err(parse_sparsevec("{1:NaN,2:1}/2")).1, "NaN not allowed in sparsevec");
-        assert_eq!(err(parse_sparsevec("{1:Infinity,2:1}/2")).1, "infinite value not allowed in sparsevec");
-        assert_eq!(err(parse_sparsevec("{1:-Infinity,2:1}/2")).1, "infinite value not allowed in sparsevec");
-        assert_eq!(err(parse_sparsevec("{1:4e38,2:1}/2")), ("22003".into(), "\"4e38\" is out of range for type sparsevec".into(), None));
-        assert_eq!(err(parse_sparsevec("{1:-4e38,2:1}/2")).1, "\"-4e38\" is out of range for type sparsevec");
-        assert_eq!(err(parse_sparsevec("{1:1e-46,2:1}/2")).1, "\"1e-46\" is out of range for type sparsevec");
-        assert_eq!(err(parse_sparsevec("{1:-1e-46,2:1}/2")).1, "\"-1e-46\" is out of range for type sparsevec");
-        let dup = ("22000".to_string(), "sparsevec indices must not contain duplicates".to_string(), None);
+        assert_eq!(
+            err(parse_sparsevec("{1:Infinity,2:1}/2")).1,
+            "infinite value not allowed in sparsevec"
+        );
+        assert_eq!(
+            err(parse_sparsevec("{1:-Infinity,2:1}/2")).1,
+            "infinite value not allowed in sparsevec"
+        );
+        assert_eq!(
+            err(parse_sparsevec("{1:4e38,2:1}/2")),
+            ("22003".into(), "\"4e38\" is out of range for type sparsevec".into(), None)
+        );
+        assert_eq!(
+            err(parse_sparsevec("{1:-4e38,2:1}/2")).1,
+            "\"-4e38\" is out of range for type sparsevec"
+        );
+        assert_eq!(
+            err(parse_sparsevec("{1:1e-46,2:1}/2")).1,
+            "\"1e-46\" is out of range for type sparsevec"
+        );
+        assert_eq!(
+            err(parse_sparsevec("{1:-1e-46,2:1}/2")).1,
+            "\"-1e-46\" is out of range for type sparsevec"
+        );
+        let dup = (
+            "22000".to_string(),
+            "sparsevec indices must not contain duplicates".to_string(),
+            None,
+        );
         assert_eq!(err(parse_sparsevec("{1:1,1:1}/2")), dup);
         assert_eq!(err(parse_sparsevec("{1:1,2:1,1:1}/2")), dup);
         let low = ("22000".to_string(), "sparsevec must have at least 1 dimension".to_string(), None);
-        let high = ("54000".to_string(), "sparsevec cannot have more than 1000000000 dimensions".to_string(), None);
+        let high = (
+            "54000".to_string(),
+            "sparsevec cannot have more than 1000000000 dimensions".to_string(),
+            None,
+        );
         assert_eq!(err(parse_sparsevec("{}/-1")), low);
         assert_eq!(err(parse_sparsevec("{}/0")), low);
         assert_eq!(err(parse_sparsevec("{}/-2147483649")), low);
@@ -376,7 +451,14 @@ mod tests {
         assert_eq!(err(parse_sparsevec("{}/2147483648")), high);
         assert_eq!(err(parse_sparsevec("{}/9223372036854775808")), high);
         let oob = ("22000".to_string(), "sparsevec index out of bounds".to_string(), None);
-        for lit in ["{2147483647:1}/1", "{2147483648:1}/1", "{-2147483648:1}/1", "{-2147483649:1}/1", "{0:1}/1", "{2:1}/1"] {
+        for lit in [
+            "{2147483647:1}/1",
+            "{2147483648:1}/1",
+            "{-2147483648:1}/1",
+            "{-2147483649:1}/1",
+            "{0:1}/1",
+            "{2:1}/1",
+        ] {
             assert_eq!(err(parse_sparsevec(lit)), oob, "{lit}");
         }
         assert_eq!(err(parse_sparsevec_typmod("{}/3", 2)).1, "expected 2 dimensions, not 3");
@@ -392,7 +474,14 @@ mod tests {
         assert_eq!(v.indices.len(), 16000);
         let too_many: Vec<String> = (1..=16001).map(|i| format!("{i}:1")).collect();
         let e = err(parse_sparsevec(&format!("{{{}}}/20000", too_many.join(","))));
-        assert_eq!(e, ("54000".into(), "sparsevec cannot have more than 16000 non-zero elements".into(), None));
+        assert_eq!(
+            e,
+            (
+                "54000".into(),
+                "sparsevec cannot have more than 16000 non-zero elements".into(),
+                None
+            )
+        );
         // Even when the text is otherwise garbage.
         let commas = ",".repeat(16000);
         assert_eq!(err(parse_sparsevec(&commas)).0, "54000");

@@ -80,7 +80,11 @@ pub fn sparse_l2_normalize(a: &SparseVec) -> Result<SparseVec, VecError> {
     if norm <= 0.0 {
         return Ok(a.clone());
     }
-    let mut out = SparseVec { dim: a.dim, indices: Vec::with_capacity(a.nnz()), values: Vec::with_capacity(a.nnz()) };
+    let mut out = SparseVec {
+        dim: a.dim,
+        indices: Vec::with_capacity(a.nnz()),
+        values: Vec::with_capacity(a.nnz()),
+    };
     for (&i, &x) in a.indices.iter().zip(&a.values) {
         let r = (f64::from(x) / norm) as f32;
         if r.is_infinite() {
@@ -120,8 +124,21 @@ mod tests {
     fn btree_order_equals_dense_order() {
         // Compare against the dense rule on every pair from a small universe.
         let all: Vec<SparseVec> = [
-            "{}/1", "{}/2", "{}/3", "{1:1}/1", "{1:-1}/1", "{1:1}/2", "{2:1}/2", "{2:-1}/2", "{1:1,2:1}/2",
-            "{1:-1,2:1}/2", "{1:2}/3", "{3:-5}/3", "{2:1,3:1}/3", "{1:1,3:-1}/3", "{1:1,2:-1}/2",
+            "{}/1",
+            "{}/2",
+            "{}/3",
+            "{1:1}/1",
+            "{1:-1}/1",
+            "{1:1}/2",
+            "{2:1}/2",
+            "{2:-1}/2",
+            "{1:1,2:1}/2",
+            "{1:-1,2:1}/2",
+            "{1:2}/3",
+            "{3:-5}/3",
+            "{2:1,3:1}/3",
+            "{1:1,3:-1}/3",
+            "{1:1,2:-1}/2",
         ]
         .iter()
         .map(|s| p(s))

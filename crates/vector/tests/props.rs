@@ -8,7 +8,11 @@ use proptest::prelude::*;
 use semvec_vector::{self as v, cnum, SparseVec};
 
 fn cfg(cases: u32) -> ProptestConfig {
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 /// Any decimal rendering -> (significant digits, exponent of the first one).
@@ -38,7 +42,10 @@ fn check_shortest_digits(x: f32, ours: &(String, i32)) {
     assert_eq!(o.len(), s.len(), "{x:e}: ours {ours:?} is not shortest ({std:?})");
     assert_eq!(&o[..o.len() - 1], &s[..s.len() - 1], "{x:e}: {ours:?} vs {std:?}");
     let (lo, ls) = (o[o.len() - 1], s[s.len() - 1]);
-    assert!(ls == lo + 1 && lo % 2 == 0, "{x:e}: ours {ours:?}, std {std:?}: not an even tie-break");
+    assert!(
+        ls == lo + 1 && lo % 2 == 0,
+        "{x:e}: ours {ours:?}, std {std:?}: not an even tie-break"
+    );
 }
 
 /// Checks one value: shortest digits with Ryu's tie rule, PostgreSQL's
@@ -96,8 +103,26 @@ fn exact_ties_round_to_even_like_postgres() {
 #[test]
 fn formatting_boundaries_are_shortest_and_round_trip() {
     let mut values = vec![
-        1e-5, 1e-4, 9.999999e-5, 0.0001, 123456.0, 999999.0, 999999.5, 1e6, 1234567.0, 16777215.0, 16777216.0,
-        3.4028235e38, 1.1754944e-38, 1e-45, 0.1, 0.3, 2.0 / 3.0, 100.0, 1e10, 5e-324f64 as f32,
+        1e-5,
+        1e-4,
+        9.999999e-5,
+        0.0001,
+        123456.0,
+        999999.0,
+        999999.5,
+        1e6,
+        1234567.0,
+        16777215.0,
+        16777216.0,
+        3.4028235e38,
+        1.1754944e-38,
+        1e-45,
+        0.1,
+        0.3,
+        2.0 / 3.0,
+        100.0,
+        1e10,
+        5e-324f64 as f32,
     ];
     for e in -46..=39 {
         let p = 10f64.powi(e) as f32;
@@ -270,7 +295,12 @@ mod against_glibc {
         if value.is_nan() {
             assert!(ours.value.is_nan(), "{s:?}");
         } else {
-            assert_eq!(ours.value.to_bits(), value.to_bits(), "value of {s:?}: ours {:e}, glibc {value:e}", ours.value);
+            assert_eq!(
+                ours.value.to_bits(),
+                value.to_bits(),
+                "value of {s:?}: ours {:e}, glibc {value:e}",
+                ours.value
+            );
         }
         // glibc also flags inexact subnormal results; callers only look at
         // ERANGE together with an infinite or zero value, which must agree.
@@ -283,7 +313,8 @@ mod against_glibc {
         prop_oneof![
             proptest::string::string_regex(r"[ \t]?[+\-]?[0-9]{0,12}(\.[0-9]{0,12})?([eE][+\-]?[0-9]{0,3})?[,\]x]?").unwrap(),
             proptest::string::string_regex(r"[+\-]?0[xX][0-9a-fA-F]{0,20}(\.[0-9a-fA-F]{0,20})?([pP][+\-]?[0-9]{0,4})?").unwrap(),
-            proptest::string::string_regex(r"[+\-]?([iI][nN][fF]([iI][nN][iI][tT][yY]?)?|[nN][aA][nN](\([a-z0-9_]{0,4}\)?)?)[a-z]?").unwrap(),
+            proptest::string::string_regex(r"[+\-]?([iI][nN][fF]([iI][nN][iI][tT][yY]?)?|[nN][aA][nN](\([a-z0-9_]{0,4}\)?)?)[a-z]?")
+                .unwrap(),
             proptest::string::string_regex(r"[0-9]{1,3}[eE][+\-]?(3[0-9]|4[0-9])").unwrap(),
             any::<f32>().prop_map(|x| format!("{x:e}")),
             any::<f64>().prop_map(|x| format!("{x:e}")),
@@ -347,7 +378,11 @@ mod against_glibc {
             state
         };
         for k in 0..20_000 {
-            let bits = if k % 2 == 0 { (next() % 0x0100_0000) as u32 } else { (next() % 0x7F7F_FFFF) as u32 };
+            let bits = if k % 2 == 0 {
+                (next() % 0x0100_0000) as u32
+            } else {
+                (next() % 0x7F7F_FFFF) as u32
+            };
             let lo = f64::from(f32::from_bits(bits));
             let hi = f64::from(f32::from_bits(bits + 1));
             let mid = (lo + hi) / 2.0;

@@ -77,7 +77,10 @@ unsafe extern "C-unwind" fn build_callback(
         st.buf = buf;
         let Some(spilled) = added else { return };
         if spilled {
-            pgrx::notice!("hnsw graph no longer fits into maintenance_work_mem after {} tuples", st.builder.heap_tuples() - 1);
+            pgrx::notice!(
+                "hnsw graph no longer fits into maintenance_work_mem after {} tuples",
+                st.builder.heap_tuples() - 1
+            );
             progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
         }
         if st.builder.heap_tuples() % 1024 == 0 {
@@ -87,17 +90,36 @@ unsafe extern "C-unwind" fn build_callback(
     }
 }
 
-unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, info: *mut pg_sys::IndexInfo, fork: pg_sys::ForkNumber::Type) -> (f64, u64) {
+unsafe fn build(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    info: *mut pg_sys::IndexInfo,
+    fork: pg_sys::ForkNumber::Type,
+) -> (f64, u64) {
     unsafe {
         let itype = IndexType::of(index);
         let dims = build_dims(index, "hnsw", itype.kind.max_dims());
         let (m, ef) = options::get(index);
         if ef / 2 < m {
-            raise(INVALID_PARAMETER_VALUE, "ef_construction must be greater than or equal to 2 * m", None, None);
+            raise(
+                INVALID_PARAMETER_VALUE,
+                "ef_construction must be greater than or equal to 2 * m",
+                None,
+                None,
+            );
         }
         let threads = build_threads();
-        let opts = IndexOptions { dims, m: m as u16, ef_construction: ef as u16, vector_kind: itype.kind as u16 };
-        let params = BuildParams { m: m as usize, ef_construction: ef as usize, ..BuildParams::default() };
+        let opts = IndexOptions {
+            dims,
+            m: m as u16,
+            ef_construction: ef as u16,
+            vector_kind: itype.kind as u16,
+        };
+        let params = BuildParams {
+            m: m as usize,
+            ef_construction: ef as usize,
+            ..BuildParams::default()
+        };
         let budget = pg_sys::maintenance_work_mem.max(64) as usize * 1024;
         let (cancel, done) = (AtomicBool::new(false), AtomicUsize::new(0));
         let mut st = BuildState {
@@ -105,7 +127,10 @@ unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, info: *mut pg_s
             itype,
             rel: PgRelation::with_fork(index, fork, Logging::Bulk),
             builder: IndexBuilder::new(opts, params, itype.metric(), threads, budget, &cancel, &done),
-            hooks: Hooks { cancel: &cancel, done: &done },
+            hooks: Hooks {
+                cancel: &cancel,
+                done: &done,
+            },
             buf: Vec::new(),
             tuple_cxt: pgrx::PgMemoryContexts::new("hnsw build tuple"),
         };
@@ -123,7 +148,9 @@ unsafe fn build(heap: pg_sys::Relation, index: pg_sys::Relation, info: *mut pg_s
                 std::ptr::null_mut(),
             );
         }
-        let BuildState { rel, builder, mut hooks, .. } = st;
+        let BuildState {
+            rel, builder, mut hooks, ..
+        } = st;
         let stats = builder.finish(&rel, &mut hooks).or_raise_for(index);
         // Pages written by on-disk inserts after a spill were logged one by one; the in-memory
         // part was logged in bulk when it was written (finish_bulk_write).

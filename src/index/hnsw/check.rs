@@ -11,10 +11,10 @@
 //! WAL replay may make the check report changes in flight: run it when the primary is idle.
 //! Only the table's owner (or a superuser) may run it.
 
-use crate::index::am::item_pointer_tid;
 use super::opclass::{Distance, IndexType, Kind};
 use crate::error::{raise, INSUFFICIENT_PRIVILEGE};
 use crate::fmgr::{arg, arg_bool, cstring_datum};
+use crate::index::am::item_pointer_tid;
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
 use pgrx::PgMemoryContexts;
@@ -54,7 +54,12 @@ unsafe fn check(index_oid: pg_sys::Oid, heapallindexed: bool) -> pg_sys::Datum {
     unsafe {
         let name_ptr = pg_sys::get_rel_name(index_oid);
         if name_ptr.is_null() {
-            raise(UNDEFINED_TABLE, format!("relation with OID {} does not exist", index_oid.to_u32()), None, None);
+            raise(
+                UNDEFINED_TABLE,
+                format!("relation with OID {} does not exist", index_oid.to_u32()),
+                None,
+                None,
+            );
         }
         let name = std::ffi::CStr::from_ptr(name_ptr).to_string_lossy().into_owned();
         let heap_oid = pg_sys::IndexGetRelation(index_oid, true);
@@ -65,24 +70,37 @@ unsafe fn check(index_oid: pg_sys::Oid, heapallindexed: bool) -> pg_sys::Datum {
         if !pg_sys::pg_class_ownercheck(index_oid, pg_sys::GetUserId()) {
             raise(INSUFFICIENT_PRIVILEGE, format!("must be owner of index {name}"), None, None);
         }
-        let lockmode = if pg_sys::RecoveryInProgress() { pg_sys::AccessShareLock } else { pg_sys::ShareLock } as pg_sys::LOCKMODE;
+        let lockmode = if pg_sys::RecoveryInProgress() {
+            pg_sys::AccessShareLock
+        } else {
+            pg_sys::ShareLock
+        } as pg_sys::LOCKMODE;
         // Table first, then index: the order every writer uses.
         let heap = pg_sys::table_open(heap_oid, lockmode);
         let index = pg_sys::index_open(index_oid, lockmode);
         if pg_sys::IndexGetRelation(index_oid, false) != heap_oid {
-            raise(UNDEFINED_TABLE, format!("could not open parent table of index \"{name}\""), None, None);
+            raise(
+                UNDEFINED_TABLE,
+                format!("could not open parent table of index \"{name}\""),
+                None,
+                None,
+            );
         }
         let rd_rel = &*(*index).rd_rel;
         // Our handler's SQL name (pgvector's too, but the two cannot share a database).
         let handler = pg_sys::get_func_name((*index).rd_amhandler);
-        let is_hnsw = rd_rel.relkind as u8 == pg_sys::RELKIND_INDEX
-            && !handler.is_null()
-            && std::ffi::CStr::from_ptr(handler) == c"hnswhandler";
+        let is_hnsw =
+            rd_rel.relkind as u8 == pg_sys::RELKIND_INDEX && !handler.is_null() && std::ffi::CStr::from_ptr(handler) == c"hnswhandler";
         if !is_hnsw {
             raise(WRONG_OBJECT_TYPE, format!("\"{name}\" is not an hnsw index"), None, None);
         }
         if rd_rel.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP && !(*index).rd_islocaltemp {
-            raise(crate::error::FEATURE_NOT_SUPPORTED, "cannot access temporary tables of other sessions", None, None);
+            raise(
+                crate::error::FEATURE_NOT_SUPPORTED,
+                "cannot access temporary tables of other sessions",
+                None,
+                None,
+            );
         }
 
         let itype = IndexType::of(index);
@@ -180,7 +198,10 @@ unsafe fn heap_pass(heap: pg_sys::Relation, index: pg_sys::Relation, itype: Inde
             let xmin = t.t_choice.t_heap.t_xmin;
             if !frozen && !pg_sys::TransactionIdPrecedes(xmin, (*snapshot).xmin) {
                 pg_sys::UnregisterSnapshot(snapshot);
-                return HeapPass { note: Some("index is younger than the oldest snapshot: table not checked"), ..HeapPass::default() };
+                return HeapPass {
+                    note: Some("index is younger than the oldest snapshot: table not checked"),
+                    ..HeapPass::default()
+                };
             }
         }
         let scan = pg_sys::table_beginscan_strat(heap, snapshot, 0, std::ptr::null_mut(), true, true);
@@ -191,7 +212,10 @@ unsafe fn heap_pass(heap: pg_sys::Relation, index: pg_sys::Relation, itype: Inde
             itype,
             buf: Vec::new(),
             tmp: PgMemoryContexts::new("semvec_index_check"),
-            pass: HeapPass { checked: true, ..HeapPass::default() },
+            pass: HeapPass {
+                checked: true,
+                ..HeapPass::default()
+            },
         };
         // Ends the scan itself.
         pg_sys::table_index_build_scan(
@@ -247,18 +271,28 @@ unsafe extern "C-unwind" fn heap_callback(
                     h.element.block, h.element.offset, heap_tid.block, heap_tid.offset
                 ))
             }
-            Some(h) => {
-                if !h.reachable {
-                    st.pass.unreachable_rows += 1;
-                }
-                None
+            Some(h) if !h.reachable => {
+                st.pass.unreachable_rows += 1;
+                // A row the table shows that no search returns (an element only a rolled-back
+                // insert left unlinked holds no visible row).
+                st.report.unreachable_is_problem().then(|| {
+                    format!(
+                        "element ({},{}) of heap tuple ({},{}) is not reachable from the entry point",
+                        h.element.block, h.element.offset, heap_tid.block, heap_tid.offset
+                    )
+                })
             }
+            Some(_) => None,
         };
         if let Some(message) = problem {
             let r = &mut *st.report;
             r.problem_count += 1;
             if r.problems.len() < MAX_PROBLEMS {
-                r.problems.push(Problem { block: 0, offset: 0, message });
+                r.problems.push(Problem {
+                    block: 0,
+                    offset: 0,
+                    message,
+                });
             }
         }
     }
@@ -300,7 +334,11 @@ fn to_json(name: &str, r: &CheckReport, heap: &HeapPass, heapallindexed: bool) -
     );
     match r.meta {
         Some(m) => {
-            let _ = write!(s, ", \"dimensions\": {}, \"m\": {}, \"ef_construction\": {}", m.dims, m.m, m.ef_construction);
+            let _ = write!(
+                s,
+                ", \"dimensions\": {}, \"m\": {}, \"ef_construction\": {}",
+                m.dims, m.m, m.ef_construction
+            );
             match m.entry {
                 Some((t, l)) => {
                     let _ = write!(s, ", \"entry_point\": \"({},{})\", \"entry_level\": {}", t.block, t.offset, l);

@@ -17,8 +17,16 @@ pub unsafe extern "C-unwind" fn amcostestimate(
     pages: *mut f64,
 ) {
     unsafe {
-        let out = CostOut { startup_cost, total_cost, selectivity, correlation, pages };
-        let Some(base) = cost_base(root, path, loop_count, &out) else { return };
+        let out = CostOut {
+            startup_cost,
+            total_cost,
+            selectivity,
+            correlation,
+            pages,
+        };
+        let Some(base) = cost_base(root, path, loop_count, &out) else {
+            return;
+        };
         let (m, _) = with_index(base.info, |index| super::options::get(index));
 
         // Fraction of the index a top-k search touches: the greedy descent visits about m

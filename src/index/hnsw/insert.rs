@@ -1,7 +1,7 @@
 //! aminsert: one heap row into the graph on disk, WAL-logged page by page (Generic WAL).
 
-use crate::index::am::{item_pointer_tid, OrRaiseFor};
 use super::opclass::IndexType;
+use crate::index::am::{item_pointer_tid, OrRaiseFor};
 use crate::index::storage::{Logging, PgRelation};
 use pgrx::pg_sys;
 

@@ -14,10 +14,10 @@ use crate::datatype::halfvec::HalfvecRef;
 use crate::datatype::sparsevec::SparsevecRef;
 use crate::datatype::vector::VectorRef;
 use crate::error::{raise, OrRaise, FEATURE_NOT_SUPPORTED, PROGRAM_LIMIT_EXCEEDED};
+use crate::index::am::{amcache, func_name};
 use pgrx::pg_sys::{self, Datum};
 use semvec_hnsw::metric;
 use semvec_hnsw::Metric;
-use crate::index::am::{amcache, func_name};
 
 /// Non-zero elements a `sparsevec` may have to be indexed (pgvector's `HNSW_MAX_NNZ`).
 pub const SPARSEVEC_MAX_NNZ: usize = 1000;
@@ -126,9 +126,8 @@ impl IndexType {
             let proc1 = pg_sys::index_getprocid(index, 1, 1);
             let proc2 = pg_sys::index_getprocid(index, 1, 2);
             let proc3 = pg_sys::index_getprocid(index, 1, 3);
-            let unsupported = |detail: String| -> ! {
-                raise(FEATURE_NOT_SUPPORTED, "type not supported for hnsw index", Some(detail), None)
-            };
+            let unsupported =
+                |detail: String| -> ! { raise(FEATURE_NOT_SUPPORTED, "type not supported for hnsw index", Some(detail), None) };
             let support = func_name(proc3);
             let kind = match support.as_str() {
                 "" => Kind::Vector,
@@ -142,7 +141,11 @@ impl IndexType {
                 raise(FEATURE_NOT_SUPPORTED, "type not supported for hnsw index", None, None);
             }
             let name = func_name(proc1);
-            let cosine_or_ip = if proc2 != pg_sys::InvalidOid { Distance::Cosine } else { Distance::Ip };
+            let cosine_or_ip = if proc2 != pg_sys::InvalidOid {
+                Distance::Cosine
+            } else {
+                Distance::Ip
+            };
             let distance = match (kind, name.as_str()) {
                 (Kind::Vector, "vector_l2_squared_distance")
                 | (Kind::Halfvec, "halfvec_l2_squared_distance")

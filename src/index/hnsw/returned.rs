@@ -83,7 +83,10 @@ unsafe fn toast_pointer(d: Datum) -> Option<(u32, u32)> {
         // va_rawsize i32, va_extinfo u32, va_valueid Oid, va_toastrelid Oid.
         let mut ext = [0u8; 16];
         std::ptr::copy_nonoverlapping(p.add(2), ext.as_mut_ptr(), 16);
-        Some((u32::from_ne_bytes(ext[8..12].try_into().unwrap()), u32::from_ne_bytes(ext[12..16].try_into().unwrap())))
+        Some((
+            u32::from_ne_bytes(ext[8..12].try_into().unwrap()),
+            u32::from_ne_bytes(ext[12..16].try_into().unwrap()),
+        ))
     }
 }
 
@@ -99,7 +102,11 @@ impl Recorder {
     /// For a scan of `index`, whose rows are compared by `op` (`None`: never record).
     pub unsafe fn new(index: pg_sys::Relation, op: Option<SqlDistance>) -> Recorder {
         let attno = unsafe { *(*(*index).rd_index).indkey.values.as_ptr() as i32 };
-        Recorder { op: op.filter(|_| attno > 0), attno, recorded_one: false }
+        Recorder {
+            op: op.filter(|_| attno > 0),
+            attno,
+            recorded_one: false,
+        }
     }
 
     /// Notes that the scan returns heap row `tid` at index distance `dist` from `query` (the query
@@ -144,7 +151,13 @@ impl Recorder {
             if heap.is_null() {
                 return None;
             }
-            let buf = pg_sys::ReadBufferExtended(heap, pg_sys::ForkNumber::MAIN_FORKNUM, tid.block, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut());
+            let buf = pg_sys::ReadBufferExtended(
+                heap,
+                pg_sys::ForkNumber::MAIN_FORKNUM,
+                tid.block,
+                pg_sys::ReadBufferMode::RBM_NORMAL,
+                std::ptr::null_mut(),
+            );
             pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_SHARE as i32);
             let page = pg_sys::BufferGetPage(buf);
             let mut out = None;

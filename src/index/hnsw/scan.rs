@@ -91,7 +91,13 @@ unsafe fn upper_layers(rel: &PgRelation, meta: &Meta) -> Option<Arc<UpperLayers>
                     let lru = (0..uses.len()).min_by_key(|&i| uses[i].last_use).unwrap();
                     uses.swap_remove(lru);
                 }
-                uses.push(UpperUse { key, scans: 0, since_copy: 0, last_use: 0, copy: None });
+                uses.push(UpperUse {
+                    key,
+                    scans: 0,
+                    since_copy: 0,
+                    last_use: 0,
+                    copy: None,
+                });
                 uses.len() - 1
             }
         };
@@ -126,7 +132,10 @@ unsafe fn upper_layers(rel: &PgRelation, meta: &Meta) -> Option<Arc<UpperLayers>
                     }
                     // Too many copies: the least recently used loses its own and starts counting again.
                     while uses.iter().filter(|x| x.copy.is_some()).count() > UPPER_COPIES {
-                        let lru = (0..uses.len()).filter(|&j| uses[j].copy.is_some()).min_by_key(|&j| uses[j].last_use).unwrap();
+                        let lru = (0..uses.len())
+                            .filter(|&j| uses[j].copy.is_some())
+                            .min_by_key(|&j| uses[j].last_use)
+                            .unwrap();
                         uses[lru].copy = None;
                         uses[lru].scans = 0;
                     }

@@ -22,7 +22,11 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
         let res = bulk_delete_with(&rel, &metric, |tid| dead.is_dead(tid), vacuum_checkpoint).or_raise_for(index);
         bulk_delete_result(
             stats,
-            BulkDeleteCounts { pages: res.pages, removed: res.heap_tuples_removed, remaining: res.heap_tuples_remaining },
+            BulkDeleteCounts {
+                pages: res.pages,
+                removed: res.heap_tuples_removed,
+                remaining: res.heap_tuples_remaining,
+            },
         )
     }
 }

@@ -128,7 +128,14 @@ unsafe fn sample_rows(
 ) {
     unsafe {
         let rows = RowContext::new();
-        let mut st = SampleState { ivf, vtype, reservoir: Reservoir::new(target, BUILD_SEED), samples, rows: &rows, buf: Vec::new() };
+        let mut st = SampleState {
+            ivf,
+            vtype,
+            reservoir: Reservoir::new(target, BUILD_SEED),
+            samples,
+            rows: &rows,
+            buf: Vec::new(),
+        };
         let nblocks = pg_sys::RelationGetNumberOfBlocksInFork(heap, pg_sys::ForkNumber::MAIN_FORKNUM);
         let mut bs: pg_sys::BlockSamplerData = std::mem::zeroed();
         pg_sys::BlockSampler_Init(&mut bs, nblocks, target.min(i32::MAX as usize) as i32, BUILD_SEED as u32);
@@ -220,7 +227,12 @@ unsafe fn build(
         let dims = build_dims(index, "ivfflat", ivf.max_dims());
         let vtype = ivf.vector_type(dims);
         if vtype.spherical() && dims == 1 {
-            raise(INVALID_PARAMETER_VALUE, "dimensions must be greater than one for this opclass", None, None);
+            raise(
+                INVALID_PARAMETER_VALUE,
+                "dimensions must be greater than one for this opclass",
+                None,
+                None,
+            );
         }
         let budget_kb = pg_sys::maintenance_work_mem.max(0) as usize;
         let mut used = vector_array_size(lists, vtype.item_size());
@@ -262,7 +274,15 @@ unsafe fn build(
 
         // Meta and list pages, then every row into its list.
         let rel = PgRelation::with_fork(index, fork, Logging::Bulk);
-        let locs = write_lists(&rel, &Meta { vtype, lists: lists as u32 }, &centers).or_raise_for(index);
+        let locs = write_lists(
+            &rel,
+            &Meta {
+                vtype,
+                lists: lists as u32,
+            },
+            &centers,
+        )
+        .or_raise_for(index);
         progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_ASSIGN);
         let rows = RowContext::new();
         let mut st = LoadState {

@@ -23,8 +23,16 @@ pub unsafe extern "C-unwind" fn amcostestimate(
     pages: *mut f64,
 ) {
     unsafe {
-        let out = CostOut { startup_cost, total_cost, selectivity, correlation, pages };
-        let Some(base) = cost_base(root, path, loop_count, &out) else { return };
+        let out = CostOut {
+            startup_cost,
+            total_cost,
+            selectivity,
+            correlation,
+            pages,
+        };
+        let Some(base) = cost_base(root, path, loop_count, &out) else {
+            return;
+        };
         let lists = with_index(base.info, |index| {
             semvec_ivf::read_meta(&PgRelation::new(index, Logging::Generic)).map_or(1, |m| m.lists.max(1))
         });

@@ -81,7 +81,14 @@ impl IvfIndex {
                 Distance::Cosine => opclass::Distance::Cosine,
                 Distance::Hamming => opclass::Distance::Hamming,
             };
-            IvfIndex { itype: IndexType { kind, distance: hnsw_distance }, elements, distance }
+            IvfIndex {
+                itype: IndexType {
+                    kind,
+                    distance: hnsw_distance,
+                },
+                elements,
+                distance,
+            }
         }
     }
 

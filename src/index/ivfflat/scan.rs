@@ -26,7 +26,12 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
     unsafe {
         let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
         let ivf = IvfIndex::cached(index);
-        let state = ScanState { rel: PgRelation::new(index, Logging::Generic), ivf, scanner: Scanner::new(ivf.metric()), started: false };
+        let state = ScanState {
+            rel: PgRelation::new(index, Logging::Generic),
+            ivf,
+            scanner: Scanner::new(ivf.metric()),
+            started: false,
+        };
         // Owned by the scan's memory context, so an aborted query frees it too.
         (*scan).opaque = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
         scan
@@ -88,7 +93,9 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
             let meta = read_meta(&so.rel).or_raise_for(index);
             let query = query_payload(&so.ivf, &meta, value);
             let (probes, max_probes) = options::scan_probes();
-            so.scanner.begin(&so.rel, query.as_deref(), ScanOptions { probes, max_probes }).or_raise_for(index);
+            so.scanner
+                .begin(&so.rel, query.as_deref(), ScanOptions { probes, max_probes })
+                .or_raise_for(index);
             so.started = true;
         }
         match so.scanner.next(&so.rel) {

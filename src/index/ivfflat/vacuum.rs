@@ -17,7 +17,14 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
         let rel = PgRelation::new(index, Logging::Generic);
         let mut dead = DeadTids::new(callback, callback_state);
         let res = semvec_ivf::bulk_delete(&rel, |tid| dead.is_dead(tid), vacuum_checkpoint).or_raise_for(index);
-        bulk_delete_result(stats, BulkDeleteCounts { pages: res.pages, removed: res.removed, remaining: res.remaining })
+        bulk_delete_result(
+            stats,
+            BulkDeleteCounts {
+                pages: res.pages,
+                removed: res.removed,
+                remaining: res.remaining,
+            },
+        )
     }
 }
 

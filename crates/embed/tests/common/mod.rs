@@ -35,7 +35,10 @@ fn semvec_share() -> PathBuf {
 }
 
 fn env_path(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(default)
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(default)
 }
 
 /// Fails the test (never skips) when a set-up file is absent.
@@ -45,7 +48,10 @@ pub fn require(path: PathBuf, what: &str) -> PathBuf {
 }
 
 pub fn ort_lib() -> PathBuf {
-    require(env_path("SEMVEC_ORT_LIB", || semvec_share().join("lib/libonnxruntime.so.1.32.0")), "ONNX Runtime library")
+    require(
+        env_path("SEMVEC_ORT_LIB", || semvec_share().join("lib/libonnxruntime.so.1.32.0")),
+        "ONNX Runtime library",
+    )
 }
 
 pub fn model_dir() -> PathBuf {
@@ -107,10 +113,20 @@ pub fn fixture() -> &'static Vec<Sentence> {
             .iter()
             .map(|s| Sentence {
                 text: s["text"].as_str().unwrap().to_string(),
-                input_ids: s["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect(),
+                input_ids: s["input_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as u32)
+                    .collect(),
                 token_count: s["token_count"].as_u64().unwrap() as usize,
                 truncated: s["truncated"].as_bool().unwrap(),
-                embedding: s["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect(),
+                embedding: s["embedding"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap() as f32)
+                    .collect(),
                 top5: s["top5"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect(),
             })
             .collect()

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 /// `n` points of `dims` dims around `clusters` random centres.
 pub fn clustered(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let centres: Vec<Vec<f32>> =
-        (0..clusters).map(|_| (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect()).collect();
+    let centres: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dims).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+        .collect();
     (0..n)
         .map(|_| {
             let c = &centres[rng.random_range(0..clusters)];
@@ -49,7 +50,12 @@ pub fn brute_force<M: Metric>(metric: &M, data: &[Vec<f32>], q: &[f32], k: usize
 }
 
 pub fn options(dims: usize, m: usize, ef_construction: usize) -> IndexOptions {
-    IndexOptions { dims: dims as u32, m: m as u16, ef_construction: ef_construction as u16, vector_kind: 0 }
+    IndexOptions {
+        dims: dims as u32,
+        m: m as u16,
+        ef_construction: ef_construction as u16,
+        vector_kind: 0,
+    }
 }
 
 /// Builds an index of rows `0..data.len()` into a fresh MemRelation.
@@ -59,7 +65,11 @@ pub fn build_index<M: Metric>(data: &[Vec<f32>], metric: &M, m: usize, ef_constr
     for (i, v) in data.iter().enumerate() {
         arena.push(f32_bytes(v), heap_tid(i));
     }
-    let params = BuildParams { m, ef_construction, seed: 42 };
+    let params = BuildParams {
+        m,
+        ef_construction,
+        seed: 42,
+    };
     let graph = build_graph_parallel(&arena, &params, metric, 2, &AtomicBool::new(false), &AtomicUsize::new(0)).unwrap();
     if arena.is_empty() {
         init_empty(&rel, &options(data.first().map_or(0, |v| v.len()), m, ef_construction));
@@ -92,7 +102,13 @@ pub fn recall<M: Metric + Clone, R: RelationRead>(
     ef_search: usize,
     keep: impl Fn(usize) -> bool + Copy,
 ) -> f64 {
-    let mut s = Searcher::new(metric.clone(), SearchOptions { ef_search, ..Default::default() });
+    let mut s = Searcher::new(
+        metric.clone(),
+        SearchOptions {
+            ef_search,
+            ..Default::default()
+        },
+    );
     let mut hits = 0usize;
     let mut total = 0usize;
     for q in queries {
@@ -120,12 +136,22 @@ pub fn stored_graph(rel: &MemRelation) -> std::collections::HashMap<Tid, StoredN
     for b in 1..rel.nblocks() {
         let p = rel.read(b);
         for off in 1..=p.len() {
-            let Some(e) = p.get(off).and_then(ElementRef::parse) else { continue };
+            let Some(e) = p.get(off).and_then(ElementRef::parse) else {
+                continue;
+            };
             let nt = e.neighbors();
             let np = rel.read(nt.block);
             let n = np.get(nt.offset).and_then(NeighborsRef::parse).expect("neighbour tuple");
             let layers = (0..=n.level()).map(|l| n.layer(l).collect()).collect();
-            g.insert(Tid::new(b, off), StoredNode { row: row_of(e.heap_tid(0)), level: e.level(), neighbors: nt, layers });
+            g.insert(
+                Tid::new(b, off),
+                StoredNode {
+                    row: row_of(e.heap_tid(0)),
+                    level: e.level(),
+                    neighbors: nt,
+                    layers,
+                },
+            );
         }
     }
     g
