@@ -340,6 +340,25 @@ impl<M: Metric> Repairer<'_, M> {
         true
     }
 
+    /// The heuristic's choice of at most `cap` neighbours for `base` among `cands` (sorted and
+    /// deduplicated here).
+    fn choose<R: RelationRead>(&mut self, rel: &R, base: &[u8], cands: &mut Vec<Tid>, cap: usize) -> Vec<Tid> {
+        cands.sort_unstable();
+        cands.dedup();
+        let chosen = choose_neighbors(
+            rel,
+            self.metric,
+            base,
+            cands,
+            cap,
+            cap,
+            usize::MAX,
+            &mut self.arena,
+            &mut self.loaded,
+        );
+        chosen.into_iter().map(|(t, _)| t).collect()
+    }
+
     fn new_list<R: RelationRead>(&mut self, rel: &R, base: &[u8], me: Tid, layer: u8, list: &[Tid], cap: usize) -> Vec<Tid> {
         let mut cands: Vec<Tid> = list.iter().copied().filter(|&t| !self.is_dead(t)).collect();
         for &d in list.iter().filter(|&&t| self.is_dead(t)) {
@@ -348,40 +367,15 @@ impl<M: Metric> Repairer<'_, M> {
                 cands.extend(l.into_iter().filter(|&t| t != me && !self.is_dead(t)));
             }
         }
-        cands.sort_unstable();
-        cands.dedup();
-        let chosen = choose_neighbors(
-            rel,
-            self.metric,
-            base,
-            &cands,
-            cap,
-            cap,
-            usize::MAX,
-            &mut self.arena,
-            &mut self.loaded,
-        );
+        let chosen = self.choose(rel, base, &mut cands, cap);
         if chosen.len() * 4 >= cap {
-            return chosen.into_iter().map(|(t, _)| t).collect();
+            return chosen;
         }
         // Too few left around: find neighbours by searching, as an insert would.
         let mut found = self.search(rel, base, layer);
         found.retain(|&t| t != me && !self.is_dead(t));
         cands.extend(found);
-        cands.sort_unstable();
-        cands.dedup();
-        let chosen = choose_neighbors(
-            rel,
-            self.metric,
-            base,
-            &cands,
-            cap,
-            cap,
-            usize::MAX,
-            &mut self.arena,
-            &mut self.loaded,
-        );
-        chosen.into_iter().map(|(t, _)| t).collect()
+        self.choose(rel, base, &mut cands, cap)
     }
 
     fn search<R: RelationRead>(&mut self, rel: &R, q: &[u8], layer: u8) -> Vec<Tid> {

@@ -26,19 +26,7 @@ impl Metric for Counted<'_> {
 
 /// Like `build_index`, on one thread: the same graph every run.
 fn build_deterministic(data: &[Vec<f32>], m: usize, ef_construction: usize) -> MemRelation {
-    let rel = MemRelation::new();
-    let mut arena = BuildArena::new();
-    for (i, v) in data.iter().enumerate() {
-        arena.push(f32_bytes(v), heap_tid(i));
-    }
-    let params = BuildParams {
-        m,
-        ef_construction,
-        seed: 42,
-    };
-    let graph = build_graph_parallel(&arena, &params, &L2Squared::new(), 1, &AtomicBool::new(false), &AtomicUsize::new(0)).unwrap();
-    write_graph(&rel, &arena, &graph, &options(data[0].len(), m, ef_construction)).unwrap();
-    rel
+    build_index_on(data, &L2Squared::new(), m, ef_construction, 1)
 }
 
 fn check(rel: &MemRelation) -> CheckReport {

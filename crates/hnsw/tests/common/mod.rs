@@ -60,6 +60,11 @@ pub fn options(dims: usize, m: usize, ef_construction: usize) -> IndexOptions {
 
 /// Builds an index of rows `0..data.len()` into a fresh MemRelation.
 pub fn build_index<M: Metric>(data: &[Vec<f32>], metric: &M, m: usize, ef_construction: usize) -> MemRelation {
+    build_index_on(data, metric, m, ef_construction, 2)
+}
+
+/// [`build_index`] on `threads` threads (one gives the same graph every run).
+pub fn build_index_on<M: Metric>(data: &[Vec<f32>], metric: &M, m: usize, ef_construction: usize, threads: usize) -> MemRelation {
     let rel = MemRelation::new();
     let mut arena = BuildArena::new();
     for (i, v) in data.iter().enumerate() {
@@ -70,7 +75,7 @@ pub fn build_index<M: Metric>(data: &[Vec<f32>], metric: &M, m: usize, ef_constr
         ef_construction,
         seed: 42,
     };
-    let graph = build_graph_parallel(&arena, &params, metric, 2, &AtomicBool::new(false), &AtomicUsize::new(0)).unwrap();
+    let graph = build_graph_parallel(&arena, &params, metric, threads, &AtomicBool::new(false), &AtomicUsize::new(0)).unwrap();
     if arena.is_empty() {
         init_empty(&rel, &options(data.first().map_or(0, |v| v.len()), m, ef_construction));
     } else {
