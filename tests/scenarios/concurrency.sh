@@ -62,15 +62,6 @@ SQL
 chmod -R a+rX "$W"
 
 STOP="$SCN_TMP/stop"
-vacuum_loop() {
-    local n=0
-    while [ ! -e "$STOP" ]; do
-        node_psql conc -c "VACUUM items" 2>>"$SCN_TMP/vacuum.err" || echo "VACUUM failed" >>"$SCN_TMP/vacuum.err"
-        n=$((n + 1))
-        sleep 0.5
-    done
-    echo "$n" >"$SCN_TMP/vacuums"
-}
 
 ddl() {
     sleep $((DURATION / 4))
@@ -79,7 +70,7 @@ ddl() {
     node_psql conc -c "REINDEX INDEX CONCURRENTLY items_v_idx" >>"$SCN_TMP/ddl.out" 2>&1 && echo reindex-ok >>"$SCN_TMP/ddl.out"
 }
 
-vacuum_loop &
+vacuum_every conc items 0.5 &
 vl=$!
 track_bg $vl
 ddl &

@@ -48,17 +48,7 @@ SQL
 chmod -R a+rX "$W"
 
 STOP="$SCN_TMP/stop"
-vacuum_loop() {
-    local n=0
-    while [ ! -e "$STOP" ]; do
-        sleep "$EVERY"
-        [ -e "$STOP" ] && break
-        node_psql churn -c "VACUUM items" 2>>"$SCN_TMP/vacuum.err" || echo "VACUUM failed" >>"$SCN_TMP/vacuum.err"
-        n=$((n + 1))
-    done
-    echo "$n" >"$SCN_TMP/vacuums"
-}
-vacuum_loop &
+vacuum_every churn items "$EVERY" &
 track_bg $!
 vl=$!
 set +e

@@ -226,6 +226,19 @@ check_index_ok() {
     fi
 }
 
+# vacuum_every NODE TABLE SECONDS: VACUUM TABLE every SECONDS until $SCN_TMP/stop exists (run it in
+# the background); the count goes to $SCN_TMP/vacuums, errors to $SCN_TMP/vacuum.err.
+vacuum_every() {
+    local node=$1 table=$2 secs=$3 n=0
+    while [ ! -e "$SCN_TMP/stop" ]; do
+        sleep "$secs"
+        [ -e "$SCN_TMP/stop" ] && break
+        node_psql "$node" -c "VACUUM $table" 2>>"$SCN_TMP/vacuum.err" || echo "VACUUM failed" >>"$SCN_TMP/vacuum.err"
+        n=$((n + 1))
+    done
+    echo "$n" >"$SCN_TMP/vacuums"
+}
+
 finish() {
     echo "$SCN_NAME: $SCN_PASSED passed, $SCN_FAILED failed"
     [ "$SCN_FAILED" -eq 0 ]
