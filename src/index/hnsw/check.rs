@@ -12,7 +12,7 @@
 //! Only the table's owner (or a superuser) may run it.
 
 use super::opclass::{Distance, IndexType, Kind};
-use crate::error::{raise, INSUFFICIENT_PRIVILEGE};
+use crate::error::{raise, INSUFFICIENT_PRIVILEGE, UNDEFINED_TABLE, WRONG_OBJECT_TYPE};
 use crate::fmgr::{arg, arg_bool, cstring_datum};
 use crate::index::am::item_pointer_tid;
 use crate::index::storage::{Logging, PgRelation};
@@ -21,8 +21,6 @@ use pgrx::PgMemoryContexts;
 use semvec_hnsw::{check_index, payload_hash, CheckOptions, CheckReport, Problem};
 use std::fmt::Write;
 
-const WRONG_OBJECT_TYPE: &str = "42809";
-const UNDEFINED_TABLE: &str = "42P01";
 const MAX_PROBLEMS: usize = 100;
 
 /// What the heap pass found besides problems.
