@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use semvec_hnsw::metric::{f32_bytes, L2Squared};
 use semvec_hnsw::*;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// L2 that counts its distance computations (the cost of a vacuum, next to page reads and writes).
 struct Counted<'a>(L2Squared, &'a AtomicU64);
