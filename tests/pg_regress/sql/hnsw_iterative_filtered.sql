@@ -4,11 +4,11 @@
 SET max_parallel_maintenance_workers = 0;
 CREATE TABLE filt (id int, t1 int, t01 int, v vector(8));
 INSERT INTO filt
-SELECT i, i % 100, i % 1000, (SELECT array_agg(sin(i * 0.37 + j * 1.3 + (i % 17) * j)::real) FROM generate_series(1, 8) j)::vector
+SELECT i, i % 100, i % 1000, (SELECT array_agg(((hashint8(i::bigint * 100003 + j) & 2147483647) % 100000) / 1000.0) FROM generate_series(1, 8) j)::vector
 FROM generate_series(1, 50000) i;
 CREATE INDEX ON filt USING hnsw (v vector_l2_ops);
 CREATE TABLE fq (q int, v vector(8));
-INSERT INTO fq SELECT q, (SELECT array_agg(cos(q * 0.91 + j * 0.7)::real) FROM generate_series(1, 8) j)::vector
+INSERT INTO fq SELECT q, (SELECT array_agg(((hashint8(-q::bigint * 100003 - j) & 2147483647) % 100000) / 1000.0) FROM generate_series(1, 8) j)::vector
 FROM generate_series(1, 20) q;
 CREATE FUNCTION filtered_top10(qv vector, col text, val int) RETURNS int[] LANGUAGE plpgsql AS $$
 DECLARE r int[];
@@ -47,7 +47,7 @@ SELECT * FROM check_filtered('t01', 'strict_order');
 SET hnsw.max_scan_tuples = 1;
 SET hnsw.iterative_scan = relaxed_order;
 SET enable_seqscan = off;
-SELECT count(*) >= 40 AS first_round_returned_whole FROM (SELECT id FROM filt ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 1000) s;
+SELECT count(*) >= 40 AS first_round_returned_whole FROM (SELECT id FROM filt ORDER BY v <-> '[50,50,50,50,50,50,50,50]' LIMIT 1000) s;
 RESET ALL;
 DROP TABLE filt, fq;
 DROP FUNCTION check_filtered, filtered_top10;
