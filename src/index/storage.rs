@@ -206,7 +206,7 @@ impl PgRelation {
     }
 
     /// WAL-log every page of the fork as full images (after a bulk build).
-    pub fn log_all_pages(&self) {
+    fn log_all_pages(&self) {
         unsafe {
             let n = pg_sys::RelationGetNumberOfBlocksInFork(self.rel, self.fork);
             if n > 0 {

@@ -148,35 +148,30 @@ fn churn(name: &str, pool: &[Vec<f32>], c: &Churn, seed: u64) -> Cost {
     cost
 }
 
+/// Both churn tests: m 8, 2000 rows, then 10 rounds of up to 700 inserts and 25% deletes.
+const CHURN: Churn = Churn {
+    m: 8,
+    initial: 2000,
+    rounds: 10,
+    max_inserts: 700,
+    max_delete_pct: 25,
+};
+
 #[test]
 fn churn_of_uniform_vectors_leaves_every_live_element_reachable() {
-    let c = Churn {
-        m: 8,
-        initial: 2000,
-        rounds: 10,
-        max_inserts: 700,
-        max_delete_pct: 25,
-    };
-    churn("uniform", &uniform(2000 + 10 * 700, 64, 1), &c, 7);
+    churn("uniform", &uniform(2000 + 10 * 700, 64, 1), &CHURN, 7);
 }
 
 #[test]
 fn churn_of_clustered_vectors_leaves_every_live_element_reachable() {
     // 8 clusters far apart (centres in [-1, 1]^64, points within 0.25 of theirs per coordinate),
     // and a few uniform points between them that only long edges reach.
-    let n = 2000 + 10 * 700;
+    let n = CHURN.initial + CHURN.rounds * CHURN.max_inserts;
     let mut pool = clustered(n, 64, 8, 2);
     for (i, v) in uniform(n / 20, 64, 3).into_iter().enumerate() {
         pool[i * 20 + 7] = v;
     }
-    let c = Churn {
-        m: 8,
-        initial: 2000,
-        rounds: 10,
-        max_inserts: 700,
-        max_delete_pct: 25,
-    };
-    churn("clustered", &pool, &c, 8);
+    churn("clustered", &pool, &CHURN, 8);
 }
 
 /// A vacuum interrupted (`checkpoint` raising an error, as a cancel does in Postgres) during its

@@ -11,7 +11,7 @@ use crate::index::am::{build_dims, cancel_requested, item_pointer_tid, OrRaiseFo
 use crate::index::storage::{Logging, PgRelation};
 use crate::index::{build_threads, progress};
 use pgrx::pg_sys;
-use semvec_hnsw::{BuildHooks, BuildParams, BuildPhase, IndexBuilder, IndexOptions, RelationWrite};
+use semvec_hnsw::{BuildHooks, BuildParams, BuildPhase, IndexBuilder, IndexOptions};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Progress reporting and cancellation for the core crate's parallel phases (on this thread).
@@ -151,10 +151,9 @@ unsafe fn build(
         let BuildState {
             rel, builder, mut hooks, ..
         } = st;
+        // The builder logged the in-memory part in bulk when it wrote it (finish_bulk_write);
+        // rows inserted on disk after a spill were logged one change at a time.
         let stats = builder.finish(&rel, &mut hooks).or_raise_for(index);
-        // Pages written by on-disk inserts after a spill were logged one by one; the in-memory
-        // part was logged in bulk when it was written (finish_bulk_write).
-        rel.finish_bulk_write();
         (reltuples, stats.heap_tuples)
     }
 }
