@@ -409,7 +409,12 @@ fn semvec_register_model(name: &str, model_path: &str, tokenizer_path: &str, poo
 fn semvec_drop_model(name: &str) -> bool {
     check_register_privilege();
     let sql = format!("DELETE FROM {}.semvec_model WHERE name = $1 RETURNING 1", ext_schema());
-    let deleted: Option<i32> = Spi::get_one_with_args(&sql, &[name.into()]).unwrap_or_else(|e| spi_failed("drop the model", e));
+    let deleted: Option<i32> = match Spi::get_one_with_args(&sql, &[name.into()]) {
+        Ok(v) => v,
+        // No such model: DELETE ... RETURNING produced no row to read.
+        Err(pgrx::spi::SpiError::InvalidPosition) => None,
+        Err(e) => spi_failed("drop the model", e),
+    };
     MODELS.with(|m| m.borrow_mut().remove(name));
     deleted.is_some()
 }

@@ -87,3 +87,5 @@ SELECT array_length(embed_batch(array_agg('sentence number ' || i || ' about can
 FROM generate_series(1, 3000) i;
 RESET statement_timeout;
 SELECT vector_dims(embed('still usable'));
+-- Dropping a model that is not registered is not an error.
+SELECT semvec_drop_model('no-such-model');
