@@ -62,17 +62,50 @@ impl<'a, R: RelationWrite> ChainWriter<'a, R> {
 /// must be sorted by lexeme with postings sorted by key; `docs` (sorted by key, tf 0) becomes
 /// the list of the empty lexeme, which counts every document of the segment.
 pub(crate) fn write_segment<R: RelationWrite>(rel: &R, terms: &[(&[u8], &[Posting])], docs: &[Posting]) -> SegmentDesc {
-    let mut entries: Vec<TermEntry> = Vec::with_capacity(terms.len() + 1);
-    let mut postings = ChainWriter::new(rel, PAGE_POSTINGS);
-    let lists = std::iter::once((&b""[..], docs)).chain(terms.iter().copied());
-    for (lexeme, list) in lists {
+    let mut w = SegmentWriter::new(rel);
+    w.push(b"", docs);
+    for (lexeme, list) in terms {
+        w.push(lexeme, list);
+    }
+    w.finish()
+}
+
+/// Writes a segment list by list (the merge streams its input through it): first the document
+/// list (the empty lexeme), then the terms in ascending lexeme order, each list sorted by key.
+/// Its pages are unreachable until a meta write lists the segment.
+pub(crate) struct SegmentWriter<'a, R: RelationWrite + 'a> {
+    rel: &'a R,
+    postings: ChainWriter<'a, R>,
+    entries: Vec<TermEntry>,
+    n_docs: u64,
+    total_len: u64,
+}
+
+impl<'a, R: RelationWrite> SegmentWriter<'a, R> {
+    pub fn new(rel: &'a R) -> Self {
+        SegmentWriter {
+            rel,
+            postings: ChainWriter::new(rel, PAGE_POSTINGS),
+            entries: Vec::new(),
+            n_docs: 0,
+            total_len: 0,
+        }
+    }
+
+    pub fn push(&mut self, lexeme: &[u8], list: &[Posting]) {
+        debug_assert_eq!(self.entries.is_empty(), lexeme.is_empty(), "the document list comes first");
+        debug_assert!(self.entries.last().is_none_or(|e| e.lexeme[..] < *lexeme));
+        if self.entries.is_empty() {
+            self.n_docs = list.len() as u64;
+            self.total_len = list.iter().map(|d| d.len as u64).sum();
+        }
         let mut head = None;
         for chunk in list.chunks(BLOCK_POSTINGS) {
-            let at = postings.push(&encode_block(chunk));
+            let at = self.postings.push(&encode_block(chunk));
             head.get_or_insert(at);
         }
         let (head_blk, head_off) = head.unwrap_or((semvec_storage::INVALID_BLOCK, 0));
-        entries.push(TermEntry {
+        self.entries.push(TermEntry {
             lexeme: lexeme.to_vec(),
             df: list.len() as u32,
             n_blocks: list.len().div_ceil(BLOCK_POSTINGS) as u32,
@@ -81,26 +114,36 @@ pub(crate) fn write_segment<R: RelationWrite>(rel: &R, terms: &[(&[u8], &[Postin
             impacts: frontier(list.iter().map(|p| (p.tf, p.len))),
         });
     }
-    postings.finish();
-    let mut dict = ChainWriter::new(rel, PAGE_DICT);
-    let mut dir_entries: Vec<(u32, Vec<u8>)> = Vec::new();
-    for e in &entries {
-        let (blk, off) = dict.push(&e.encode());
-        if off == 1 {
-            dir_entries.push((blk, e.lexeme.clone()));
+
+    pub fn finish(self) -> SegmentDesc {
+        let SegmentWriter {
+            rel,
+            postings,
+            entries,
+            n_docs,
+            total_len,
+        } = self;
+        postings.finish();
+        let mut dict = ChainWriter::new(rel, PAGE_DICT);
+        let mut dir_entries: Vec<(u32, Vec<u8>)> = Vec::new();
+        for e in &entries {
+            let (blk, off) = dict.push(&e.encode());
+            if off == 1 {
+                dir_entries.push((blk, e.lexeme.clone()));
+            }
         }
-    }
-    let dict_head = dict.finish().expect("a segment has the document list");
-    let mut dir = ChainWriter::new(rel, PAGE_DIRECTORY);
-    for (blk, lexeme) in &dir_entries {
-        dir.push(&encode_dir(*blk, lexeme));
-    }
-    let dir_head = dir.finish().expect("a segment has a dictionary page");
-    SegmentDesc {
-        dir_head,
-        dict_head,
-        n_docs: docs.len() as u64,
-        total_len: docs.iter().map(|d| d.len as u64).sum(),
+        let dict_head = dict.finish().expect("a segment has the document list");
+        let mut dir = ChainWriter::new(rel, PAGE_DIRECTORY);
+        for (blk, lexeme) in &dir_entries {
+            dir.push(&encode_dir(*blk, lexeme));
+        }
+        let dir_head = dir.finish().expect("a segment has a dictionary page");
+        SegmentDesc {
+            dir_head,
+            dict_head,
+            n_docs,
+            total_len,
+        }
     }
 }
 
@@ -223,8 +266,7 @@ impl<'a, R: RelationWrite> Builder<'a, R> {
         drop(g);
         let meta = Meta {
             segments: std::mem::take(&mut self.segments),
-            mem_head: mem,
-            mem_tail: mem,
+            ..Meta::empty(mem)
         };
         let mut mg = self.meta.take().unwrap();
         mg.alloc(&meta.encode()).expect("meta fits");

@@ -21,7 +21,14 @@ pub struct CheckReport {
     pub segments: usize,
     pub terms: u64,
     pub postings: u64,
+    /// Live documents of the memtable, a frozen one included.
     pub mem_docs: u64,
+    /// Whether a frozen memtable waits for its merge (see [`crate::merge`]).
+    pub frozen: bool,
+    /// Pages no chain from the meta page reaches: left by merges (they are never reused, since
+    /// a scan that began earlier may still read them), by a merge that gave up, or by a crash.
+    /// Not a problem.
+    pub unreachable_pages: u64,
 }
 
 impl CheckReport {
@@ -30,19 +37,27 @@ impl CheckReport {
     }
 }
 
-/// Walk a chain of pages of `kind`, calling `f(blkno, page)`; problems for bad links.
+/// Walk a chain of pages of `kind`, calling `f(blkno, page)`; problems for bad links and for
+/// pages reached before (by this chain or another: no page belongs to two).
 fn walk<R: RelationRead>(
     rel: &R,
     head: u32,
     kind: u16,
     problems: &mut Vec<String>,
+    reached: &mut Vec<bool>,
     mut f: impl FnMut(u32, &semvec_storage::Page, &mut Vec<String>),
 ) {
     let mut blk = Some(head);
-    let mut seen = 0u32;
     while let Some(b) = blk {
-        if b >= rel.nblocks() || seen > rel.nblocks() {
-            problems.push(format!("chain of kind {kind} reaches block {b} (past the end or cyclic)"));
+        if b >= rel.nblocks() {
+            problems.push(format!("chain of kind {kind} reaches block {b}, past the end"));
+            return;
+        }
+        if reached.len() <= b as usize {
+            reached.resize(b as usize + 1, false);
+        }
+        if std::mem::replace(&mut reached[b as usize], true) {
+            problems.push(format!("chain of kind {kind} reaches block {b} a second time"));
             return;
         }
         let g = rel.read(b);
@@ -52,27 +67,29 @@ fn walk<R: RelationRead>(
         }
         f(b, &g, problems);
         blk = next_of(&g);
-        seen += 1;
     }
 }
 
 /// Verify every invariant: directory and dictionary order, postings sorted within and across
 /// blocks, block and term impacts covering every posting, df equal to the list's length, each
 /// segment's N and total length equal to its document list, every posting's length equal to its
-/// document's, memtable counters equal to their live documents, and no TID in two places.
-/// `strict_counts` false accepts counts that are too high (the state between a VACUUM's steps).
+/// document's, memtable counters equal to their live documents (a frozen memtable's too), no
+/// TID in two places and no page on two chains. `strict_counts` false accepts counts that are
+/// too high (the state between a VACUUM's steps).
 pub fn check<R: RelationRead>(rel: &R, strict_counts: bool) -> Result<CheckReport, Bm25IndexError> {
     let meta = read_meta(rel)?;
     let mut r = CheckReport {
         segments: meta.segments.len(),
+        frozen: meta.frozen_head.is_some(),
         ..Default::default()
     };
     let mut p = Vec::new();
+    let mut reached = vec![true]; // the meta page
     let mut all_docs: HashMap<u64, u32> = HashMap::new();
     for (si, seg) in meta.segments.iter().enumerate() {
         // Directory: page first lexemes, ascending.
         let mut dir: Vec<(u32, Vec<u8>)> = Vec::new();
-        walk(rel, seg.dir_head, PAGE_DIRECTORY, &mut p, |_, g, p| {
+        walk(rel, seg.dir_head, PAGE_DIRECTORY, &mut p, &mut reached, |_, g, p| {
             for off in 1..=g.len() {
                 match g.get(off).and_then(decode_dir) {
                     Some((b, l)) => dir.push((b, l.to_vec())),
@@ -83,7 +100,7 @@ pub fn check<R: RelationRead>(rel: &R, strict_counts: bool) -> Result<CheckRepor
         // Dictionary.
         let mut entries: Vec<TermEntry> = Vec::new();
         let mut firsts: Vec<(u32, Vec<u8>)> = Vec::new();
-        walk(rel, seg.dict_head, PAGE_DICT, &mut p, |b, g, p| {
+        walk(rel, seg.dict_head, PAGE_DICT, &mut p, &mut reached, |b, g, p| {
             for off in 1..=g.len() {
                 match g.get(off).and_then(TermEntry::decode) {
                     Some(e) => {
@@ -115,7 +132,7 @@ pub fn check<R: RelationRead>(rel: &R, strict_counts: bool) -> Result<CheckRepor
         let mut prev_last: Option<u64> = None;
         let mut ps = Vec::new();
         if let Some(head) = entries.first().map(|e| e.head_blk) {
-            walk(rel, head, PAGE_POSTINGS, &mut p, |b, g, p| {
+            walk(rel, head, PAGE_POSTINGS, &mut p, &mut reached, |b, g, p| {
                 for off in 1..=g.len() {
                     while left == 0 && term < entries.len() {
                         term += 1;
@@ -218,31 +235,33 @@ pub fn check<R: RelationRead>(rel: &R, strict_counts: bool) -> Result<CheckRepor
     }
     // Memtable.
     let mut mem_firsts: HashMap<u64, u32> = HashMap::new();
-    walk(rel, meta.mem_head, PAGE_MEM, &mut p, |b, g, p| {
-        let Some(c) = MemCounters::of(g) else {
-            p.push(format!("memtable page {b}: no counters"));
-            return;
-        };
-        let mut actual = MemCounters::default();
-        for off in 2..=g.len() {
-            match g.get(off).and_then(decode_part) {
-                Some(part) if part.flags & PART_DEAD == 0 => {
-                    if is_first(part.flags) {
-                        actual.n_docs += 1;
-                        actual.total_len += part.len as u64;
-                        if mem_firsts.insert(part.tid.to_u64(), part.len).is_some() {
-                            p.push(format!("{:?} is twice in the memtable", part.tid));
+    for head in meta.mem_chains() {
+        walk(rel, head, PAGE_MEM, &mut p, &mut reached, |b, g, p| {
+            let Some(c) = MemCounters::of(g) else {
+                p.push(format!("memtable page {b}: no counters"));
+                return;
+            };
+            let mut actual = MemCounters::default();
+            for off in 2..=g.len() {
+                match g.get(off).and_then(decode_part) {
+                    Some(part) if part.flags & PART_DEAD == 0 => {
+                        if is_first(part.flags) {
+                            actual.n_docs += 1;
+                            actual.total_len += part.len as u64;
+                            if mem_firsts.insert(part.tid.to_u64(), part.len).is_some() {
+                                p.push(format!("{:?} is twice in the memtable", part.tid));
+                            }
                         }
                     }
+                    Some(_) => {}
+                    None => p.push(format!("memtable page {b}: bad document part at {off}")),
                 }
-                Some(_) => {}
-                None => p.push(format!("memtable page {b}: bad document part at {off}")),
             }
-        }
-        if c != actual {
-            p.push(format!("memtable page {b}: counters {c:?}, documents {actual:?}"));
-        }
-    });
+            if c != actual {
+                p.push(format!("memtable page {b}: counters {c:?}, documents {actual:?}"));
+            }
+        });
+    }
     r.mem_docs = mem_firsts.len() as u64;
     r.n_docs += mem_firsts.len() as u64;
     r.total_len += mem_firsts.values().map(|&l| l as u64).sum::<u64>();
@@ -251,6 +270,7 @@ pub fn check<R: RelationRead>(rel: &R, strict_counts: bool) -> Result<CheckRepor
             p.push(format!("{:?} is in a segment and in the memtable", Tid::from_u64(*k)));
         }
     }
+    r.unreachable_pages = rel.nblocks() as u64 - reached.iter().filter(|&&x| x).count() as u64;
     r.problems = p;
     Ok(r)
 }

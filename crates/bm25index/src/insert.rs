@@ -9,10 +9,14 @@
 //!   link already set (unreachable until linked: a crash leaves only garbage pages); one write
 //!   then links them after the chain's last page (found from the meta page's hint by following
 //!   the chain, since concurrent inserts may have linked pages meanwhile); a last write moves
-//!   the hint, which is only a hint.
+//!   the hint, which is only a hint, and counts the pages in the meta's `mem_pages`.
+//!
+//! When the memtable has grown to [`MergePolicy::mem_pages`], the insert then (its locks
+//! released) merges it into a segment: see [`crate::merge`].
 
 use crate::build::{check_terms, init_mem_page};
 use crate::error::{not_valid, Bm25IndexError};
+use crate::merge::{merge_after_insert, MergePolicy, MergeStats};
 use crate::page::{encode_parts, is_page, next_of, MemCounters, Meta, META_BLKNO, PAGE_MEM, PAGE_META};
 use semvec_storage::{RelationRead, RelationWrite, Tid};
 
@@ -29,13 +33,37 @@ pub fn read_meta<R: RelationRead>(rel: &R) -> Result<Meta, Bm25IndexError> {
 }
 
 /// Insert one document (`aminsert`): heap TID, distinct lexemes with term frequencies, length.
+/// Merges the memtable when it is due by [`MergePolicy::default`].
 pub fn insert<R: RelationWrite>(rel: &R, tid: Tid, terms: &[(&[u8], u32)], len: u64) -> Result<(), Bm25IndexError> {
+    insert_with(rel, tid, terms, len, &MergePolicy::default()).map(|_| ())
+}
+
+/// [`insert`] with a merge policy (say from a reloption); returns what the merge it ran did.
+pub fn insert_with<R: RelationWrite>(
+    rel: &R,
+    tid: Tid,
+    terms: &[(&[u8], u32)],
+    len: u64,
+    policy: &MergePolicy,
+) -> Result<MergeStats, Bm25IndexError> {
+    let (mem_pages, frozen) = add_document(rel, tid, terms, len)?;
+    if policy.insert_due(mem_pages, frozen) {
+        merge_after_insert(rel, policy)
+    } else {
+        Ok(MergeStats::default())
+    }
+}
+
+/// The insert proper, under the update lock; returns the memtable's page count and whether a
+/// frozen memtable waits, as last seen in the meta page.
+fn add_document<R: RelationWrite>(rel: &R, tid: Tid, terms: &[(&[u8], u32)], len: u64) -> Result<(u32, bool), Bm25IndexError> {
     check_terms(terms)?;
     let terms: Vec<(&[u8], u32)> = terms.iter().copied().filter(|(l, tf)| !l.is_empty() && *tf > 0).collect();
     let len = len.min(u32::MAX as u64) as u32;
     let parts = encode_parts(tid, len, &terms);
     let _lock = rel.lock_update(false);
-    let mut tail = read_meta(rel)?.mem_tail;
+    let seen = read_meta(rel)?;
+    let mut tail = seen.mem_tail;
     if parts.len() == 1 {
         loop {
             check_block(rel, tail)?;
@@ -48,7 +76,7 @@ pub fn insert<R: RelationWrite>(rel: &R, tid: Tid, terms: &[(&[u8], u32)], len: 
                 c.n_docs += 1;
                 c.total_len += len as u64;
                 c.store(&mut g);
-                return Ok(());
+                return Ok((seen.mem_pages, seen.frozen_head.is_some()));
             }
             match next_of(&g) {
                 Some(n) => tail = n,
@@ -96,9 +124,10 @@ pub fn insert<R: RelationWrite>(rel: &R, tid: Tid, terms: &[(&[u8], u32)], len: 
     // Only move the hint forward along the chain: a concurrent insert may have linked more.
     if meta.mem_tail == tail || meta.mem_tail == semvec_storage::INVALID_BLOCK {
         meta.mem_tail = last_new;
-        m.get_mut(1).unwrap().copy_from_slice(&meta.encode());
     }
-    Ok(())
+    meta.mem_pages = meta.mem_pages.saturating_add(parts.len() as u32);
+    m.get_mut(1).unwrap().copy_from_slice(&meta.encode());
+    Ok((meta.mem_pages, meta.frozen_head.is_some()))
 }
 
 pub(crate) fn check_block<R: RelationRead>(rel: &R, blk: u32) -> Result<(), Bm25IndexError> {

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! block 0, META page, tuple 1: Meta
-//!   magic u32 | version u32 | n_segments u32 | mem_head u32 | mem_tail u32 (a hint) | zero u32
+//!   magic u32 | version u32 | n_segments u32 | mem_head u32 | mem_tail u32 (a hint)
+//!   | frozen_head u32 (INVALID_BLOCK: none) | mem_pages u32 (a hint) | epoch u32
 //!   then MAX_SEGMENTS slots of SegmentDesc: dir_head u32 | dict_head u32 | n_docs u64 | total_len u64
 //! DIRECTORY pages (chained): per dictionary page, its first lexeme: blkno u32 | lexeme bytes
 //! DICT pages (chained, lexemes strictly ascending across the chain): TermEntry
@@ -28,7 +29,8 @@ pub const PAGE_MEM: u16 = 5;
 
 pub const META_BLKNO: u32 = 0;
 pub const MAGIC: u32 = 0x424D_3235; // "BM25"
-pub const VERSION: u32 = 1;
+/// 2: the merge's fields (frozen memtable, memtable page count, vacuum epoch).
+pub const VERSION: u32 = 2;
 /// Segments the meta page can list.
 pub const MAX_SEGMENTS: usize = 64;
 /// Longest lexeme PostgreSQL stores in a tsvector (`MAXSTRLEN`).
@@ -55,11 +57,45 @@ pub struct SegmentDesc {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Meta {
     pub segments: Vec<SegmentDesc>,
+    /// The memtable inserts go to: its first page, and a hint of its last.
     pub mem_head: u32,
     pub mem_tail: u32,
+    /// A memtable a merge is turning into a segment: no insert adds to it any more, searches
+    /// still read it (before `mem_head`'s chain). See [`crate::merge`].
+    pub frozen_head: Option<u32>,
+    /// Pages linked into `mem_head`'s chain (a hint: crashes can leave it low), which decides
+    /// when an insert merges the memtable.
+    pub mem_pages: u32,
+    /// Bumped by every bulk delete that removed something, in its last write: a merge that read
+    /// its input before and publishes after would bring removed rows back, so it gives up.
+    pub epoch: u32,
 }
 
-const META_HEADER: usize = 24;
+impl Meta {
+    /// A fresh index's meta: no segments, the memtable one page.
+    pub fn empty(mem: u32) -> Meta {
+        Meta {
+            segments: Vec::new(),
+            mem_head: mem,
+            mem_tail: mem,
+            frozen_head: None,
+            mem_pages: 1,
+            epoch: 0,
+        }
+    }
+
+    /// The memtable chains a search reads, frozen first.
+    pub fn mem_chains(&self) -> impl Iterator<Item = u32> {
+        self.frozen_head.into_iter().chain(std::iter::once(self.mem_head))
+    }
+
+    /// The position of the segment whose directory starts at `dir_head`.
+    pub fn segment_at(&self, dir_head: u32) -> Option<usize> {
+        self.segments.iter().position(|s| s.dir_head == dir_head)
+    }
+}
+
+const META_HEADER: usize = 32;
 const SEGMENT_SIZE: usize = 24;
 pub const META_SIZE: usize = META_HEADER + MAX_SEGMENTS * SEGMENT_SIZE;
 const _: () = assert!(META_SIZE <= MAX_TUPLE_SIZE);
@@ -83,6 +119,9 @@ impl Meta {
         b[8..12].copy_from_slice(&(self.segments.len() as u32).to_le_bytes());
         b[12..16].copy_from_slice(&self.mem_head.to_le_bytes());
         b[16..20].copy_from_slice(&self.mem_tail.to_le_bytes());
+        b[20..24].copy_from_slice(&self.frozen_head.unwrap_or(INVALID_BLOCK).to_le_bytes());
+        b[24..28].copy_from_slice(&self.mem_pages.to_le_bytes());
+        b[28..32].copy_from_slice(&self.epoch.to_le_bytes());
         for (i, s) in self.segments.iter().enumerate() {
             let at = META_HEADER + i * SEGMENT_SIZE;
             b[at..at + 4].copy_from_slice(&s.dir_head.to_le_bytes());
@@ -112,10 +151,14 @@ impl Meta {
                 }
             })
             .collect();
+        let frozen = u32_at(b, 20);
         Some(Meta {
             segments,
             mem_head: u32_at(b, 12),
             mem_tail: u32_at(b, 16),
+            frozen_head: (frozen != INVALID_BLOCK).then_some(frozen),
+            mem_pages: u32_at(b, 24),
+            epoch: u32_at(b, 28),
         })
     }
 }
@@ -330,8 +373,13 @@ mod tests {
             ],
             mem_head: 1,
             mem_tail: 42,
+            frozen_head: Some(17),
+            mem_pages: 300,
+            epoch: 5,
         };
-        assert_eq!(Meta::decode(&m.encode()), Some(m));
+        assert_eq!(Meta::decode(&m.encode()), Some(m.clone()));
+        let none = Meta { frozen_head: None, ..m };
+        assert_eq!(Meta::decode(&none.encode()), Some(none));
         assert_eq!(Meta::decode(&[0; META_SIZE]), None);
     }
 

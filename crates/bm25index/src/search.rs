@@ -367,7 +367,8 @@ impl Scan {
             }
         }
         let mut mem: HashMap<u64, MemMatch> = HashMap::new();
-        let mut blk = Some(meta.mem_head);
+        let mut chains = meta.mem_chains(); // a frozen memtable (see merge.rs), then the memtable
+        let mut blk = chains.next();
         while let Some(b) = blk {
             check_block(rel, b)?;
             let g = rel.read(b);
@@ -397,7 +398,7 @@ impl Scan {
                     }
                 }
             }
-            blk = next_of(&g);
+            blk = next_of(&g).or_else(|| chains.next());
         }
         let avg_len = if n_docs > 0 { total_len as f64 / n_docs as f64 } else { 0.0 };
         let weights = terms

@@ -16,9 +16,12 @@
 use crate::codec::{decode_block, frontier, rewrite_block, Impact, Posting};
 use crate::error::{not_valid, Bm25IndexError};
 use crate::insert::{check_block, read_meta};
-use crate::page::{decode_part, is_page, next_of, MemCounters, Meta, TermEntry, META_BLKNO, PAGE_DICT, PAGE_MEM, PAGE_POSTINGS, PART_DEAD};
+use crate::page::{
+    decode_part, is_page, next_of, MemCounters, Meta, SegmentDesc, TermEntry, META_BLKNO, PAGE_DICT, PAGE_MEM, PAGE_POSTINGS, PART_DEAD,
+};
 use crate::search::is_first;
 use semvec_storage::{RelationWrite, Tid};
+use std::collections::HashMap;
 
 /// What a bulk delete did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,140 +49,199 @@ pub fn bulk_delete<R: RelationWrite>(rel: &R, mut is_dead: impl FnMut(Tid) -> bo
     // Wait for inserts that began before the heap's dead rows were chosen.
     drop(rel.lock_update(true));
     let mut stats = VacuumStats::default();
-    let meta = read_meta(rel)?;
-    for (si, seg) in meta.segments.iter().enumerate() {
-        // The dictionary, in order (its order is the posting chain's).
-        let mut tallies = Vec::new();
-        let mut blk = Some(seg.dict_head);
-        while let Some(b) = blk {
-            check_block(rel, b)?;
+    // Documents left per segment (by directory) and memtable chain (by head) processed.
+    let mut segs_done: HashMap<u32, u64> = HashMap::new();
+    let mut chains_done: HashMap<u32, u64> = HashMap::new();
+    let is_new = |m: &Meta, segs_done: &HashMap<u32, u64>, chains_done: &HashMap<u32, u64>| {
+        m.segments.iter().any(|s| !segs_done.contains_key(&s.dir_head)) || m.mem_chains().any(|h| !chains_done.contains_key(&h))
+    };
+    let last = loop {
+        let meta = read_meta(rel)?;
+        if !is_new(&meta, &segs_done, &chains_done) {
+            if stats.docs_removed + stats.postings_removed == 0 {
+                break meta;
+            }
+            // The last write: bump the epoch, so a merge that read rows removed here gives up.
+            let mut m = rel.write(META_BLKNO);
+            let mut now = m.get(1).and_then(Meta::decode).ok_or_else(|| not_valid("bad meta tuple"))?;
+            if is_new(&now, &segs_done, &chains_done) {
+                continue;
+            }
+            now.epoch = now.epoch.wrapping_add(1);
+            m.get_mut(1).unwrap().copy_from_slice(&now.encode());
+            stats.pages_written += 1;
+            break now;
+        }
+        for seg in &meta.segments {
+            if segs_done.contains_key(&seg.dir_head) {
+                continue;
+            }
+            let left = vacuum_segment(rel, seg, &mut is_dead, &mut stats)?;
+            segs_done.insert(seg.dir_head, left);
+        }
+        for head in meta.mem_chains() {
+            if chains_done.contains_key(&head) {
+                continue;
+            }
+            let left = vacuum_chain(rel, head, &mut is_dead, &mut stats)?;
+            chains_done.insert(head, left);
+        }
+    };
+    stats.docs_remaining =
+        last.segments.iter().map(|s| segs_done[&s.dir_head]).sum::<u64>() + last.mem_chains().map(|h| chains_done[&h]).sum::<u64>();
+    Ok(stats)
+}
+
+/// One segment's three steps; returns its documents left.
+fn vacuum_segment<R: RelationWrite>(
+    rel: &R,
+    seg: &SegmentDesc,
+    is_dead: &mut impl FnMut(Tid) -> bool,
+    stats: &mut VacuumStats,
+) -> Result<u64, Bm25IndexError> {
+    // The dictionary, in order (its order is the posting chain's).
+    let mut tallies = Vec::new();
+    let mut blk = Some(seg.dict_head);
+    while let Some(b) = blk {
+        check_block(rel, b)?;
+        let g = rel.read(b);
+        if !is_page(&g, PAGE_DICT) {
+            return Err(not_valid(format!("block {b} is not a dictionary page")));
+        }
+        for off in 1..=g.len() {
+            let e = g
+                .get(off)
+                .and_then(TermEntry::decode)
+                .ok_or_else(|| not_valid("bad dictionary tuple"))?;
+            tallies.push(TermTally {
+                head_blk: e.head_blk,
+                n_blocks: e.n_blocks,
+                df: 0,
+                impacts: Vec::new(),
+            });
+        }
+        blk = next_of(&g);
+    }
+    // 1. The posting chain: its blocks belong to the dictionary's terms in order.
+    let mut n_docs = 0u64;
+    let mut total_len = 0u64;
+    let mut term = 0usize;
+    let mut left = tallies.first().map_or(0, |t| t.n_blocks);
+    let mut blocks: Vec<Vec<Posting>> = Vec::new();
+    let mut blk = Some(
+        tallies
+            .first()
+            .map(|t| t.head_blk)
+            .ok_or_else(|| not_valid("segment without document list"))?,
+    );
+    while let Some(b) = blk {
+        check_block(rel, b)?;
+        // Decide under a share lock; only pages with dead postings are written.
+        let (dead_here, next) = {
             let g = rel.read(b);
-            if !is_page(&g, PAGE_DICT) {
-                return Err(not_valid(format!("block {b} is not a dictionary page")));
+            if !is_page(&g, PAGE_POSTINGS) {
+                return Err(not_valid(format!("block {b} is not a posting page")));
             }
+            blocks.clear();
             for off in 1..=g.len() {
-                let e = g
-                    .get(off)
-                    .and_then(TermEntry::decode)
-                    .ok_or_else(|| not_valid("bad dictionary tuple"))?;
-                tallies.push(TermTally {
-                    head_blk: e.head_blk,
-                    n_blocks: e.n_blocks,
-                    df: 0,
-                    impacts: Vec::new(),
-                });
+                let mut ps = Vec::new();
+                decode_block(g.get(off).unwrap_or(&[]), &mut ps).ok_or_else(|| not_valid("bad posting block"))?;
+                blocks.push(ps);
             }
-            blk = next_of(&g);
-        }
-        // 1. The posting chain: its blocks belong to the dictionary's terms in order.
-        let mut n_docs = 0u64;
-        let mut total_len = 0u64;
-        let mut term = 0usize;
-        let mut left = tallies.first().map_or(0, |t| t.n_blocks);
-        let mut blocks: Vec<Vec<Posting>> = Vec::new();
-        let mut blk = Some(
-            tallies
-                .first()
-                .map(|t| t.head_blk)
-                .ok_or_else(|| not_valid("segment without document list"))?,
-        );
-        while let Some(b) = blk {
-            check_block(rel, b)?;
-            // Decide under a share lock; only pages with dead postings are written.
-            let (dead_here, next) = {
-                let g = rel.read(b);
-                if !is_page(&g, PAGE_POSTINGS) {
-                    return Err(not_valid(format!("block {b} is not a posting page")));
-                }
-                blocks.clear();
-                for off in 1..=g.len() {
-                    let mut ps = Vec::new();
-                    decode_block(g.get(off).unwrap_or(&[]), &mut ps).ok_or_else(|| not_valid("bad posting block"))?;
-                    blocks.push(ps);
-                }
-                (blocks.iter().flatten().any(|p| is_dead(Tid::from_u64(p.key))), next_of(&g))
-            };
-            let mut w = if dead_here { Some(rel.write(b)) } else { None };
-            for (i, ps) in blocks.iter().enumerate() {
-                while left == 0 {
-                    term += 1;
-                    left = tallies
-                        .get(term)
-                        .ok_or_else(|| not_valid("more posting blocks than the dictionary lists"))?
-                        .n_blocks;
-                }
-                let kept: Vec<Posting> = ps
-                    .iter()
-                    .copied()
-                    .filter(|p| !dead_here || !is_dead(Tid::from_u64(p.key)))
-                    .collect();
-                if kept.len() != ps.len() {
-                    let t = w
-                        .as_mut()
-                        .unwrap()
-                        .get_mut(i as u16 + 1)
-                        .ok_or_else(|| not_valid("bad posting block"))?;
-                    rewrite_block(t, &kept);
-                    if term == 0 {
-                        stats.docs_removed += (ps.len() - kept.len()) as u64;
-                    } else {
-                        stats.postings_removed += (ps.len() - kept.len()) as u64;
-                    }
-                }
-                let t = &mut tallies[term];
-                t.df += kept.len() as u32;
-                t.impacts = frontier(t.impacts.iter().map(|i| (i.tf, i.len)).chain(kept.iter().map(|p| (p.tf, p.len))));
+            (blocks.iter().flatten().any(|p| is_dead(Tid::from_u64(p.key))), next_of(&g))
+        };
+        let mut w = if dead_here { Some(rel.write(b)) } else { None };
+        for (i, ps) in blocks.iter().enumerate() {
+            while left == 0 {
+                term += 1;
+                left = tallies
+                    .get(term)
+                    .ok_or_else(|| not_valid("more posting blocks than the dictionary lists"))?
+                    .n_blocks;
+            }
+            let kept: Vec<Posting> = ps
+                .iter()
+                .copied()
+                .filter(|p| !dead_here || !is_dead(Tid::from_u64(p.key)))
+                .collect();
+            if kept.len() != ps.len() {
+                let t = w
+                    .as_mut()
+                    .unwrap()
+                    .get_mut(i as u16 + 1)
+                    .ok_or_else(|| not_valid("bad posting block"))?;
+                rewrite_block(t, &kept);
                 if term == 0 {
-                    n_docs += kept.len() as u64;
-                    total_len += kept.iter().map(|p| p.len as u64).sum::<u64>();
+                    stats.docs_removed += (ps.len() - kept.len()) as u64;
+                } else {
+                    stats.postings_removed += (ps.len() - kept.len()) as u64;
                 }
-                left -= 1;
             }
-            if w.take().is_some() {
-                stats.pages_written += 1;
+            let t = &mut tallies[term];
+            t.df += kept.len() as u32;
+            t.impacts = frontier(t.impacts.iter().map(|i| (i.tf, i.len)).chain(kept.iter().map(|p| (p.tf, p.len))));
+            if term == 0 {
+                n_docs += kept.len() as u64;
+                total_len += kept.iter().map(|p| p.len as u64).sum::<u64>();
             }
-            blk = next;
+            left -= 1;
         }
-        if left != 0 || tallies[term + 1..].iter().any(|t| t.n_blocks > 0) {
-            return Err(not_valid("the posting chain ends before the dictionary's lists"));
+        if w.take().is_some() {
+            stats.pages_written += 1;
         }
-        // 2. The dictionary.
-        let mut i = 0usize;
-        let mut blk = Some(seg.dict_head);
-        while let Some(b) = blk {
-            let (n, next, changed) = {
-                let g = rel.read(b);
-                let n = g.len() as usize;
-                let changed = (1..=g.len()).enumerate().any(|(j, off)| {
-                    let e = g.get(off).and_then(TermEntry::decode);
-                    e.is_some_and(|e| e.df != tallies[i + j].df)
-                });
-                (n, next_of(&g), changed)
-            };
-            if changed {
-                let mut g = rel.write(b);
-                for off in 1..=n as u16 {
-                    let t = &tallies[i + off as usize - 1];
-                    TermEntry::set_counts(g.get_mut(off).ok_or_else(|| not_valid("bad dictionary tuple"))?, t.df, &t.impacts);
-                }
-                stats.pages_written += 1;
+        blk = next;
+    }
+    if left != 0 || tallies[term + 1..].iter().any(|t| t.n_blocks > 0) {
+        return Err(not_valid("the posting chain ends before the dictionary's lists"));
+    }
+    // 2. The dictionary.
+    let mut i = 0usize;
+    let mut blk = Some(seg.dict_head);
+    while let Some(b) = blk {
+        let (n, next, changed) = {
+            let g = rel.read(b);
+            let n = g.len() as usize;
+            let changed = (1..=g.len()).enumerate().any(|(j, off)| {
+                let e = g.get(off).and_then(TermEntry::decode);
+                e.is_some_and(|e| e.df != tallies[i + j].df)
+            });
+            (n, next_of(&g), changed)
+        };
+        if changed {
+            let mut g = rel.write(b);
+            for off in 1..=n as u16 {
+                let t = &tallies[i + off as usize - 1];
+                TermEntry::set_counts(g.get_mut(off).ok_or_else(|| not_valid("bad dictionary tuple"))?, t.df, &t.impacts);
             }
-            i += n;
-            blk = next;
+            stats.pages_written += 1;
         }
-        // 3. The meta page.
-        let mut m = rel.write(META_BLKNO);
-        let mut now = m.get(1).and_then(Meta::decode).ok_or_else(|| not_valid("bad meta tuple"))?;
-        let s = now.segments.get_mut(si).ok_or_else(|| not_valid("segment vanished"))?;
+        i += n;
+        blk = next;
+    }
+    // 3. The meta page.
+    let mut m = rel.write(META_BLKNO);
+    let mut now = m.get(1).and_then(Meta::decode).ok_or_else(|| not_valid("bad meta tuple"))?;
+    // By its directory: a merge may have published meanwhile (and if it merged this segment
+    // away, its output is processed in turn).
+    if let Some(s) = now.segment_at(seg.dir_head).map(|i| &mut now.segments[i]) {
         if (s.n_docs, s.total_len) != (n_docs, total_len) {
             (s.n_docs, s.total_len) = (n_docs, total_len);
             m.get_mut(1).unwrap().copy_from_slice(&now.encode());
             stats.pages_written += 1;
         }
-        stats.docs_remaining += n_docs;
     }
-    // The memtable.
-    let mut blk = Some(meta.mem_head);
+    Ok(n_docs)
+}
+
+/// One memtable chain, page by page; returns its live documents.
+fn vacuum_chain<R: RelationWrite>(
+    rel: &R,
+    head: u32,
+    is_dead: &mut impl FnMut(Tid) -> bool,
+    stats: &mut VacuumStats,
+) -> Result<u64, Bm25IndexError> {
+    let mut remaining = 0u64;
+    let mut blk = Some(head);
     while let Some(b) = blk {
         check_block(rel, b)?;
         let (any, next) = {
@@ -194,7 +256,7 @@ pub fn bulk_delete<R: RelationWrite>(rel: &R, mut is_dead: impl FnMut(Tid) -> bo
                     if is_dead(p.tid) {
                         any = true;
                     } else if is_first(p.flags) {
-                        stats.docs_remaining += 1;
+                        remaining += 1;
                     }
                 }
             }
@@ -220,5 +282,5 @@ pub fn bulk_delete<R: RelationWrite>(rel: &R, mut is_dead: impl FnMut(Tid) -> bo
         }
         blk = next;
     }
-    Ok(stats)
+    Ok(remaining)
 }
