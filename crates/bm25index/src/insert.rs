@@ -16,7 +16,7 @@
 
 use crate::build::{check_terms, init_mem_page};
 use crate::error::{not_valid, Bm25IndexError};
-use crate::merge::{merge_after_insert, MergePolicy, MergeStats};
+use crate::merge::{merge_after_insert, now_secs, MergePolicy, MergeStats};
 use crate::page::{encode_parts, is_page, next_of, MemCounters, Meta, META_BLKNO, PAGE_MEM, PAGE_META};
 use semvec_storage::{RelationRead, RelationWrite, Tid};
 
@@ -46,17 +46,16 @@ pub fn insert_with<R: RelationWrite>(
     len: u64,
     policy: &MergePolicy,
 ) -> Result<MergeStats, Bm25IndexError> {
-    let (mem_pages, frozen) = add_document(rel, tid, terms, len)?;
-    if policy.insert_due(mem_pages, frozen) {
+    let seen = add_document(rel, tid, terms, len)?;
+    if policy.insert_due(&seen, now_secs()) {
         merge_after_insert(rel, policy)
     } else {
         Ok(MergeStats::default())
     }
 }
 
-/// The insert proper, under the update lock; returns the memtable's page count and whether a
-/// frozen memtable waits, as last seen in the meta page.
-fn add_document<R: RelationWrite>(rel: &R, tid: Tid, terms: &[(&[u8], u32)], len: u64) -> Result<(u32, bool), Bm25IndexError> {
+/// The insert proper, under the update lock; returns the meta page as it last saw it.
+fn add_document<R: RelationWrite>(rel: &R, tid: Tid, terms: &[(&[u8], u32)], len: u64) -> Result<Meta, Bm25IndexError> {
     check_terms(terms)?;
     let terms: Vec<(&[u8], u32)> = terms.iter().copied().filter(|(l, tf)| !l.is_empty() && *tf > 0).collect();
     let len = len.min(u32::MAX as u64) as u32;
@@ -76,7 +75,7 @@ fn add_document<R: RelationWrite>(rel: &R, tid: Tid, terms: &[(&[u8], u32)], len
                 c.n_docs += 1;
                 c.total_len += len as u64;
                 c.store(&mut g);
-                return Ok((seen.mem_pages, seen.frozen_head.is_some()));
+                return Ok(seen);
             }
             match next_of(&g) {
                 Some(n) => tail = n,
@@ -127,7 +126,7 @@ fn add_document<R: RelationWrite>(rel: &R, tid: Tid, terms: &[(&[u8], u32)], len
     }
     meta.mem_pages = meta.mem_pages.saturating_add(parts.len() as u32);
     m.get_mut(1).unwrap().copy_from_slice(&meta.encode());
-    Ok((meta.mem_pages, meta.frozen_head.is_some()))
+    Ok(meta)
 }
 
 pub(crate) fn check_block<R: RelationRead>(rel: &R, blk: u32) -> Result<(), Bm25IndexError> {

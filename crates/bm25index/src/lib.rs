@@ -82,7 +82,7 @@ pub use build::{init_empty, BuildStats, Builder};
 pub use check::{check, CheckReport};
 pub use error::Bm25IndexError;
 pub use insert::{insert, insert_with, read_meta};
-pub use merge::{merge, MergePolicy, MergeStats};
+pub use merge::{force_merge, merge, now_secs, MergePolicy, MergeStats};
 pub use search::{search, Hit, Scan, SearchStats, Strategy};
 pub use semvec_bm25::Bm25Params;
 pub use vacuum::{bulk_delete, VacuumStats};

@@ -33,18 +33,25 @@
 //! removed is gone from the output, and its counts are recomputed from what is written, so a
 //! segment left with counts too high by a VACUUM that crashed comes out exact.
 //!
-//! **Concurrency and crashes.** Every step is a sequence of single-page writes; before the
-//! publish the new pages are unreachable, so a crash at any point leaves either the old state
-//! or the new one (a crash after the freeze leaves a frozen chain, which searches read and the
-//! next merge adopts). A publish is a check-and-set under the meta page's lock: it happens only
-//! if its inputs are still listed (the same frozen chain, every input segment) and the meta's
-//! `epoch` is the one read before the input was: VACUUM bumps it when it removed something, so
-//! a merge that may have copied a row VACUUM removed from its input gives up (VACUUM itself
-//! re-reads the meta page until it has processed every structure a merge published meanwhile).
-//! A merge that gives up leaves its pages unreachable. Two merges of the same input race only
-//! when one adopts a frozen chain whose merge is still running (inserts adopt only once the new
-//! memtable has reached twice the threshold, an explicit merge always) or when two tier
-//! merges pick the same segments; the loser gives up.
+//! **Crashes.** Every step is a sequence of single-page writes; before the publish the new
+//! pages are unreachable, so a crash at any point leaves either the old state or the new one (a
+//! crash after the freeze leaves a frozen chain, which searches read and a later merge adopts).
+//!
+//! **Correctness under concurrency** rests on the publish alone, a check-and-set under the meta
+//! page's lock: it happens only if its inputs are still listed (the same frozen chain, every
+//! input segment) and the meta's `epoch` is the one read before the input was. VACUUM bumps it
+//! when it removed something, so a merge that may have copied a row VACUUM removed from its
+//! input gives up (and VACUUM re-reads the meta page until it has processed every structure a
+//! merge published meanwhile). A merge that gives up leaves its pages unreachable.
+//!
+//! **Leases** keep two backends from doing the same merge (the loser's work and pages would be
+//! lost): the meta page has one for the memtable merge and one for segment merges, the unix
+//! time at which the merge began or last published. A merge starts only if the lease is free
+//! or older than [`MergePolicy::lease_secs`] (its merge died: a crash leaves a frozen memtable
+//! with its lease, which the first insert after the lease expires adopts), and frees it when
+//! done. Two lanes, so memtable merges go on while a long segment merge runs. The clock only
+//! decides who works: a merge outliving its lease costs a duplicate, never a wrong index;
+//! [`force_merge`] ignores leases.
 
 use crate::build::{init_mem_page, SegmentWriter};
 use crate::codec::{decode_block, Posting};
@@ -73,6 +80,8 @@ pub struct MergePolicy {
     /// Above this many segments the smallest are merged whatever their sizes (at most
     /// [`MAX_SEGMENTS`] - 1, so a memtable merge always finds a slot).
     pub max_segments: usize,
+    /// A lease older than this (seconds) belongs to a merge that died.
+    pub lease_secs: u32,
 }
 
 impl Default for MergePolicy {
@@ -83,16 +92,26 @@ impl Default for MergePolicy {
             floor_size: 1 << 18,
             max_merge_size: 1 << 26,
             max_segments: 48,
+            lease_secs: 60,
         }
     }
 }
 
 impl MergePolicy {
-    /// Whether an insert that saw the memtable at `mem_pages` pages should merge: at the
-    /// threshold, or at twice it when a frozen memtable waits (its merge may have died).
-    pub fn insert_due(&self, mem_pages: u32, frozen: bool) -> bool {
-        let at = if frozen { self.mem_pages.saturating_mul(2) } else { self.mem_pages };
-        self.mem_pages > 0 && mem_pages >= at
+    /// Whether an insert that last saw `meta` at unix time `now` should merge the memtable: it
+    /// has reached [`MergePolicy::mem_pages`], or a frozen one's merge died.
+    pub fn insert_due(&self, meta: &Meta, now: u32) -> bool {
+        self.mem_pages > 0
+            && match meta.frozen_head {
+                Some(_) => !self.lease_fresh(meta.mem_lease, now),
+                None => meta.mem_pages >= self.mem_pages,
+            }
+    }
+
+    /// Whether a lease taken at `lease` still holds at `now` (a clock set back counts as
+    /// elapsed time too).
+    pub fn lease_fresh(&self, lease: u32, now: u32) -> bool {
+        lease != 0 && (now as i64 - lease as i64).abs() < self.lease_secs as i64
     }
 
     /// The size the tiered policy sees.
@@ -152,46 +171,54 @@ pub struct MergeStats {
     pub aborted: u32,
 }
 
-/// Run the merges that are due (`ambulkdelete`'s cleanup can call it, or a maintenance
-/// function): adopt a frozen memtable (a merge died, or still runs: then one of the two gives
-/// up), merge the memtable when it has [`MergePolicy::mem_pages`] pages or, with `flush`, any
-/// documents at all, then merge segments while [`MergePolicy::pick`] finds some.
+/// The unix time in seconds (never 0: that is "no lease").
+pub fn now_secs() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (t as u32).max(1)
+}
+
+/// Run the merges that are due (`amvacuumcleanup` can call it, or a maintenance function),
+/// unless another backend holds their lease: adopt a frozen memtable whose merge died, merge
+/// the memtable when it has [`MergePolicy::mem_pages`] pages or, with `flush`, any documents at
+/// all; then merge segments while [`MergePolicy::pick`] finds some.
 pub fn merge<R: RelationWrite>(rel: &R, policy: &MergePolicy, flush: bool) -> Result<MergeStats, Bm25IndexError> {
     let mut st = MergeStats::default();
-    let meta = read_meta(rel)?;
-    make_room(rel, policy, &meta, &mut st)?;
-    if let Some(head) = meta.frozen_head {
-        merge_frozen(rel, head, meta.epoch, &mut st)?;
-    }
-    let due = |m: &Meta| policy.mem_pages > 0 && m.mem_pages >= policy.mem_pages;
-    if let Some((head, epoch)) = freeze(rel, |m| due(m) || (flush && has_documents(rel, m)))? {
-        merge_frozen(rel, head, epoch, &mut st)?;
-    }
-    merge_tiers(rel, policy, &mut st)?;
+    memtable_lane(rel, policy, if flush { Mode::Flush } else { Mode::Due }, &mut st)?;
+    tier_lane(rel, policy, None, &mut st)?;
+    Ok(st)
+}
+
+/// Merge the memtable (if it has documents) and then segments, smallest first, until at most
+/// `target` (at least 1) remain: one segment per merge, however large (Lucene's
+/// `forceMerge`). For maintenance, not for the insert path: it may write the whole index anew,
+/// and it ignores leases (a merge running meanwhile may have to give up).
+pub fn force_merge<R: RelationWrite>(rel: &R, target: usize) -> Result<MergeStats, Bm25IndexError> {
+    let mut st = MergeStats::default();
+    let policy = MergePolicy::default();
+    memtable_lane(rel, &policy, Mode::Force, &mut st)?;
+    tier_lane(rel, &policy, Some(target.max(1)), &mut st)?;
     Ok(st)
 }
 
 /// The merge an insert runs when [`MergePolicy::insert_due`] says so.
 pub(crate) fn merge_after_insert<R: RelationWrite>(rel: &R, policy: &MergePolicy) -> Result<MergeStats, Bm25IndexError> {
     let mut st = MergeStats::default();
-    let meta = read_meta(rel)?;
-    make_room(rel, policy, &meta, &mut st)?;
-    if let Some(head) = meta.frozen_head.filter(|_| policy.insert_due(meta.mem_pages, true)) {
-        merge_frozen(rel, head, meta.epoch, &mut st)?;
-    }
-    if let Some((head, epoch)) = freeze(rel, |m| policy.insert_due(m.mem_pages, false))? {
-        merge_frozen(rel, head, epoch, &mut st)?;
-        merge_tiers(rel, policy, &mut st)?;
+    if memtable_lane(rel, policy, Mode::Due, &mut st)? {
+        tier_lane(rel, policy, None, &mut st)?;
     }
     Ok(st)
 }
 
-/// A memtable merge needs a free segment slot: merge segments first when there is none.
-fn make_room<R: RelationWrite>(rel: &R, policy: &MergePolicy, meta: &Meta, st: &mut MergeStats) -> Result<(), Bm25IndexError> {
-    if meta.segments.len() >= MAX_SEGMENTS - 1 {
-        merge_tiers(rel, policy, st)?;
-    }
-    Ok(())
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Freeze the memtable at the policy's threshold.
+    Due,
+    /// Also when it has any document.
+    Flush,
+    /// Flush, and ignore the lease.
+    Force,
 }
 
 /// Whether the memtable holds any document (live or dead): its first page has some, or it has
@@ -204,29 +231,100 @@ fn has_documents<R: RelationWrite>(rel: &R, m: &Meta) -> bool {
     next_of(&g).is_some() || g.len() > 1
 }
 
-/// Step 1: if `due` says so (asked under the lock) and no frozen memtable waits, freeze the
-/// memtable. Returns the frozen chain's head and the epoch of the freezing write.
-fn freeze<R: RelationWrite>(rel: &R, due: impl Fn(&Meta) -> bool) -> Result<Option<(u32, u32)>, Bm25IndexError> {
+/// The memtable lane: take its lease, adopting a frozen memtable whose lease expired or
+/// freezing the memtable if `mode` finds it due; then merge and publish. True if it published.
+fn memtable_lane<R: RelationWrite>(rel: &R, policy: &MergePolicy, mode: Mode, st: &mut MergeStats) -> Result<bool, Bm25IndexError> {
+    let Some((head, epoch)) = claim_memtable(rel, policy, mode)? else {
+        return Ok(false);
+    };
+    if read_meta(rel)?.segments.len() >= MAX_SEGMENTS {
+        // No slot for the segment (segment merges fell behind): make one first.
+        tier_lane(rel, policy, None, st)?;
+    }
+    merge_frozen(rel, head, epoch, st)
+}
+
+/// Under the update lock taken exclusive (no insert in flight), take the memtable lease: adopt
+/// the frozen memtable if its lease expired, or freeze the memtable if it is due, extending a
+/// fresh page for inserts to go to. Returns the frozen chain's head and the epoch the merge
+/// must still find at its publish.
+fn claim_memtable<R: RelationWrite>(rel: &R, policy: &MergePolicy, mode: Mode) -> Result<Option<(u32, u32)>, Bm25IndexError> {
+    let now = now_secs();
     let _lock = rel.lock_update(true);
     let meta = read_meta(rel)?;
-    if meta.frozen_head.is_some() || !due(&meta) {
-        return Ok(None);
+    let fresh = match meta.frozen_head {
+        Some(_) if mode != Mode::Force && policy.lease_fresh(meta.mem_lease, now) => return Ok(None),
+        Some(_) => None,
+        None => {
+            let at_threshold = policy.mem_pages > 0 && meta.mem_pages >= policy.mem_pages;
+            let due = match mode {
+                Mode::Due => at_threshold,
+                Mode::Flush | Mode::Force => at_threshold || has_documents(rel, &meta),
+            };
+            if !due {
+                return Ok(None);
+            }
+            let (fresh, mut g) = rel.extend();
+            init_mem_page(&mut g);
+            Some(fresh)
+        }
+    };
+    let mut m = rel.write(META_BLKNO);
+    let mut now_meta = m.get(1).and_then(Meta::decode).ok_or_else(|| not_valid("bad meta tuple"))?;
+    if now_meta.frozen_head != meta.frozen_head {
+        return Ok(None); // only a claim changes it, and we hold the lock: not reached
     }
-    let (fresh, mut g) = rel.extend();
-    init_mem_page(&mut g);
-    drop(g);
+    if let Some(fresh) = fresh {
+        now_meta.frozen_head = Some(now_meta.mem_head);
+        now_meta.mem_head = fresh;
+        now_meta.mem_tail = fresh;
+        now_meta.mem_pages = 1;
+    }
+    now_meta.mem_lease = now;
+    m.get_mut(1).unwrap().copy_from_slice(&now_meta.encode());
+    Ok(now_meta.frozen_head.map(|h| (h, now_meta.epoch)))
+}
+
+/// The segment lane: take its lease if free (or, with `force`, always) and something is due,
+/// then merge while [`MergePolicy::pick`] (with `force`: the smallest segments down to that
+/// many) finds segments, renewing the lease at each publish; free it at the end.
+fn tier_lane<R: RelationWrite>(rel: &R, policy: &MergePolicy, force: Option<usize>, st: &mut MergeStats) -> Result<(), Bm25IndexError> {
+    let pick = |segs: &[SegmentDesc]| match force {
+        Some(target) if segs.len() > target => {
+            let mut order: Vec<usize> = (0..segs.len()).collect();
+            order.sort_by_key(|&i| (MergePolicy::size(&segs[i]), i));
+            order.truncate(segs.len() - target + 1);
+            Some(order)
+        }
+        Some(_) => None,
+        None => policy.pick(segs),
+    };
+    let claimable = |m: &Meta| (force.is_some() || !policy.lease_fresh(m.tier_lease, now_secs())) && pick(&m.segments).is_some();
+    if !claimable(&read_meta(rel)?) {
+        return Ok(());
+    }
+    {
+        let mut m = rel.write(META_BLKNO);
+        let mut now = m.get(1).and_then(Meta::decode).ok_or_else(|| not_valid("bad meta tuple"))?;
+        if !claimable(&now) {
+            return Ok(());
+        }
+        now.tier_lease = now_secs();
+        m.get_mut(1).unwrap().copy_from_slice(&now.encode());
+    }
+    loop {
+        let meta = read_meta(rel)?;
+        let Some(p) = pick(&meta.segments) else { break };
+        let inputs: Vec<SegmentDesc> = p.iter().map(|&i| meta.segments[i]).collect();
+        if !merge_segments(rel, &inputs, meta.epoch, st)? {
+            break;
+        }
+    }
     let mut m = rel.write(META_BLKNO);
     let mut now = m.get(1).and_then(Meta::decode).ok_or_else(|| not_valid("bad meta tuple"))?;
-    if now.frozen_head.is_some() {
-        return Ok(None);
-    }
-    let head = now.mem_head;
-    now.frozen_head = Some(head);
-    now.mem_head = fresh;
-    now.mem_tail = fresh;
-    now.mem_pages = 1;
+    now.tier_lease = 0;
     m.get_mut(1).unwrap().copy_from_slice(&now.encode());
-    Ok(Some((head, now.epoch)))
+    Ok(())
 }
 
 /// A memtable document gathered from its parts.
@@ -301,9 +399,15 @@ fn merge_frozen<R: RelationWrite>(rel: &R, head: u32, epoch: u32, st: &mut Merge
     let mut now = m.get(1).and_then(Meta::decode).ok_or_else(|| not_valid("bad meta tuple"))?;
     if now.frozen_head != Some(head) || now.epoch != epoch || (desc.is_some() && now.segments.len() >= MAX_SEGMENTS) {
         st.aborted += 1;
+        if now.frozen_head == Some(head) {
+            // Free the lease: the next insert adopts the chain (and reads it anew).
+            now.mem_lease = 0;
+            m.get_mut(1).unwrap().copy_from_slice(&now.encode());
+        }
         return Ok(false);
     }
     now.frozen_head = None;
+    now.mem_lease = 0;
     now.segments.extend(desc);
     m.get_mut(1).unwrap().copy_from_slice(&now.encode());
     st.memtables += 1;
@@ -311,18 +415,6 @@ fn merge_frozen<R: RelationWrite>(rel: &R, head: u32, epoch: u32, st: &mut Merge
     st.mem_docs += doc_list.len() as u64;
     st.segments_written += desc.is_some() as u32;
     Ok(true)
-}
-
-/// Tier merges while the policy finds some and they publish.
-fn merge_tiers<R: RelationWrite>(rel: &R, policy: &MergePolicy, st: &mut MergeStats) -> Result<(), Bm25IndexError> {
-    loop {
-        let meta = read_meta(rel)?;
-        let Some(pick) = policy.pick(&meta.segments) else { return Ok(()) };
-        let inputs: Vec<SegmentDesc> = pick.iter().map(|&i| meta.segments[i]).collect();
-        if !merge_segments(rel, &inputs, meta.epoch, st)? {
-            return Ok(());
-        }
-    }
 }
 
 /// Reads a segment's lists in dictionary order (the order of its posting chain), one page at a
@@ -454,6 +546,7 @@ fn merge_segments<R: RelationWrite>(rel: &R, inputs: &[SegmentDesc], epoch: u32,
     }
     now.segments.retain(|s| !inputs.iter().any(|i| i.dir_head == s.dir_head));
     now.segments.extend(desc);
+    now.tier_lease = now_secs();
     m.get_mut(1).unwrap().copy_from_slice(&now.encode());
     st.segment_merges += 1;
     st.segments_merged += inputs.len() as u32;

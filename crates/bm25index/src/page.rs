@@ -4,6 +4,7 @@
 //! block 0, META page, tuple 1: Meta
 //!   magic u32 | version u32 | n_segments u32 | mem_head u32 | mem_tail u32 (a hint)
 //!   | frozen_head u32 (INVALID_BLOCK: none) | mem_pages u32 (a hint) | epoch u32
+//!   | mem_lease u32 | tier_lease u32 (unix seconds, 0: none)
 //!   then MAX_SEGMENTS slots of SegmentDesc: dir_head u32 | dict_head u32 | n_docs u64 | total_len u64
 //! DIRECTORY pages (chained): per dictionary page, its first lexeme: blkno u32 | lexeme bytes
 //! DICT pages (chained, lexemes strictly ascending across the chain): TermEntry
@@ -69,6 +70,11 @@ pub struct Meta {
     /// Bumped by every bulk delete that removed something, in its last write: a merge that read
     /// its input before and publishes after would bring removed rows back, so it gives up.
     pub epoch: u32,
+    /// When the running memtable merge and segment merges began or last published (unix
+    /// seconds, 0: none): advisory, so two backends do not do the same merge (see
+    /// [`crate::merge`]); correctness never depends on them.
+    pub mem_lease: u32,
+    pub tier_lease: u32,
 }
 
 impl Meta {
@@ -81,6 +87,8 @@ impl Meta {
             frozen_head: None,
             mem_pages: 1,
             epoch: 0,
+            mem_lease: 0,
+            tier_lease: 0,
         }
     }
 
@@ -95,7 +103,7 @@ impl Meta {
     }
 }
 
-const META_HEADER: usize = 32;
+const META_HEADER: usize = 40;
 const SEGMENT_SIZE: usize = 24;
 pub const META_SIZE: usize = META_HEADER + MAX_SEGMENTS * SEGMENT_SIZE;
 const _: () = assert!(META_SIZE <= MAX_TUPLE_SIZE);
@@ -122,6 +130,8 @@ impl Meta {
         b[20..24].copy_from_slice(&self.frozen_head.unwrap_or(INVALID_BLOCK).to_le_bytes());
         b[24..28].copy_from_slice(&self.mem_pages.to_le_bytes());
         b[28..32].copy_from_slice(&self.epoch.to_le_bytes());
+        b[32..36].copy_from_slice(&self.mem_lease.to_le_bytes());
+        b[36..40].copy_from_slice(&self.tier_lease.to_le_bytes());
         for (i, s) in self.segments.iter().enumerate() {
             let at = META_HEADER + i * SEGMENT_SIZE;
             b[at..at + 4].copy_from_slice(&s.dir_head.to_le_bytes());
@@ -159,6 +169,8 @@ impl Meta {
             frozen_head: (frozen != INVALID_BLOCK).then_some(frozen),
             mem_pages: u32_at(b, 24),
             epoch: u32_at(b, 28),
+            mem_lease: u32_at(b, 32),
+            tier_lease: u32_at(b, 36),
         })
     }
 }
@@ -376,6 +388,8 @@ mod tests {
             frozen_head: Some(17),
             mem_pages: 300,
             epoch: 5,
+            mem_lease: 1_700_000_000,
+            tier_lease: 1_700_000_007,
         };
         assert_eq!(Meta::decode(&m.encode()), Some(m.clone()));
         let none = Meta { frozen_head: None, ..m };
