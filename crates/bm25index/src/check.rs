@@ -23,7 +23,7 @@ pub struct CheckReport {
     pub postings: u64,
     /// Live documents of the memtable, a frozen one included.
     pub mem_docs: u64,
-    /// Whether a frozen memtable waits for its merge (see [`crate::merge`]).
+    /// Whether a frozen memtable waits for its merge (see [`crate::merge`](mod@crate::merge)).
     pub frozen: bool,
     /// Pages no chain from the meta page reaches: left by merges (they are never reused, since
     /// a scan that began earlier may still read them), by a merge that gave up, or by a crash.

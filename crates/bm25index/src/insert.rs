@@ -12,7 +12,7 @@
 //!   the hint, which is only a hint, and counts the pages in the meta's `mem_pages`.
 //!
 //! When the memtable has grown to [`MergePolicy::mem_pages`], the insert then (its locks
-//! released) merges it into a segment: see [`crate::merge`].
+//! released) merges it into a segment: see [`crate::merge`](mod@crate::merge).
 
 use crate::build::{check_terms, init_mem_page};
 use crate::error::{not_valid, Bm25IndexError};

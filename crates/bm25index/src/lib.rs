@@ -10,10 +10,12 @@
 //! |----------------|------------|
 //! | `ambuild`      | [`Builder::new`], [`Builder::add`] per heap row (lexemes and tf of its tsvector, its length), [`Builder::finish`] |
 //! | `ambuildempty` | [`init_empty`] |
-//! | `aminsert`     | [`insert`] |
+//! | `aminsert`     | [`insert`](fn@insert) (or [`insert_with`] and a [`MergePolicy`] from reloptions): merges the memtable when it is due |
 //! | `amrescan` / `amgettuple` | [`Scan::begin`], then [`Scan::next_batch`] with k doubling |
 //! | `ambulkdelete` | [`bulk_delete`] |
-//! | `amvacuumcleanup`, `semvec_index_check` | [`check`] |
+//! | `amvacuumcleanup` | [`merge`](fn@merge) (what is due, maybe with `flush`), [`check`](fn@check) |
+//! | `semvec_index_check` | [`check`](fn@check) |
+//! | a maintenance function | [`force_merge`] |
 //!
 //! # Design
 //!
@@ -23,13 +25,15 @@
 //! the posting lists compact and sorted with no page splits, and makes every multi-page change a
 //! sequence of self-contained page writes. Inserts go to the memtable, a chain of pages holding
 //! whole documents (lexeme, tf), where one page write adds a document and its counts together.
-//! Searches score memtable documents exhaustively, so its cost grows with it: the next step is a
-//! merge that turns the memtable (and small segments) into a new segment, published by one write
-//! of the meta page (the old pages then wait for a later VACUUM to recycle them, see the list of
-//! what remains in the report of issue 14).
+//! Searches score memtable documents exhaustively, so its cost grows with it: once it has
+//! [`MergePolicy::mem_pages`] pages, an insert merges it into a new segment, and segments of
+//! similar size are merged in tiers ([`mod@merge`]), each merge published by one write of the
+//! meta page. The pages a merge leaves are never reused (a scan that began before may still read
+//! them; recycling needs a horizon the glue does not provide yet): [`check`](fn@check) counts them.
 //!
 //! **Pages** (page id 0xFF5B, layouts in [`page`] and [`codec`]): block 0 is the meta page (format
-//! version, the segments with their N and total length, the memtable's head and tail hint);
+//! version, the segments with their N and total length, the memtable's head and tail hint, a
+//! frozen memtable being merged, the merges' leases and VACUUM's epoch);
 //! a segment's *directory* lists the first lexeme of each *dictionary* page; a dictionary entry
 //! holds a lexeme, its df, where its posting list starts, its number of blocks and its term-level
 //! impacts; *posting* pages hold blocks of up to 128 postings (delta-coded TID keys, tf, document
@@ -47,7 +51,8 @@
 //! **Statistics and deletes** (Lucene-like): N, the total length and df count every document
 //! inserted and not yet removed by VACUUM, dead rows included; scores are exactly BM25 over that
 //! corpus. [`bulk_delete`] removes dead postings and memtable documents and sets N, total length
-//! and df to the exact survivors' counts. The drift before that is bounded: with
+//! and df to the exact survivors' counts; a merge keeps every document VACUUM has not removed,
+//! so the sums, and every score, are the same before and after it. The drift before that is bounded: with
 //! `r = avgdl' / avgdl` (with dead rows over without) and, per query term, `ρ = idf' / idf`, every
 //! term's contribution, hence every score, lies within `[min(1, r) · min ρ, max(1, r) · max ρ]`
 //! times the exact one (the tf part moves by at most the factor r, see the drift test).
@@ -62,11 +67,15 @@
 //! # Locking protocol
 //!
 //! As in `semvec-hnsw`: at most one page lock at a time (the build excepted, which holds the
-//! meta page while it extends the relation, with nothing running concurrently); every write
-//! guard leaves the index valid on its own; inserts hold the update lock shared, VACUUM takes it
-//! exclusive once to wait for inserts in flight; scans take no update lock and hold no page
-//! between calls (decoded blocks are copies; tuples never move, so their positions stay valid
-//! while VACUUM rewrites blocks in place).
+//! meta page while it extends the relation, with nothing running concurrently; a merge writing
+//! its new segment also holds the page it fills while extending the next, both unreachable);
+//! every write guard leaves the index valid on its own; inserts hold the update lock shared,
+//! VACUUM takes it exclusive once to wait for inserts in flight, and a memtable merge takes it
+//! exclusive for the two writes that freeze the memtable (never while holding a page); scans
+//! take no update lock and hold no page between calls (decoded blocks are copies; tuples never
+//! move, so their positions stay valid while VACUUM rewrites blocks in place, and pages a merge
+//! leaves are never reused). Merges and VACUUM run concurrently with everything else: a merge's
+//! publish is a check-and-set on the meta page, see [`mod@merge`].
 
 pub mod build;
 pub mod check;

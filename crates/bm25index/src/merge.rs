@@ -19,7 +19,7 @@
 //! leaves are never written again (VACUUM excepted, which only marks dead rows) nor reused, so
 //! they stay unreachable: `RelationWrite` has no free space map to return them to, and a
 //! recycler would need to know that no scan that began before the publish still runs (an xid
-//! horizon the glue would have to supply). [`crate::check`] counts them.
+//! horizon the glue would have to supply). [`crate::check`](fn@crate::check) counts them.
 //!
 //! **Segments.** After merging the memtable (and on every explicit [`merge`]) the tiered policy
 //! ([`MergePolicy::pick`]) merges the `merge_factor` smallest segments of one size tier, and
@@ -65,6 +65,15 @@ use semvec_storage::{RelationWrite, Tid};
 use std::collections::{HashMap, VecDeque};
 
 /// When to merge. Sizes of segments are `n_docs + total_len` (about their postings).
+///
+/// The defaults come from `tests/measure_merge.rs` (MemRelation, 100k documents): every
+/// memtable page costs every search 20 to 40 us (it is decoded and scored exhaustively; a search
+/// of the 100k segment documents takes 0.1 to 0.8 ms), while merging costs 0.4 to 1.5 ms per page
+/// whatever the memtable's size, paid once by the insert that crosses the threshold. So the
+/// memtable stays small: 32 pages (256 KB) add at most about 1 ms to a search and take 15 to 50 ms
+/// to merge; 256 pages (2 MB) would add 6 to 10 ms to every search. Segment merges run at 3 to
+/// 6 M tokens a second, so `max_merge_size` bounds an insert's tier merge to about a second; the
+/// glue can pass a larger one to the [`merge`] it runs from VACUUM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MergePolicy {
     /// An insert that finds the memtable at this many pages merges it into a segment
@@ -72,7 +81,7 @@ pub struct MergePolicy {
     pub mem_pages: u32,
     /// Segments of one tier merged at once, and the size ratio between tiers (at least 2).
     pub merge_factor: usize,
-    /// Segments up to this size are all in the lowest tier.
+    /// Segments up to this size are all in the lowest tier (about a full memtable's segment).
     pub floor_size: u64,
     /// The tiered policy never writes a segment larger than this (the `max_segments` cap
     /// excepted), so no single merge runs too long.
@@ -87,10 +96,10 @@ pub struct MergePolicy {
 impl Default for MergePolicy {
     fn default() -> Self {
         MergePolicy {
-            mem_pages: 256,
+            mem_pages: 32,
             merge_factor: 8,
-            floor_size: 1 << 18,
-            max_merge_size: 1 << 26,
+            floor_size: 1 << 15,
+            max_merge_size: 1 << 22,
             max_segments: 48,
             lease_secs: 60,
         }
@@ -327,18 +336,14 @@ fn tier_lane<R: RelationWrite>(rel: &R, policy: &MergePolicy, force: Option<usiz
     Ok(())
 }
 
-/// A memtable document gathered from its parts.
-#[derive(Default)]
-struct MemDoc {
-    /// Its first part was seen (only then is it counted).
-    counted: bool,
-    len: u32,
-    terms: Vec<(Vec<u8>, u32)>,
-}
-
 /// Steps 2 and 3: write the frozen chain at `head` as a segment and publish it.
 fn merge_frozen<R: RelationWrite>(rel: &R, head: u32, epoch: u32, st: &mut MergeStats) -> Result<bool, Bm25IndexError> {
-    let mut docs: HashMap<u64, MemDoc> = HashMap::new();
+    // Documents (whether their first part was seen, which counts them, and their length), the
+    // lexemes as ids, and every (term id, document, tf) occurrence.
+    let mut docs: HashMap<u64, (bool, u32)> = HashMap::new();
+    let mut ids: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut lexemes: Vec<Vec<u8>> = Vec::new();
+    let mut occs: Vec<(u32, u64, u32)> = Vec::new();
     let mut pages = 0u64;
     let mut blk = Some(head);
     while let Some(b) = blk {
@@ -352,12 +357,23 @@ fn merge_frozen<R: RelationWrite>(rel: &R, head: u32, epoch: u32, st: &mut Merge
             if part.flags & PART_DEAD != 0 {
                 continue;
             }
-            let d = docs.entry(part.tid.to_u64()).or_default();
+            let key = part.tid.to_u64();
+            let d = docs.entry(key).or_default();
             if is_first(part.flags) {
-                d.counted = true;
-                d.len = part.len;
+                *d = (true, part.len);
             }
-            d.terms.extend(part.terms.iter().map(|&(l, tf)| (l.to_vec(), tf)));
+            for &(lexeme, tf) in &part.terms {
+                let id = match ids.get(lexeme) {
+                    Some(&id) => id,
+                    None => {
+                        let id = lexemes.len() as u32;
+                        lexemes.push(lexeme.to_vec());
+                        ids.insert(lexeme.to_vec(), id);
+                        id
+                    }
+                };
+                occs.push((id, key, tf));
+            }
         }
         pages += 1;
         blk = next_of(&g);
@@ -365,32 +381,47 @@ fn merge_frozen<R: RelationWrite>(rel: &R, head: u32, epoch: u32, st: &mut Merge
             return Err(not_valid("the frozen memtable chain is cyclic"));
         }
     }
-    // The segment: documents by TID, so every list comes out sorted.
-    let mut docs: Vec<(u64, MemDoc)> = docs.into_iter().filter(|(_, d)| d.counted).collect();
-    docs.sort_unstable_by_key(|(k, _)| *k);
-    let mut doc_list = Vec::with_capacity(docs.len());
-    let mut lists: HashMap<Vec<u8>, Vec<Posting>> = HashMap::new();
-    for (key, mut d) in docs {
-        doc_list.push(Posting { key, tf: 0, len: d.len });
-        // A lexeme may come twice (the glue dedups, but insert accepts repeats): add its counts.
-        d.terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (lexeme, tf) in d.terms {
-            let list = lists.entry(lexeme).or_default();
-            match list.last_mut() {
-                Some(p) if p.key == key => p.tf = p.tf.saturating_add(tf),
-                _ => list.push(Posting { key, tf, len: d.len }),
-            }
-        }
+    drop(ids);
+    // The segment: the documents that are counted, by TID; the lists in lexeme order, each by TID.
+    let mut doc_list: Vec<Posting> = docs
+        .iter()
+        .filter(|(_, d)| d.0)
+        .map(|(&key, d)| Posting { key, tf: 0, len: d.1 })
+        .collect();
+    doc_list.sort_unstable_by_key(|p| p.key);
+    let mut order: Vec<u32> = (0..lexemes.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| lexemes[a as usize].cmp(&lexemes[b as usize]));
+    let mut rank = vec![0u32; lexemes.len()];
+    for (r, &id) in order.iter().enumerate() {
+        rank[id as usize] = r as u32;
     }
+    for o in occs.iter_mut() {
+        o.0 = rank[o.0 as usize];
+    }
+    occs.sort_unstable_by_key(|&(r, key, _)| (r, key));
     let desc = if doc_list.is_empty() {
         None
     } else {
-        let mut terms: Vec<(Vec<u8>, Vec<Posting>)> = lists.into_iter().collect();
-        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut w = SegmentWriter::new(rel);
         w.push(b"", &doc_list);
-        for (lexeme, list) in &terms {
-            w.push(lexeme, list);
+        let mut list: Vec<Posting> = Vec::new();
+        for group in occs.chunk_by(|a, b| a.0 == b.0) {
+            list.clear();
+            for &(_, key, tf) in group {
+                match list.last_mut() {
+                    // A lexeme may come twice in a document (insert accepts repeats): add its counts.
+                    Some(p) if p.key == key => p.tf = p.tf.saturating_add(tf),
+                    // (A part whose document has no first part is not counted: skip it.)
+                    _ => {
+                        if let Some(&(true, len)) = docs.get(&key) {
+                            list.push(Posting { key, tf, len });
+                        }
+                    }
+                }
+            }
+            if !list.is_empty() {
+                w.push(&lexemes[order[group[0].0 as usize] as usize], &list);
+            }
         }
         Some(w.finish())
     };

@@ -62,7 +62,7 @@ pub struct Meta {
     pub mem_head: u32,
     pub mem_tail: u32,
     /// A memtable a merge is turning into a segment: no insert adds to it any more, searches
-    /// still read it (before `mem_head`'s chain). See [`crate::merge`].
+    /// still read it (before `mem_head`'s chain). See [`crate::merge`](mod@crate::merge).
     pub frozen_head: Option<u32>,
     /// Pages linked into `mem_head`'s chain (a hint: crashes can leave it low), which decides
     /// when an insert merges the memtable.
@@ -72,7 +72,7 @@ pub struct Meta {
     pub epoch: u32,
     /// When the running memtable merge and segment merges began or last published (unix
     /// seconds, 0: none): advisory, so two backends do not do the same merge (see
-    /// [`crate::merge`]); correctness never depends on them.
+    /// [`crate::merge`](mod@crate::merge)); correctness never depends on them.
     pub mem_lease: u32,
     pub tier_lease: u32,
 }

@@ -10,8 +10,15 @@
 //! Between steps the counts are too high (a dead row still counted), never too low; a crash in
 //! between leaves them so, and the next VACUUM recounts everything from the postings it keeps,
 //! so counts never drift further. Impacts only ever shrink to exact, so block bounds stay valid.
-//! Then the memtable, page by page: dead documents get [`PART_DEAD`] and leave their page's
-//! counters in the same write.
+//! Then the memtable (and a frozen memtable a merge is turning into a segment), page by page:
+//! dead documents get [`PART_DEAD`] and leave their page's counters in the same write.
+//!
+//! Merges run concurrently and may publish a segment holding rows copied before VACUUM removed
+//! them from the merge's input. So VACUUM re-reads the meta page until it has processed every
+//! segment and memtable chain listed there (a merge's output too), and its last write, in the
+//! same check, bumps the meta's `epoch`: a merge that read its input earlier gives up at its
+//! publish instead of bringing removed rows back ([`crate::merge`](mod@crate::merge)). A segment's counts go to
+//! the segment with the same directory page, wherever a merge moved it in the list.
 
 use crate::codec::{decode_block, frontier, rewrite_block, Impact, Posting};
 use crate::error::{not_valid, Bm25IndexError};
