@@ -504,7 +504,10 @@ $$;
 -- first, ties by key as semvec_bm25_ranking_sql() orders them. The index returns rows by score
 -- (ties by TID); rank() takes every row tied with the last one admitted, and its run condition
 -- stops the scan after them. `query_param` is a bm25query from semvec_bm25_index_query(); the
--- caller runs with semvec.bm25_unmatched_rows off, so the scan ends after the matching rows.
+-- caller runs with semvec.bm25_unmatched_rows off, so the scan ends after the matching rows, and
+-- with enable_seqscan off: the planner cannot see that the run condition stops the scan early and
+-- would otherwise price a full index scan against a sequential scan and sort of the whole table
+-- (the old path's GIN bitmap scan and the hnsw scan are not affected).
 CREATE FUNCTION semvec_bm25_index_ranking_sql(tbl regclass, doc_column name, key_expr text,
                                               query_param text, limit_param text)
     RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
@@ -526,6 +529,7 @@ CREATE FUNCTION bm25_search_as(key_type anyelement, tbl regclass, key_column nam
     RETURNS TABLE (id anyelement, score float8, rank integer)
     LANGUAGE plpgsql STABLE
     SET semvec.bm25_unmatched_rows = off
+    SET enable_seqscan = off
     AS $$
 DECLARE
     q @extschema@.bm25query;
@@ -684,6 +688,7 @@ CREATE FUNCTION hybrid_search_as(key_type anyelement, tbl regclass, key_column n
     RETURNS TABLE (id anyelement, score float8, keyword_rank integer, vector_rank integer)
     LANGUAGE plpgsql VOLATILE
     SET semvec.bm25_unmatched_rows = off
+    SET enable_seqscan = off
     AS $$
 DECLARE
     prep record;
@@ -737,6 +742,7 @@ CREATE FUNCTION hybrid_search_explain(tbl regclass, key_column name, doc_column 
     RETURNS SETOF text
     LANGUAGE plpgsql VOLATILE
     SET semvec.bm25_unmatched_rows = off
+    SET enable_seqscan = off
     AS $$
 DECLARE
     prep record;

@@ -42,7 +42,7 @@ unsafe extern "C-unwind" fn build_callback(
         pg_sys::MemoryContextSwitchTo(outer);
         st.tuple_cxt.reset();
         st.docs += 1;
-        if st.docs % 1024 == 0 {
+        if st.docs.is_multiple_of(1024) {
             progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, st.docs as i64);
             pgrx::check_for_interrupts!();
         }

@@ -20,7 +20,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
         let mut polled = 0u32;
         let res = semvec_bm25index::bulk_delete(&rel, |tid| {
             polled = polled.wrapping_add(1);
-            if polled % 4096 == 0 {
+            if polled.is_multiple_of(4096) {
                 pgrx::check_for_interrupts!();
             }
             dead.is_dead(tid)
