@@ -210,6 +210,97 @@ def evaluate(run, qrels):
     return sum(nd) / len(nd), sum(rc) / len(rc)
 
 
+def ranked_with_scores(psql, settings, sql):
+    """{query id: [(doc id, score), ...] best first} from SQL yielding (query id, rank, doc id, score)."""
+    out = {}
+    for line in psql.run(f"{settings} {sql}"):
+        qid, rank, did, score = line.split("\t")
+        out.setdefault(qid, []).append((int(rank), did, float(score)))
+    return {q: [(d, sc) for _, d, sc in sorted(v)] for q, v in out.items()}
+
+
+def compare_rankings(a, b, rel=1e-9):
+    """Queries whose top lists differ: ids rank by rank, scores within `rel` (relative)."""
+    bad = []
+    for q in sorted(set(a) | set(b), key=lambda x: int(x)):
+        ra, rb = a.get(q, []), b.get(q, [])
+        same = len(ra) == len(rb) and all(
+            x[0] == y[0] and (x[1] == y[1] or abs(x[1] - y[1]) <= rel * max(abs(x[1]), abs(y[1])))
+            for x, y in zip(ra, rb))
+        if not same:
+            bad.append(q)
+    return bad
+
+
+def compare_index(psql, qrels, dense, nq):
+    """--compare-index: BM25 and hybrid with the bm25 index against today's path (GIN candidates,
+    every candidate scored): identical top-10 (ids and scores, relative 1e-9) for every query, and
+    nDCG@10 / recall@100 of both. Today's path is `semvec.bm25_index_search = off` with the index
+    present when that setting exists, else the table without the index."""
+    if psql.value("SELECT count(*) FROM pg_am WHERE amname = 'bm25'") != "1":
+        log("no bm25 access method in this semvec: --compare-index skipped")
+        print("\n--compare-index: skipped, this semvec has no bm25 access method.")
+        return
+    guc = psql.value("SELECT bm25_document_length(''::tsvector); "
+                     "SELECT current_setting('semvec.bm25_index_search', true) IS NOT NULL") == "t"
+    index = f"{TABLE}_bm25_idx"
+    create = f"CREATE INDEX IF NOT EXISTS {index} ON {TABLE} USING bm25 (tsv); ANALYZE {TABLE};"
+    if guc:
+        psql.run(create)
+        paths = [("today's path (semvec.bm25_index_search = off)", "SET semvec.bm25_index_search = off;"),
+                 ("bm25 index", "SET semvec.bm25_index_search = on;")]
+    else:
+        log("semvec.bm25_index_search does not exist: today's path runs without the index")
+        psql.run(f"DROP INDEX IF EXISTS {index}")
+        paths = [("today's path (no bm25 index)", ""), ("bm25 index", None)]
+    lateral = f"SELECT q.id, r.id, r.rank FROM {QUERIES} q CROSS JOIN LATERAL ({{}}) r"
+    kinds = [("BM25, bm25_search()",
+              lateral.format(f"SELECT id, rank FROM bm25_search('{TABLE}', 'id', 'tsv', q.text, 100)"),
+              f"""SELECT q.id, r.rank, r.id, r.score FROM {QUERIES} q
+                    CROSS JOIN LATERAL bm25_search('{TABLE}', 'id', 'tsv', q.text, 10) r""")]
+    if dense:
+        kinds.append(("hybrid_search(), RRF k = 60",
+                      lateral.format(f"""SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM hybrid_search(
+                          '{TABLE}', 'id', 'tsv', 'embedding', q.text, q.embedding, top_k => 100)"""),
+                      f"""SELECT q.id, row_number() OVER (PARTITION BY q.id ORDER BY h.score DESC, h.id), h.id, h.score
+                            FROM {QUERIES} q CROSS JOIN LATERAL hybrid_search(
+                                 '{TABLE}', 'id', 'tsv', 'embedding', q.text, q.embedding, top_k => 10) h"""))
+    rows, tops = [], {}
+    for label, settings in paths:
+        if settings is None:
+            psql.run(create)
+            settings = ""
+        for name, sql, top_sql in kinds:
+            log(f"{name}: {label}")
+            psql.run(f"{settings} SELECT count(*) FROM ({sql}) warm")
+            t = time.time()
+            lines = psql.run(f"{settings} {sql}")
+            elapsed = time.time() - t
+            run = {}
+            for line in lines:
+                qid, did, rank = line.split("\t")
+                run.setdefault(qid, []).append((int(rank), did))
+            ndcg, recall = evaluate(run, qrels)
+            rows.append((f"{name}: {label}", ndcg, recall, 1000 * elapsed / nq))
+            tops[(name, label)] = ranked_with_scores(psql, settings, top_sql)
+            log(f"    nDCG@10 {ndcg:.4f}  recall@100 {recall:.4f}  {1000 * elapsed / nq:.1f} ms/query")
+    print("\nbm25 index against today's path (--compare-index):\n")
+    print("| method | nDCG@10 | recall@100 | ms/query |")
+    print("|---|---:|---:|---:|")
+    for name, ndcg, recall, ms in rows:
+        print(f"| {name} | {ndcg:.3f} | {recall:.3f} | {ms:.1f} |")
+    print()
+    failed = False
+    for name, _, _ in kinds:
+        a, b = tops[(name, paths[0][0])], tops[(name, paths[1][0])]
+        bad = compare_rankings(a, b)
+        failed |= bool(bad)
+        print(f"{name}, top-10 of {len(set(a) | set(b))} queries: {len(bad)} differ (ids rank by rank, "
+              f"scores within 1e-9 relative){': ' + ', '.join(bad[:10]) if bad else ''}")
+    if failed:
+        raise SystemExit("the bm25 index and today's path disagree")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", required=True)
@@ -221,6 +312,9 @@ def main():
     ap.add_argument("--keyword-only", action="store_true", help="skip embedding, dense and hybrid runs")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--only", help="run only the methods whose name contains this text")
+    ap.add_argument("--compare-index", action="store_true",
+                    help="also run BM25 and hybrid with the bm25 index and with today's path, and check they agree")
+    ap.add_argument("--compare-only", action="store_true", help="with --compare-index: skip the usual method table")
     args = ap.parse_args()
 
     psql = Psql(args.host, args.port, args.user, args.db)
@@ -239,7 +333,7 @@ def main():
     nq = int(psql.value(f"SELECT count(*) FROM {QUERIES}"))
     rows = []
     for name, settings, sql in methods(dense):
-        if args.only and args.only not in name:
+        if args.compare_only or (args.only and args.only not in name):
             continue
         log(name)
         psql.run(f"{settings} SELECT count(*) FROM ({sql}) warm")  # warm the caches once
@@ -263,6 +357,8 @@ def main():
         print(f"| {name} | {ndcg:.3f} | {recall:.3f} | {ms:.1f} |")
     if not dense:
         print("\nDense and hybrid rows: waiting on embed() (not installed in this database).")
+    if args.compare_index:
+        compare_index(psql, qrels, dense, nq)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use semvec_bench::datasets::{self, DatasetName};
 use semvec_bench::report::{self, Header};
 use semvec_bench::runner::{self, Settings, System};
+use semvec_bench::{bm25bench, bm25corpus};
 
 mod embed_bench;
 
@@ -66,6 +67,90 @@ enum Command {
         /// Also write the markdown report here (default: <cache>/results/embed-throughput-<count>-<time>.md).
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// BM25 benchmark corpora grown from the Debian descriptions (issue 14): corpus-<N>.copy,
+    /// inserts-<N>.copy, sources.copy, queries.tsv and stats.md under <cache>/bm25 (benches/bm25.md).
+    Bm25Corpus {
+        /// Corpus sizes (documents); each is a prefix of one deterministic stream.
+        #[arg(long, value_delimiter = ',', default_value = "64000,256000,1000000")]
+        docs: Vec<usize>,
+        /// Documents per insert set (the stream's next ones after each size).
+        #[arg(long, default_value_t = 20000)]
+        inserts: usize,
+        /// Queries (real synopses, half of held-out packages).
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Regenerate even when the cache matches.
+        #[arg(long)]
+        force: bool,
+        /// Print only the directory (for scripts).
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The Debian data set's embeddings (from embed-debian) per description, as the binary COPY file
+    /// <cache>/bm25/source-vectors.copy `(id int4, embedding vector)`; prints its path, or nothing
+    /// when the data set is not embedded.
+    Bm25Vectors {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Top-k latency of one ranking statement ($1 = query text, an integer parameter = query id)
+    /// over queries.tsv: a warm-up pass (results optionally written), then timed passes per
+    /// connection count; prints markdown rows `| label | connections | queries | p50 | p95 | mean | QPS |`.
+    Bm25Latency {
+        #[arg(long)]
+        queries: PathBuf,
+        #[arg(long)]
+        sql: String,
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Statements run on every connection first (repeatable).
+        #[arg(long)]
+        setup: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        connections: Vec<usize>,
+        /// Use the first N queries only.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Timed passes over the queries (split across the connections).
+        #[arg(long, default_value_t = 1)]
+        passes: usize,
+        /// Skip the untimed warm-up pass.
+        #[arg(long)]
+        no_warmup: bool,
+        /// Write the warm-up pass's results (qid, rank, id, score) here.
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Append one JSON line per connection count here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Compares two result files of bm25-latency: ids and scores (relative tolerance) per rank.
+    Bm25Compare {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long, default_value_t = 1e-9)]
+        rel: f64,
+        /// Compare ids as sets within groups of tied scores (for orderings that break ties differently).
+        #[arg(long)]
+        ties: bool,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+    },
+    /// Single-row autocommit inserts from a COPY text file (id, body) through --sql ($1 id, $2 body).
+    Bm25Insert {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value = "INSERT INTO docs (id, body) VALUES ($1, $2)")]
+        sql: String,
+        #[arg(long)]
+        setup: Vec<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -247,6 +332,82 @@ fn real_main() -> Result<()> {
                 command: format!("semvec-bench {}", std::env::args().skip(1).collect::<Vec<_>>().join(" ")),
             };
             embed_bench::run(&mut client, &options)
+        }
+        Some(Command::Bm25Corpus {
+            docs,
+            inserts,
+            queries,
+            force,
+            quiet,
+            common,
+        }) => {
+            if docs.is_empty() || docs.contains(&0) {
+                anyhow::bail!("--docs: sizes must be at least 1");
+            }
+            let out = bm25corpus::generate(&cache_dir(&common), &docs, inserts, queries, force)?;
+            if quiet {
+                println!("{}", out.dir.display());
+            } else {
+                println!("{}", out.report);
+                eprintln!("{} in {}", if out.cached { "cached" } else { "written" }, out.dir.display());
+            }
+            Ok(())
+        }
+        Some(Command::Bm25Vectors { common }) => {
+            if let Some(p) = bm25corpus::source_vectors(&cache_dir(&common))? {
+                println!("{}", p.display());
+            }
+            Ok(())
+        }
+        Some(Command::Bm25Latency {
+            queries,
+            sql,
+            label,
+            setup,
+            connections,
+            limit,
+            passes,
+            no_warmup,
+            results,
+            json,
+            common,
+        }) => {
+            let sys = system("semvec", &common)?;
+            let qs = bm25bench::read_queries(&queries)?;
+            let opts = bm25bench::LatencyOptions {
+                label: label.clone(),
+                sql,
+                setup,
+                connections,
+                limit,
+                passes,
+                warmup: !no_warmup,
+                results,
+                json,
+            };
+            let connect = || runner::connect(&sys, &sys.dbname, None);
+            for l in bm25bench::latency(&connect, &qs, &opts)? {
+                println!(
+                    "| {label} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} |",
+                    l.connections, l.queries, l.p50_ms, l.p95_ms, l.mean_ms, l.qps
+                );
+            }
+            Ok(())
+        }
+        Some(Command::Bm25Compare { a, b, rel, ties, k }) => {
+            let (n, bad, notes) = bm25bench::compare(&bm25bench::read_results(&a)?, &bm25bench::read_results(&b)?, rel, !ties, k);
+            for note in notes {
+                eprintln!("  {note}");
+            }
+            println!("{n} {bad}");
+            Ok(())
+        }
+        Some(Command::Bm25Insert { file, sql, setup, common }) => {
+            let sys = system("semvec", &common)?;
+            let mut c = runner::connect(&sys, &sys.dbname, None)?;
+            let (rows, secs) = bm25bench::insert(&mut c, &file, &sql, &setup)?;
+            println!("{rows} {secs:.3} {:.1}", rows as f64 / secs);
+            Ok(())
         }
         None => run(cli.run),
     }
