@@ -343,7 +343,8 @@ pub struct Scan {
     /// the memtable, then nothing.
     tail: Option<usize>,
     meta_segments: Vec<SegmentDesc>,
-    mem_head: u32,
+    /// The memtable chains (a frozen one first) when the scan began.
+    mem_chains: Vec<u32>,
     pub stats: SearchStats,
 }
 
@@ -427,7 +428,7 @@ impl Scan {
             after: None,
             tail: None,
             meta_segments: meta.segments.clone(),
-            mem_head: meta.mem_head,
+            mem_chains: meta.mem_chains().collect(),
             stats: SearchStats::default(),
         })
     }
@@ -501,7 +502,8 @@ impl Scan {
         }
         if seg == self.meta_segments.len() {
             self.tail = Some(seg + 1);
-            let mut blk = Some(self.mem_head);
+            let mut chains = self.mem_chains.clone().into_iter();
+            let mut blk = chains.next();
             while let Some(b) = blk {
                 check_block(rel, b)?;
                 let g = rel.read(b);
@@ -515,7 +517,7 @@ impl Scan {
                         out.push(part.tid);
                     }
                 }
-                blk = next_of(&g);
+                blk = next_of(&g).or_else(|| chains.next());
             }
             out.sort_unstable_by_key(|t| t.to_u64());
             return Ok(Some(out));

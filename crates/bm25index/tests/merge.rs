@@ -74,7 +74,40 @@ fn compare<R: RelationRead>(
         }
         let want = brute_force(counted, &qr, params, 7 * k, |_| true);
         assert_same(&got, &want, &format!("{what}: query {qi} {q:?} in batches from k {k}"));
+        every_document_once(rel, counted, &qr, params, &format!("{what}: query {qi} {q:?}"));
     }
+}
+
+/// All matching documents (in batches), then the unmatched ones: every document exactly once,
+/// wherever it is (segments, a frozen memtable, the memtable).
+fn every_document_once<R: RelationRead>(rel: &R, counted: &BTreeMap<Tid, Doc>, qr: &[(&[u8], u32)], params: Bm25Params, what: &str) {
+    let mut scan = Scan::begin(rel, qr, params).unwrap();
+    let mut matched = Vec::new();
+    let mut k = 3;
+    loop {
+        let b = scan.next_batch(rel, k, Strategy::BlockMaxWand).unwrap();
+        let short = b.len() < k;
+        matched.extend(b.into_iter().map(|h| h.tid));
+        if short {
+            break;
+        }
+        k *= 2;
+    }
+    let mut rest = Vec::new();
+    while let Some(chunk) = scan.next_unmatched(rel).unwrap() {
+        rest.extend(chunk);
+    }
+    assert_eq!(
+        matched.len(),
+        brute_force(counted, qr, params, usize::MAX, |_| true).len(),
+        "{what}: matching documents"
+    );
+    let mut all: Vec<Tid> = matched.iter().chain(&rest).copied().collect();
+    all.sort();
+    let n = all.len();
+    all.dedup();
+    assert_eq!(n, all.len(), "{what}: a document came twice");
+    assert_eq!(all, counted.keys().copied().collect::<Vec<_>>(), "{what}: every document once");
 }
 
 /// A clean index (exact counts) holding exactly `counted`.
