@@ -194,7 +194,11 @@ pub fn now_secs() -> u32 {
 /// all; then merge segments while [`MergePolicy::pick`] finds some.
 pub fn merge<R: RelationWrite>(rel: &R, policy: &MergePolicy, flush: bool) -> Result<MergeStats, Bm25IndexError> {
     let mut st = MergeStats::default();
-    memtable_lane(rel, policy, if flush { Mode::Flush } else { Mode::Due }, &mut st)?;
+    let mode = if flush { Mode::Flush } else { Mode::Due };
+    if memtable_lane(rel, policy, mode, &mut st)? == Lane::Adopted {
+        // That was a frozen memtable: now the memtable.
+        memtable_lane(rel, policy, mode, &mut st)?;
+    }
     tier_lane(rel, policy, None, &mut st)?;
     Ok(st)
 }
@@ -206,7 +210,9 @@ pub fn merge<R: RelationWrite>(rel: &R, policy: &MergePolicy, flush: bool) -> Re
 pub fn force_merge<R: RelationWrite>(rel: &R, target: usize) -> Result<MergeStats, Bm25IndexError> {
     let mut st = MergeStats::default();
     let policy = MergePolicy::default();
-    memtable_lane(rel, &policy, Mode::Force, &mut st)?;
+    if memtable_lane(rel, &policy, Mode::Force, &mut st)? == Lane::Adopted {
+        memtable_lane(rel, &policy, Mode::Force, &mut st)?;
+    }
     tier_lane(rel, &policy, Some(target.max(1)), &mut st)?;
     Ok(st)
 }
@@ -214,7 +220,7 @@ pub fn force_merge<R: RelationWrite>(rel: &R, target: usize) -> Result<MergeStat
 /// The merge an insert runs when [`MergePolicy::insert_due`] says so.
 pub(crate) fn merge_after_insert<R: RelationWrite>(rel: &R, policy: &MergePolicy) -> Result<MergeStats, Bm25IndexError> {
     let mut st = MergeStats::default();
-    if memtable_lane(rel, policy, Mode::Due, &mut st)? {
+    if memtable_lane(rel, policy, Mode::Due, &mut st)? != Lane::Idle {
         tier_lane(rel, policy, None, &mut st)?;
     }
     Ok(st)
@@ -240,24 +246,36 @@ fn has_documents<R: RelationWrite>(rel: &R, m: &Meta) -> bool {
     next_of(&g).is_some() || g.len() > 1
 }
 
+/// What [`memtable_lane`] did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// Nothing (nothing due, or another backend's lease).
+    Idle,
+    /// Merged (or tried to) a frozen memtable it found.
+    Adopted,
+    /// Froze the memtable and merged (or tried to) it.
+    Froze,
+}
+
 /// The memtable lane: take its lease, adopting a frozen memtable whose lease expired or
-/// freezing the memtable if `mode` finds it due; then merge and publish. True if it published.
-fn memtable_lane<R: RelationWrite>(rel: &R, policy: &MergePolicy, mode: Mode, st: &mut MergeStats) -> Result<bool, Bm25IndexError> {
-    let Some((head, epoch)) = claim_memtable(rel, policy, mode)? else {
-        return Ok(false);
+/// freezing the memtable if `mode` finds it due; then merge and publish.
+fn memtable_lane<R: RelationWrite>(rel: &R, policy: &MergePolicy, mode: Mode, st: &mut MergeStats) -> Result<Lane, Bm25IndexError> {
+    let Some((head, epoch, froze)) = claim_memtable(rel, policy, mode)? else {
+        return Ok(Lane::Idle);
     };
     if read_meta(rel)?.segments.len() >= MAX_SEGMENTS {
         // No slot for the segment (segment merges fell behind): make one first.
         tier_lane(rel, policy, None, st)?;
     }
-    merge_frozen(rel, head, epoch, st)
+    merge_frozen(rel, head, epoch, st)?;
+    Ok(if froze { Lane::Froze } else { Lane::Adopted })
 }
 
 /// Under the update lock taken exclusive (no insert in flight), take the memtable lease: adopt
 /// the frozen memtable if its lease expired, or freeze the memtable if it is due, extending a
-/// fresh page for inserts to go to. Returns the frozen chain's head and the epoch the merge
-/// must still find at its publish.
-fn claim_memtable<R: RelationWrite>(rel: &R, policy: &MergePolicy, mode: Mode) -> Result<Option<(u32, u32)>, Bm25IndexError> {
+/// fresh page for inserts to go to. Returns the frozen chain's head, the epoch the merge must
+/// still find at its publish, and whether it froze (rather than adopted) the chain.
+fn claim_memtable<R: RelationWrite>(rel: &R, policy: &MergePolicy, mode: Mode) -> Result<Option<(u32, u32, bool)>, Bm25IndexError> {
     let now = now_secs();
     let _lock = rel.lock_update(true);
     let meta = read_meta(rel)?;
@@ -291,7 +309,7 @@ fn claim_memtable<R: RelationWrite>(rel: &R, policy: &MergePolicy, mode: Mode) -
     }
     now_meta.mem_lease = now;
     m.get_mut(1).unwrap().copy_from_slice(&now_meta.encode());
-    Ok(now_meta.frozen_head.map(|h| (h, now_meta.epoch)))
+    Ok(now_meta.frozen_head.map(|h| (h, now_meta.epoch, fresh.is_some())))
 }
 
 /// The segment lane: take its lease if free (or, with `force`, always) and something is due,

@@ -663,21 +663,8 @@ fn check_reports_frozen_memtables_and_pages_on_two_chains() {
         )
         .unwrap();
     }
-    // Freeze by hand (as a crash right after the freeze leaves it).
     let blocks = rel.nblocks();
-    {
-        let (fresh, mut g) = rel.extend();
-        semvec_bm25index::page::init_page(&mut g, semvec_bm25index::page::PAGE_MEM);
-        g.alloc(&semvec_bm25index::page::MemCounters::default().encode()).unwrap();
-        drop(g);
-        let mut m = rel.write(0);
-        let mut meta = semvec_bm25index::page::Meta::decode(m.get(1).unwrap()).unwrap();
-        meta.frozen_head = Some(meta.mem_head);
-        meta.mem_head = fresh;
-        meta.mem_tail = fresh;
-        meta.mem_lease = semvec_bm25index::now_secs();
-        m.get_mut(1).unwrap().copy_from_slice(&meta.encode());
-    }
+    freeze_by_hand(&rel, semvec_bm25index::now_secs());
     let r = check(&rel, true).unwrap();
     assert!(r.is_clean(), "{:?}", r.problems);
     assert!(r.frozen);
@@ -711,6 +698,51 @@ fn check_reports_frozen_memtables_and_pages_on_two_chains() {
     }
     let r = check(&rel, true).unwrap();
     assert!(r.problems.iter().any(|p| p.contains("a second time")), "{:?}", r.problems);
+}
+
+/// Freeze the memtable by hand, as a crash right after the freeze leaves it.
+fn freeze_by_hand(rel: &MemRelation, lease: u32) {
+    let (fresh, mut g) = rel.extend();
+    semvec_bm25index::page::init_page(&mut g, semvec_bm25index::page::PAGE_MEM);
+    g.alloc(&semvec_bm25index::page::MemCounters::default().encode()).unwrap();
+    drop(g);
+    let mut m = rel.write(0);
+    let mut meta = semvec_bm25index::page::Meta::decode(m.get(1).unwrap()).unwrap();
+    meta.frozen_head = Some(meta.mem_head);
+    meta.mem_head = fresh;
+    meta.mem_tail = fresh;
+    meta.mem_pages = 1;
+    meta.mem_lease = lease;
+    m.get_mut(1).unwrap().copy_from_slice(&meta.encode());
+}
+
+#[test]
+fn explicit_merges_take_a_frozen_memtable_and_then_the_memtable() {
+    let no_merge = MergePolicy {
+        mem_pages: 0,
+        ..MergePolicy::default()
+    };
+    for forced in [false, true] {
+        let rel = MemRelation::new();
+        semvec_bm25index::init_empty(&rel);
+        for i in 0..100u32 {
+            insert_with(&rel, Tid::new(i, 1), &[(b"a", 1)], 1, &no_merge).unwrap();
+        }
+        // A frozen memtable whose lease expired long ago (or, for force_merge, holds).
+        freeze_by_hand(&rel, if forced { semvec_bm25index::now_secs() } else { 1 });
+        for i in 100..150u32 {
+            insert_with(&rel, Tid::new(i, 1), &[(b"a", 1)], 1, &no_merge).unwrap();
+        }
+        let s = if forced {
+            force_merge(&rel, 1).unwrap()
+        } else {
+            merge(&rel, &no_merge, true).unwrap()
+        };
+        assert_eq!((s.memtables, s.mem_docs, s.aborted), (2, 150, 0), "forced {forced}");
+        let r = check(&rel, true).unwrap();
+        assert!(r.is_clean() && !r.frozen, "{r:?}");
+        assert_eq!((r.n_docs, r.mem_docs, r.segments), (150, 0, if forced { 1 } else { 2 }));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
