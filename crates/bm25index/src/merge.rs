@@ -66,14 +66,17 @@ use std::collections::{HashMap, VecDeque};
 
 /// When to merge. Sizes of segments are `n_docs + total_len` (about their postings).
 ///
-/// The defaults come from `tests/measure_merge.rs` (MemRelation, 100k documents): every
-/// memtable page costs every search 20 to 40 us (it is decoded and scored exhaustively; a search
-/// of the 100k segment documents takes 0.1 to 0.8 ms), while merging costs 0.4 to 1.5 ms per page
-/// whatever the memtable's size, paid once by the insert that crosses the threshold. So the
-/// memtable stays small: 32 pages (256 KB) add at most about 1 ms to a search and take 15 to 50 ms
-/// to merge; 256 pages (2 MB) would add 6 to 10 ms to every search. Segment merges run at 3 to
-/// 6 M tokens a second, so `max_merge_size` bounds an insert's tier merge to about a second; the
-/// glue can pass a larger one to the [`merge`] it runs from VACUUM.
+/// The defaults come from `tests/measure_merge.rs` (release build, MemRelation, 100k documents
+/// of ~100 or ~10 tokens): every memtable page costs every search 13 to 16 us (it is decoded
+/// and scored exhaustively, while a search of the 100k segment documents takes 0.05 to 0.3 ms),
+/// and merging costs 0.13 to 0.25 ms per page whatever the memtable's size, paid once by the
+/// insert that crosses the threshold: merging a page costs about what 15 searches pay for
+/// reading it. So the memtable stays small: 32 pages (256 KB) add at most 0.5 ms to a search
+/// and take about 8 ms to merge, where 256 pages (2 MB) would add 3.5 to 4 ms to every search.
+/// Inserts do not wait for a merge (the longest concurrent insert stayed under 1 ms while one
+/// ran). Segment merges run at 7 to 14 M tokens a second, so `max_merge_size` (4 M) bounds an
+/// insert's tier merge to about half a second; the glue can pass a larger one to the [`merge`]
+/// it runs from VACUUM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MergePolicy {
     /// An insert that finds the memtable at this many pages merges it into a segment
