@@ -54,9 +54,11 @@ log "bm25 index: $ROWS documents, ${LOAD}s load then crash, standby, PITR, ${CON
 # syncfs: a start after a crash or from a base backup syncs the data folder in well under a
 # second instead of about 4 s of fsync per file.
 SYNC="recovery_init_sync_method = syncfs"
-# wal_keep_size: the standby, cut off by each crash, must find its WAL after the restart's checkpoints.
-node_init primary 28835 "autovacuum = off" "archive_mode = on" "$SYNC" "wal_keep_size = 1GB" \
-    "archive_command = 'test ! -f $ARCHIVE/%f && cp %p $ARCHIVE/%f'" "checkpoint_timeout = 5min" "max_wal_size = 1GB"
+# wal_keep_size: the standby, cut off by each crash, must find its WAL after the restart's
+# checkpoints; the small sizes keep pg_wal (and the archive, filled until PITR) at a few 100 MB.
+WAL="max_wal_size = 256MB"
+node_init primary 28835 "autovacuum = off" "archive_mode = on" "$SYNC" "$WAL" "wal_keep_size = 256MB" \
+    "archive_command = 'test ! -f $ARCHIVE/%f && cp %p $ARCHIVE/%f'"
 node_start primary
 node_testdb primary
 node_psql primary <<'SQL'
@@ -261,7 +263,7 @@ exact_checks primary "fresh build"
 
 log "standby and base backup ($(elapsed))"
 # node_backup's base backup without its final fsync (the standby's start syncs the folder anyway).
-node_basebackup standby primary 28836 -R --no-sync -- "hot_standby = on" "$SYNC"
+node_basebackup standby primary 28836 -R --no-sync -- "hot_standby = on" "$SYNC" "$WAL"
 node_start standby
 check_eq "standby is in recovery" "$(node_sql standby "SELECT pg_is_in_recovery()")" t
 node_basebackup restored primary 28837 --no-sync -- "archive_mode = off" "autovacuum = off" "$SYNC" \
@@ -380,6 +382,8 @@ check_no_rows restored "SELECT * FROM self_misses(ARRAY[900001, 900002, 900150, 
     "3. PITR: promoted server finds new rows by their own lexeme"
 check_log_clean restored 0 "3. PITR: the restored server's log has no ERROR/FATAL/PANIC"
 node_stop restored
+# The archive has served: stop filling it.
+node_psql primary -c "ALTER SYSTEM SET archive_command = 'true'" -c "SELECT pg_reload_conf()" >/dev/null
 
 log "4. concurrency: 3 inserting clients, 3 querying clients, VACUUM every 2 s, ${CONC}s ($(elapsed))"
 conc_from=$(log_offset primary)
