@@ -41,7 +41,8 @@ CREATE TYPE bm25query AS (
     b float8,
     avg_length float8,     -- average document length of the corpus
     n_docs bigint,         -- number of documents in the corpus
-    lexeme_counts integer[] -- per lexeme, its count in the query
+    lexeme_counts integer[], -- per lexeme, its count in the query
+    config regconfig       -- the text search configuration the query was parsed with
 );
 
 -- pg_proc: C functions (src/hybrid/mod.rs).
@@ -410,6 +411,7 @@ BEGIN
     q.n_docs := st.n_docs;
     q.avg_length := st.avg_length;
     q.or_query := @extschema@.semvec_bm25_or_tsquery(q.lexemes);
+    q.config := cfg;
     RETURN q;
 END
 $$;
@@ -424,7 +426,12 @@ DECLARE
     doc text;
     df bigint[];
     q @extschema@.bm25query;
+    idx regclass := @extschema@.semvec_bm25_index(tbl, doc_column);
 BEGIN
+    -- With a bm25 index: the index's statistics, no GIN pass.
+    IF idx IS NOT NULL THEN
+        RETURN @extschema@.semvec_bm25_index_query(idx, tbl, doc_column, query, k1, b);
+    END IF;
     q := @extschema@.semvec_bm25_parse(tbl, doc_column, query, k1, b);
     IF q.or_query IS NULL THEN
         q.weights := '{}';
@@ -443,7 +450,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION bm25_query(regclass, name, text, float8, float8) IS
-    'parse a BM25 query for a column registered with bm25_create(): lexemes, document frequencies, weights';
+    'parse a BM25 query for a column with a bm25 index or registered with bm25_create(): lexemes, document frequencies, weights';
 
 -- The key column as the caller wants it back (want; NULL: its own type), or an error naming the
 -- type to pass. Integer keys widen to bigint, and any key can be returned as its text form.
@@ -493,6 +500,26 @@ BEGIN
 END
 $$;
 
+-- The keyword side through a bm25 index: (k, s) of the best `limit_param` matching rows, best
+-- first, ties by key as semvec_bm25_ranking_sql() orders them. The index returns rows by score
+-- (ties by TID); rank() takes every row tied with the last one admitted, and its run condition
+-- stops the scan after them. `query_param` is a bm25query from semvec_bm25_index_query(); the
+-- caller runs with semvec.bm25_unmatched_rows off, so the scan ends after the matching rows, and
+-- with enable_seqscan off: the planner cannot see that the run condition stops the scan early and
+-- would otherwise price a full index scan against a sequential scan and sort of the whole table
+-- (the old path's GIN bitmap scan and the hnsw scan are not affected).
+CREATE FUNCTION semvec_bm25_index_ranking_sql(tbl regclass, doc_column name, key_expr text,
+                                              query_param text, limit_param text)
+    RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT pg_catalog.format(
+        'SELECT k, s FROM (SELECT %1$s AS k, -(%2$I OPERATOR(@extschema@.<@>) %4$s) AS s, '
+        '       pg_catalog.rank() OVER (ORDER BY %2$I OPERATOR(@extschema@.<@>) %4$s) AS r '
+        '  FROM ONLY %3$s) ranked '
+        'WHERE r <= %5$s AND s > 0 ORDER BY s DESC, k LIMIT %5$s',
+        $3, $2, $1, $4, $5)
+$$;
+
 -- Top documents of a registered column by BM25. The candidates are the rows matching any query
 -- lexeme (GIN index); all of them are scored, the best top_k returned. bm25_search_as() takes the
 -- type to return the keys as in its first argument (NULL::uuid, NULL::text, ...), as
@@ -501,23 +528,32 @@ CREATE FUNCTION bm25_search_as(key_type anyelement, tbl regclass, key_column nam
                             top_k integer DEFAULT 10, k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
     RETURNS TABLE (id anyelement, score float8, rank integer)
     LANGUAGE plpgsql STABLE
+    SET semvec.bm25_unmatched_rows = off
+    SET enable_seqscan = off
     AS $$
 DECLARE
     q @extschema@.bm25query;
     key_expr text;
+    idx regclass := @extschema@.semvec_bm25_index(tbl, doc_column);
 BEGIN
     IF top_k IS NULL OR top_k < 1 THEN
         RAISE EXCEPTION 'top_k must be at least 1, not %', coalesce(top_k::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     key_expr := @extschema@.semvec_key_expr(tbl, key_column, pg_catalog.pg_typeof(key_type));
-    q := @extschema@.semvec_bm25_parse(tbl, doc_column, query, k1, b);
+    IF idx IS NOT NULL THEN
+        q := @extschema@.semvec_bm25_index_query(idx, tbl, doc_column, query, k1, b);
+    ELSE
+        q := @extschema@.semvec_bm25_parse(tbl, doc_column, query, k1, b);
+    END IF;
     IF q.or_query IS NULL THEN
         RETURN;
     END IF;
     RETURN QUERY EXECUTE pg_catalog.format(
         'SELECT k, s, (row_number() OVER (ORDER BY s DESC, k))::integer FROM (%s) t ORDER BY 3',
-        @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, key_expr, '$1', '$2'))
+        CASE WHEN idx IS NULL
+             THEN @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, key_expr, '$1', '$2')
+             ELSE @extschema@.semvec_bm25_index_ranking_sql(tbl, doc_column, key_expr, '$1', '$2') END)
         USING q, top_k;
 END
 $$;
@@ -528,7 +564,7 @@ CREATE FUNCTION bm25_search(tbl regclass, key_column name, doc_column name, quer
     LANGUAGE sql STABLE
     AS $$ SELECT * FROM @extschema@.bm25_search_as(NULL::bigint, $1, $2, $3, $4, $5, $6, $7) $$;
 COMMENT ON FUNCTION bm25_search(regclass, name, name, text, integer, float8, float8) IS
-    'top documents by Okapi BM25 for a column registered with bm25_create()';
+    'top documents by Okapi BM25 for a column with a bm25 index or registered with bm25_create()';
 
 -- The ordering operator of the column's HNSW index (so the vector side can use it), or cosine
 -- distance when the column has none.
@@ -591,7 +627,9 @@ SELECT coalesce(keyword.k, semantic.k),
  ORDER BY 2 DESC, 1
  LIMIT $8$q$,
         @extschema@.semvec_key_expr(tbl, key_column, key_type),
-        @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, @extschema@.semvec_key_expr(tbl, key_column, key_type), '$1', '$3'),
+        CASE WHEN @extschema@.semvec_bm25_index(tbl, doc_column) IS NULL
+             THEN @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, @extschema@.semvec_key_expr(tbl, key_column, key_type), '$1', '$3')
+             ELSE @extschema@.semvec_bm25_index_ranking_sql(tbl, doc_column, @extschema@.semvec_key_expr(tbl, key_column, key_type), '$1', '$3') END,
         tbl,
         vector_column,
         @extschema@.semvec_vector_order_operator(tbl, vector_column));
@@ -607,6 +645,8 @@ CREATE FUNCTION semvec_hybrid_prepare(tbl regclass, doc_column name, query_text 
                                       OUT q bm25query, OUT qv vector)
     LANGUAGE plpgsql STABLE
     AS $$
+DECLARE
+    idx regclass;
 BEGIN
     PERFORM @extschema@.semvec_rrf_check_params(rrf_k, keyword_weight, vector_weight,
                                                 keyword_depth, vector_depth, top_k);
@@ -624,7 +664,12 @@ BEGIN
         -- Embedded once per call; dynamic so that this function does not depend on embed().
         EXECUTE 'SELECT @extschema@.embed($1)' INTO qv USING query_text;
     END IF;
-    q := @extschema@.semvec_bm25_parse(tbl, doc_column, query_text, k1, b);
+    idx := @extschema@.semvec_bm25_index(tbl, doc_column);
+    IF idx IS NOT NULL THEN
+        q := @extschema@.semvec_bm25_index_query(idx, tbl, doc_column, query_text, k1, b);
+    ELSE
+        q := @extschema@.semvec_bm25_parse(tbl, doc_column, query_text, k1, b);
+    END IF;
 END
 $$;
 
@@ -642,6 +687,8 @@ CREATE FUNCTION hybrid_search_as(key_type anyelement, tbl regclass, key_column n
                               k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
     RETURNS TABLE (id anyelement, score float8, keyword_rank integer, vector_rank integer)
     LANGUAGE plpgsql VOLATILE
+    SET semvec.bm25_unmatched_rows = off
+    SET enable_seqscan = off
     AS $$
 DECLARE
     prep record;
@@ -694,6 +741,8 @@ CREATE FUNCTION hybrid_search_explain(tbl regclass, key_column name, doc_column 
                                       k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
     RETURNS SETOF text
     LANGUAGE plpgsql VOLATILE
+    SET semvec.bm25_unmatched_rows = off
+    SET enable_seqscan = off
     AS $$
 DECLARE
     prep record;

@@ -154,6 +154,15 @@ impl SqlError for semvec_hnsw::BuildError {
     }
 }
 
+impl SqlError for semvec_bm25index::Bm25IndexError {
+    fn sqlstate(&self) -> &'static str {
+        semvec_bm25index::Bm25IndexError::sqlstate(self)
+    }
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
 impl SqlError for semvec_hnsw::Cancelled {
     fn sqlstate(&self) -> &'static str {
         QUERY_CANCELED

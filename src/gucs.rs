@@ -16,6 +16,9 @@ pub static HNSW_ITERATIVE_SCAN: GucSetting<IterativeScan> = GucSetting::<Iterati
 pub static HNSW_MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20000);
 pub static HNSW_SCAN_MEM_MULTIPLIER: GucSetting<f64> = GucSetting::<f64>::new(1.0);
 
+pub static BM25_INDEX_SEARCH: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static BM25_UNMATCHED_ROWS: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 pub static SEMVEC_DEFAULT_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"all-MiniLM-L6-v2"));
 pub static SEMVEC_EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 pub static SEMVEC_EMBED_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32);
@@ -28,6 +31,22 @@ pub fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
 }
 
 pub fn init() {
+    GucRegistry::define_bool_guc(
+        c"semvec.bm25_index_search",
+        c"Whether bm25_query(), bm25_search() and hybrid_search() use a bm25 index of the column",
+        c"Off: they count document frequencies through the GIN index and score every matching row.",
+        &BM25_INDEX_SEARCH,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"semvec.bm25_unmatched_rows",
+        c"Whether a bm25 index scan returns the rows that match no query term after the others",
+        c"On (the default), ORDER BY doc <@> query returns every row, as without the index; off: only matching rows.",
+        &BM25_UNMATCHED_ROWS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"hnsw.ef_search",
         c"Sets the size of the dynamic candidate list for search",

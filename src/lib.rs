@@ -36,6 +36,7 @@ pgrx::extension_sql_file!(
 );
 pgrx::extension_sql_file!("../sql/embed.sql", name = "embed_sql", requires = ["hnsw_sql"], finalize);
 pgrx::extension_sql_file!("../sql/hybrid.sql", name = "hybrid_sql", requires = ["hnsw_sql"]);
+pgrx::extension_sql_file!("../sql/bm25index.sql", name = "bm25index_sql", requires = ["hybrid_sql"]);
 
 #[allow(non_snake_case)]
 #[pg_guard]
@@ -50,6 +51,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     index::hnsw::init();
     index::ivfflat::init();
+    index::bm25::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -21,7 +21,7 @@ unsafe fn arg_i64(fcinfo: pg_sys::FunctionCallInfo, n: usize) -> i64 {
 }
 
 /// The whole detoasted varlena (header included) as bytes, valid for the current memory context.
-unsafe fn varlena_bytes<'a>(d: Datum) -> &'a [u8] {
+pub(crate) unsafe fn varlena_bytes<'a>(d: Datum) -> &'a [u8] {
     unsafe {
         let p = detoast(d);
         std::slice::from_raw_parts(p as *const u8, varsize(p))
@@ -59,7 +59,7 @@ unsafe fn array_elements(d: Datum, elemtype: pg_sys::Oid, what: &str) -> Vec<Dat
     }
 }
 
-unsafe fn text_array(d: Datum, what: &str) -> Vec<String> {
+pub(crate) unsafe fn text_array(d: Datum, what: &str) -> Vec<String> {
     unsafe {
         array_elements(d, pg_sys::TEXTOID, what)
             .into_iter()
@@ -68,7 +68,7 @@ unsafe fn text_array(d: Datum, what: &str) -> Vec<String> {
     }
 }
 
-unsafe fn float8_array(d: Datum, what: &str) -> Vec<f64> {
+pub(crate) unsafe fn float8_array(d: Datum, what: &str) -> Vec<f64> {
     unsafe {
         array_elements(d, pg_sys::FLOAT8OID, what)
             .into_iter()
@@ -153,16 +153,17 @@ struct QueryCache {
 }
 
 /// Attribute numbers in `bm25query` (sql/hybrid.sql).
-const Q_LEXEMES: i16 = 2;
-const Q_WEIGHTS: i16 = 3;
-const Q_K1: i16 = 4;
-const Q_B: i16 = 5;
-const Q_AVG_LENGTH: i16 = 6;
-const Q_N_DOCS: i16 = 7;
-const Q_LEXEME_COUNTS: i16 = 8;
+pub(crate) const Q_LEXEMES: i16 = 2;
+pub(crate) const Q_WEIGHTS: i16 = 3;
+pub(crate) const Q_K1: i16 = 4;
+pub(crate) const Q_B: i16 = 5;
+pub(crate) const Q_AVG_LENGTH: i16 = 6;
+pub(crate) const Q_N_DOCS: i16 = 7;
+pub(crate) const Q_LEXEME_COUNTS: i16 = 8;
+pub(crate) const Q_CONFIG: i16 = 9;
 
 /// A non-NULL field of a `bm25query`.
-unsafe fn query_field(tuple: pg_sys::HeapTupleHeader, attno: i16, name: &str) -> Datum {
+pub(crate) unsafe fn query_field(tuple: pg_sys::HeapTupleHeader, attno: i16, name: &str) -> Datum {
     unsafe {
         let mut isnull = false;
         let d = pg_sys::GetAttributeByNum(tuple, attno, &mut isnull);
@@ -330,7 +331,7 @@ pg_fn!(fn semvec_bm25_term_counts(fcinfo) {
     ))
 });
 
-unsafe fn int4_array(d: Datum, what: &str) -> Vec<i32> {
+pub(crate) unsafe fn int4_array(d: Datum, what: &str) -> Vec<i32> {
     unsafe {
         array_elements(d, pg_sys::INT4OID, what)
             .into_iter()

@@ -1,6 +1,7 @@
 //! Index access methods.
 
 pub mod am;
+pub mod bm25;
 pub mod hnsw;
 pub mod ivfflat;
 pub mod storage;

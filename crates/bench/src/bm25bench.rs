@@ -121,11 +121,7 @@ fn session(connect: &(dyn Fn() -> Result<Client> + Sync), opts: &LatencyOptions)
 }
 
 /// Warm-up pass (results recorded) then timed passes per connection count.
-pub fn latency(
-    connect: &(dyn Fn() -> Result<Client> + Sync),
-    queries: &[Query],
-    opts: &LatencyOptions,
-) -> Result<Vec<Latency>> {
+pub fn latency(connect: &(dyn Fn() -> Result<Client> + Sync), queries: &[Query], opts: &LatencyOptions) -> Result<Vec<Latency>> {
     let queries = &queries[..opts.limit.unwrap_or(queries.len()).min(queries.len())];
     if queries.is_empty() {
         bail!("no queries");
@@ -265,7 +261,14 @@ fn diff(a: &Ranked, b: &Ranked, rel: f64, exact_ids: bool, k: usize) -> Option<S
     }
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         if !close(x.1, y.1, rel) {
-            return Some(format!("rank {}: score {:e} (id {}) against {:e} (id {})", i + 1, x.1, x.0, y.1, y.0));
+            return Some(format!(
+                "rank {}: score {:e} (id {}) against {:e} (id {})",
+                i + 1,
+                x.1,
+                x.0,
+                y.1,
+                y.0
+            ));
         }
         if exact_ids && x.0 != y.0 {
             return Some(format!("rank {}: id {} against {} (score {:e})", i + 1, x.0, y.0, x.1));

@@ -67,7 +67,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 11) as u128 * n as u128 >> 53) as usize
+        (((self.next_u64() >> 11) as u128 * n as u128) >> 53) as usize
     }
     pub fn chance(&mut self, p: f64) -> bool {
         ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
@@ -611,10 +611,13 @@ impl<'a> Generator<'a> {
             let w: Vec<f64> = (1..=MAX_NEW_WORD_DF).map(|k| (k as f64).powf(-(1.0 + beta))).collect();
             let total: f64 = w.iter().sum();
             let mut acc = 0.0;
-            self.df_cdf = w.iter().map(|x| {
-                acc += x / total;
-                acc
-            }).collect();
+            self.df_cdf = w
+                .iter()
+                .map(|x| {
+                    acc += x / total;
+                    acc
+                })
+                .collect();
         }
         let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         (self.df_cdf.iter().position(|&c| u < c).unwrap_or(MAX_NEW_WORD_DF - 1) + 1) as u32
@@ -670,11 +673,13 @@ pub fn generate(cache: &Path, sizes: &[usize], inserts: usize, n_queries: usize,
         .with_context(|| format!("{} (needs `apt-get update -o Acquire::Languages=en`)", tsv.display()))?;
     let man = manifest(&sizes, inserts, n_queries, docs.len());
     let manifest_path = dir.join("manifest.txt");
-    let have_all = sizes.iter().all(|n| {
-        dir.join(format!("corpus-{n}.copy")).exists() && dir.join(format!("inserts-{n}.copy")).exists()
-    }) && dir.join("queries.tsv").exists()
+    let have_all = sizes
+        .iter()
+        .all(|n| dir.join(format!("corpus-{n}.copy")).exists() && dir.join(format!("inserts-{n}.copy")).exists())
+        && dir.join("queries.tsv").exists()
         && dir.join("stats.md").exists()
-        && std::fs::read_to_string(&manifest_path).is_ok_and(|m| m.starts_with(&format!("{FORMAT}\n")) && covers(&m, &sizes, inserts, n_queries));
+        && std::fs::read_to_string(&manifest_path)
+            .is_ok_and(|m| m.starts_with(&format!("{FORMAT}\n")) && covers(&m, &sizes, inserts, n_queries));
     if have_all && !force {
         let report = std::fs::read_to_string(dir.join("stats.md"))?;
         return Ok(Output {
@@ -708,7 +713,12 @@ pub fn generate(cache: &Path, sizes: &[usize], inserts: usize, n_queries: usize,
     let total = max + inserts;
     let mut corpus_w: Vec<(usize, BufWriter<std::fs::File>)> = sizes
         .iter()
-        .map(|&n| Ok((n, BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(format!("corpus-{n}.copy")))?))))
+        .map(|&n| {
+            Ok((
+                n,
+                BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(format!("corpus-{n}.copy")))?),
+            ))
+        })
         .collect::<Result<_>>()?;
     let mut insert_w: Vec<(usize, BufWriter<std::fs::File>)> = sizes
         .iter()
@@ -800,8 +810,21 @@ pub fn generate(cache: &Path, sizes: &[usize], inserts: usize, n_queries: usize,
         w.flush()?;
     }
     sources.flush()?;
-    let heaps = gen.heaps.unwrap_or_else(|| Heaps::fit(&curve.iter().copied().filter(|p| p.0 >= 2000).collect::<Vec<_>>()));
-    let report = report(&real, &snapshots, heaps, &curve, r, gen.new_words, &queries, t0.elapsed().as_secs_f64(), &sizes, inserts);
+    let heaps = gen
+        .heaps
+        .unwrap_or_else(|| Heaps::fit(&curve.iter().copied().filter(|p| p.0 >= 2000).collect::<Vec<_>>()));
+    let report = report(
+        &real,
+        &snapshots,
+        heaps,
+        &curve,
+        r,
+        gen.new_words,
+        &queries,
+        t0.elapsed().as_secs_f64(),
+        &sizes,
+        inserts,
+    );
     std::fs::write(dir.join("stats.md"), &report)?;
     std::fs::write(&manifest_path, &man)?;
     Ok(Output {
@@ -816,15 +839,13 @@ pub fn generate(cache: &Path, sizes: &[usize], inserts: usize, n_queries: usize,
 fn covers(manifest: &str, sizes: &[usize], inserts: usize, n_queries: usize) -> bool {
     let field = |k: &str| manifest.lines().find_map(|l| l.strip_prefix(k)).map(str::trim).unwrap_or("");
     let have: HashSet<usize> = field("sizes ").split(',').filter_map(|s| s.parse().ok()).collect();
-    sizes.iter().all(|s| have.contains(s))
-        && field("inserts ") == inserts.to_string()
-        && field("queries ") == n_queries.to_string()
+    sizes.iter().all(|s| have.contains(s)) && field("inserts ") == inserts.to_string() && field("queries ") == n_queries.to_string()
 }
 
 pub fn human(n: usize) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n >= 1000 && n % 1000 == 0 {
+    } else if n >= 1000 && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()
@@ -900,8 +921,14 @@ fn report(
             );
         }
     }
-    let _ = writeln!(s, "\nDocument frequencies: share of the vocabulary by df, and df/N of the terms ranked 1, 10, 100, 1000, 10000 by df:\n");
-    let _ = writeln!(s, "| set | N | vocabulary | df=1 | df=2 | 3-9 | 10-99 | 100-999 | ≥1000 | #1 | #10 | #100 | #1000 | #10000 |");
+    let _ = writeln!(
+        s,
+        "\nDocument frequencies: share of the vocabulary by df, and df/N of the terms ranked 1, 10, 100, 1000, 10000 by df:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| set | N | vocabulary | df=1 | df=2 | 3-9 | 10-99 | 100-999 | ≥1000 | #1 | #10 | #100 | #1000 | #10000 |"
+    );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for sn in snaps {
         let h = sn.df_hist;

@@ -5,9 +5,9 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use semvec_bench::datasets::{self, DatasetName};
-use semvec_bench::{bm25bench, bm25corpus};
 use semvec_bench::report::{self, Header};
 use semvec_bench::runner::{self, Settings, System};
+use semvec_bench::{bm25bench, bm25corpus};
 
 mod embed_bench;
 
@@ -349,11 +349,7 @@ fn real_main() -> Result<()> {
                 println!("{}", out.dir.display());
             } else {
                 println!("{}", out.report);
-                eprintln!(
-                    "{} in {}",
-                    if out.cached { "cached" } else { "written" },
-                    out.dir.display()
-                );
+                eprintln!("{} in {}", if out.cached { "cached" } else { "written" }, out.dir.display());
             }
             Ok(())
         }
@@ -399,8 +395,7 @@ fn real_main() -> Result<()> {
             Ok(())
         }
         Some(Command::Bm25Compare { a, b, rel, ties, k }) => {
-            let (n, bad, notes) =
-                bm25bench::compare(&bm25bench::read_results(&a)?, &bm25bench::read_results(&b)?, rel, !ties, k);
+            let (n, bad, notes) = bm25bench::compare(&bm25bench::read_results(&a)?, &bm25bench::read_results(&b)?, rel, !ties, k);
             for note in notes {
                 eprintln!("  {note}");
             }

@@ -9,6 +9,9 @@ pub enum Bm25IndexError {
     /// A lexeme longer than a tsvector can hold.
     #[error("lexeme of {len} bytes exceeds the maximum of {max}")]
     LexemeTooLong { len: usize, max: usize },
+    /// A query value that does not fit the scan (e.g. weights of another length than its lexemes).
+    #[error("invalid bm25 query: {0}")]
+    BadQuery(String),
 }
 
 impl Bm25IndexError {
@@ -19,6 +22,8 @@ impl Bm25IndexError {
             Bm25IndexError::NotValid(_) => "XX002",
             // ERRCODE_PROGRAM_LIMIT_EXCEEDED
             Bm25IndexError::LexemeTooLong { .. } => "54000",
+            // ERRCODE_INVALID_PARAMETER_VALUE
+            Bm25IndexError::BadQuery(_) => "22023",
         }
     }
 }

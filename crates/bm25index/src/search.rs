@@ -335,8 +335,15 @@ pub struct Scan {
     n_docs: u64,
     total_len: u64,
     segments: Vec<Vec<Option<TermEntry>>>,
+    /// Per query term, its document frequency when the scan began.
+    df: Vec<u64>,
     mem: Vec<MemMatch>,
     after: Option<Cand>,
+    /// Where [`Scan::next_unmatched`] continues: the next segment to list, or past the last
+    /// the memtable, then nothing.
+    tail: Option<usize>,
+    meta_segments: Vec<SegmentDesc>,
+    mem_head: u32,
     pub stats: SearchStats,
 }
 
@@ -414,10 +421,105 @@ impl Scan {
             n_docs,
             total_len,
             segments,
+            df,
             mem,
             after: None,
+            tail: None,
+            meta_segments: meta.segments.clone(),
+            mem_head: meta.mem_head,
             stats: SearchStats::default(),
         })
+    }
+
+    /// Score with these weights (one per query term, in query order) and this average length
+    /// instead of the ones computed from the index's statistics when the scan began: the SQL
+    /// query value carries its own (computed from the same statistics when it was built), so the
+    /// scan and the `<@>` operator agree bit for bit even while concurrent writers change the
+    /// statistics. Block bounds stay valid for any weights and average length (impacts are raw).
+    pub fn set_weights(&mut self, weights: Vec<f64>, avg_len: f64) -> Result<(), Bm25IndexError> {
+        if weights.len() != self.weights.len() {
+            return Err(Bm25IndexError::BadQuery(format!(
+                "{} weights for {} query terms",
+                weights.len(),
+                self.weights.len()
+            )));
+        }
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || !avg_len.is_finite() || avg_len < 0.0 {
+            return Err(Bm25IndexError::BadQuery(
+                "weights and the average length must be finite and not negative".into(),
+            ));
+        }
+        self.weights = weights;
+        self.avg_len = avg_len;
+        Ok(())
+    }
+
+    /// Each query term's document frequency when the scan began (dead rows included until VACUUM).
+    pub fn df(&self) -> &[u64] {
+        &self.df
+    }
+
+    /// After [`Scan::next_batch`] has returned every matching document (a batch shorter than
+    /// asked for): the next documents that contain no query term (score 0), one segment (or the
+    /// memtable) per call, in TID order within it (maybe none); `None` at the end. With this an
+    /// index scan returns every indexed row, as `ORDER BY doc <@> query` over the table does.
+    pub fn next_unmatched<R: RelationRead>(&mut self, rel: &R) -> Result<Option<Vec<Tid>>, Bm25IndexError> {
+        let seg = self.tail.unwrap_or(0);
+        let mut out = Vec::new();
+        if seg < self.meta_segments.len() {
+            self.tail = Some(seg + 1);
+            let desc = self.meta_segments[seg];
+            let Some(docs) = lookup(rel, &desc, b"")? else {
+                return Ok(Some(out));
+            };
+            let st = &mut self.stats;
+            let mut all = Cursor::new(usize::MAX, 0.0, 0.0, &docs);
+            let mut cursors: Vec<Cursor> = self
+                .segments
+                .get(seg)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.n_blocks > 0)
+                .map(|e| Cursor::new(0, 0.0, 0.0, e))
+                .collect();
+            all.advance(rel, 0, st)?;
+            while all.doc != DONE {
+                let key = all.doc;
+                let mut matched = false;
+                for c in cursors.iter_mut() {
+                    c.advance(rel, key, st)?;
+                    matched |= c.doc == key;
+                }
+                if !matched {
+                    out.push(Tid::from_u64(key));
+                }
+                all.advance(rel, key + 1, st)?;
+            }
+            return Ok(Some(out));
+        }
+        if seg == self.meta_segments.len() {
+            self.tail = Some(seg + 1);
+            let mut blk = Some(self.mem_head);
+            while let Some(b) = blk {
+                check_block(rel, b)?;
+                let g = rel.read(b);
+                if !is_page(&g, PAGE_MEM) {
+                    return Err(not_valid(format!("block {b} is not a memtable page")));
+                }
+                for off in 2..=g.len() {
+                    let part = g.get(off).and_then(decode_part).ok_or_else(|| not_valid("bad memtable document"))?;
+                    let key = part.tid.to_u64();
+                    if part.flags & PART_DEAD == 0 && is_first(part.flags) && self.mem.binary_search_by_key(&key, |m| m.key).is_err() {
+                        out.push(part.tid);
+                    }
+                }
+                blk = next_of(&g);
+            }
+            out.sort_unstable_by_key(|t| t.to_u64());
+            return Ok(Some(out));
+        }
+        Ok(None)
     }
 
     /// The statistics the scan scores with: N, total length, average length.

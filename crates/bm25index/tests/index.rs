@@ -56,7 +56,60 @@ fn compare(rel: &MemRelation, counted: &BTreeMap<Tid, Doc>, rng: &mut Rng, vocab
         }
         let want = brute_force(counted, &qr, params, 7 * k, |_| true);
         assert_same(&got, &want, &format!("query {qi} {q:?} in batches from k {k}"));
+        every_document_once(rel, counted, &qr, params, &format!("query {qi} {q:?}"));
+        own_weights(rel, counted, &qr, params, rng, &format!("query {qi} {q:?}"));
     }
+}
+
+/// All matching documents (in batches), then the unmatched ones: every indexed document exactly
+/// once, the matching ones first, as `ORDER BY doc <@> query` over the whole table needs.
+fn every_document_once(rel: &MemRelation, counted: &BTreeMap<Tid, Doc>, qr: &[(&[u8], u32)], params: Bm25Params, what: &str) {
+    let mut scan = Scan::begin(rel, qr, params).unwrap();
+    let mut matched = Vec::new();
+    let mut k = 3;
+    loop {
+        let b = scan.next_batch(rel, k, Strategy::BlockMaxWand).unwrap();
+        let short = b.len() < k;
+        matched.extend(b.into_iter().map(|h| h.tid));
+        if short {
+            break;
+        }
+        k *= 2;
+    }
+    let mut rest = Vec::new();
+    while let Some(chunk) = scan.next_unmatched(rel).unwrap() {
+        rest.extend(chunk);
+    }
+    let want_matched = brute_force(counted, qr, params, usize::MAX, |_| true);
+    assert_eq!(matched.len(), want_matched.len(), "{what}: matching documents");
+    let mut all: Vec<Tid> = matched.iter().chain(&rest).copied().collect();
+    all.sort();
+    let n = all.len();
+    all.dedup();
+    assert_eq!(n, all.len(), "{what}: a document came twice");
+    assert_eq!(all, counted.keys().copied().collect::<Vec<_>>(), "{what}: every document once");
+}
+
+/// A scan given the query's own weights and average length scores exactly with them.
+fn own_weights(rel: &MemRelation, counted: &BTreeMap<Tid, Doc>, qr: &[(&[u8], u32)], params: Bm25Params, rng: &mut Rng, what: &str) {
+    let mut scan = Scan::begin(rel, qr, params).unwrap();
+    let weights: Vec<f64> = qr.iter().map(|_| rng.next_unit() * 3.0).collect();
+    let avg = 1.0 + rng.next_unit() * 30.0;
+    assert!(scan.set_weights(vec![1.0; qr.len() + 1], avg).is_err());
+    scan.set_weights(weights.clone(), avg).unwrap();
+    let got = pairs(&scan.next_batch(rel, 10, Strategy::BlockMaxWand).unwrap());
+    let mut want: Vec<(Tid, f64)> = counted
+        .iter()
+        .filter_map(|(t, d)| {
+            let tfs: Vec<u32> = qr.iter().map(|(l, _)| if l.is_empty() { 0 } else { d.tf(l) }).collect();
+            tfs.iter()
+                .any(|&x| x > 0)
+                .then(|| (*t, params.score_frequencies(&tfs, d.len, &weights, avg)))
+        })
+        .collect();
+    want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    want.truncate(10);
+    assert_same(&got, &want, &format!("{what} with its own weights"));
 }
 
 /// One random life of an index: build (maybe several segments), inserts, deletes, vacuum,

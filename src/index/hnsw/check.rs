@@ -87,10 +87,14 @@ unsafe fn check(index_oid: pg_sys::Oid, heapallindexed: bool) -> pg_sys::Datum {
         let rd_rel = &*(*index).rd_rel;
         // Our handler's SQL name (pgvector's too, but the two cannot share a database).
         let handler = pg_sys::get_func_name((*index).rd_amhandler);
-        let is_hnsw =
-            rd_rel.relkind as u8 == pg_sys::RELKIND_INDEX && !handler.is_null() && std::ffi::CStr::from_ptr(handler) == c"hnswhandler";
-        if !is_hnsw {
-            raise(WRONG_OBJECT_TYPE, format!("\"{name}\" is not an hnsw index"), None, None);
+        let handler = if handler.is_null() {
+            c""
+        } else {
+            std::ffi::CStr::from_ptr(handler)
+        };
+        let is_index = rd_rel.relkind as u8 == pg_sys::RELKIND_INDEX;
+        if !is_index || (handler != c"hnswhandler" && handler != c"bm25handler") {
+            raise(WRONG_OBJECT_TYPE, format!("\"{name}\" is not an hnsw or bm25 index"), None, None);
         }
         if rd_rel.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP && !(*index).rd_islocaltemp {
             raise(
@@ -101,6 +105,12 @@ unsafe fn check(index_oid: pg_sys::Oid, heapallindexed: bool) -> pg_sys::Datum {
             );
         }
 
+        if handler == c"bm25handler" {
+            let json = crate::index::bm25::check::check(heap, index, &name, heapallindexed);
+            pg_sys::index_close(index, lockmode);
+            pg_sys::table_close(heap, lockmode);
+            return jsonb(&json);
+        }
         let itype = IndexType::of(index);
         let dims = (*(*index).rd_att).attrs.as_slice(1)[0].atttypmod;
         let rel = PgRelation::new(index, Logging::Generic);
@@ -117,17 +127,19 @@ unsafe fn check(index_oid: pg_sys::Oid, heapallindexed: bool) -> pg_sys::Datum {
 
         let mut pass = HeapPass::default();
         if heapallindexed {
-            let ix = &*(*index).rd_index;
-            if !ix.indisvalid || !ix.indisready {
-                pass.note = Some("index is not valid (an interrupted CREATE INDEX CONCURRENTLY?): table not checked");
-            } else {
-                pass = heap_pass(heap, index, itype, &mut report);
-            }
+            pass = heap_pass(heap, index, itype, &mut report);
         }
         let json = to_json(&name, &report, &pass, heapallindexed);
         pg_sys::index_close(index, lockmode);
         pg_sys::table_close(heap, lockmode);
-        let cstr = cstring_datum(&json).cast_mut_ptr::<std::ffi::c_char>();
+        jsonb(&json)
+    }
+}
+
+/// A jsonb datum from its text.
+unsafe fn jsonb(json: &str) -> pg_sys::Datum {
+    unsafe {
+        let cstr = cstring_datum(json).cast_mut_ptr::<std::ffi::c_char>();
         pg_sys::OidInputFunctionCall(pg_sys::Oid::from(pg_sys::F_JSONB_IN), cstr, pg_sys::InvalidOid, -1)
     }
 }
@@ -186,25 +198,6 @@ fn payload_problem(itype: IndexType, dims: i32, p: &[u8]) -> Option<String> {
 /// Every row visible to a fresh MVCC snapshot must be indexed with the vector it holds.
 unsafe fn heap_pass(heap: pg_sys::Relation, index: pg_sys::Relation, itype: IndexType, report: &mut CheckReport) -> HeapPass {
     unsafe {
-        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot());
-        // An index built while older snapshots were open (broken HOT chains) may lack rows that
-        // only such snapshots see; amcheck skips the same case.
-        let ix = &*(*index).rd_index;
-        if ix.indcheckxmin {
-            let t = &*(*(*index).rd_indextuple).t_data;
-            let frozen = t.t_infomask & pg_sys::HEAP_XMIN_FROZEN as u16 == pg_sys::HEAP_XMIN_FROZEN as u16;
-            let xmin = t.t_choice.t_heap.t_xmin;
-            if !frozen && !pg_sys::TransactionIdPrecedes(xmin, (*snapshot).xmin) {
-                pg_sys::UnregisterSnapshot(snapshot);
-                return HeapPass {
-                    note: Some("index is younger than the oldest snapshot: table not checked"),
-                    ..HeapPass::default()
-                };
-            }
-        }
-        let scan = pg_sys::table_beginscan_strat(heap, snapshot, 0, std::ptr::null_mut(), true, true);
-        let info = pg_sys::BuildIndexInfo(index);
-        (*info).ii_Concurrent = true;
         let mut st = HeapState {
             report,
             itype,
@@ -215,19 +208,59 @@ unsafe fn heap_pass(heap: pg_sys::Relation, index: pg_sys::Relation, itype: Inde
                 ..HeapPass::default()
             },
         };
-        // Ends the scan itself.
-        pg_sys::table_index_build_scan(
-            heap,
-            index,
-            info,
-            true,
-            false,
-            Some(heap_callback),
-            &mut st as *mut HeapState as *mut std::ffi::c_void,
-            scan,
-        );
-        pg_sys::UnregisterSnapshot(snapshot);
+        if let Err(note) = visible_rows(heap, index, heap_callback, &mut st as *mut HeapState as *mut std::ffi::c_void) {
+            return HeapPass {
+                note: Some(note),
+                ..HeapPass::default()
+            };
+        }
         std::mem::take(&mut st.pass)
+    }
+}
+
+/// Calls `callback` (an index build callback) for every row of `heap` visible to a fresh MVCC
+/// snapshot, with the root TID of its HOT chain and the index's column value, as a build sees
+/// them; or says why the table cannot be checked against this index.
+///
+/// # Safety
+/// `heap` and `index` are open and locked; `state` is what `callback` expects.
+pub(crate) unsafe fn visible_rows(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    callback: unsafe extern "C-unwind" fn(
+        pg_sys::Relation,
+        pg_sys::ItemPointer,
+        *mut pg_sys::Datum,
+        *mut bool,
+        bool,
+        *mut std::ffi::c_void,
+    ),
+    state: *mut std::ffi::c_void,
+) -> Result<(), &'static str> {
+    unsafe {
+        let ix = &*(*index).rd_index;
+        if !ix.indisvalid || !ix.indisready {
+            return Err("index is not valid (an interrupted CREATE INDEX CONCURRENTLY?): table not checked");
+        }
+        let snapshot = pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot());
+        // An index built while older snapshots were open (broken HOT chains) may lack rows that
+        // only such snapshots see; amcheck skips the same case.
+        if ix.indcheckxmin {
+            let t = &*(*(*index).rd_indextuple).t_data;
+            let frozen = t.t_infomask & pg_sys::HEAP_XMIN_FROZEN as u16 == pg_sys::HEAP_XMIN_FROZEN as u16;
+            let xmin = t.t_choice.t_heap.t_xmin;
+            if !frozen && !pg_sys::TransactionIdPrecedes(xmin, (*snapshot).xmin) {
+                pg_sys::UnregisterSnapshot(snapshot);
+                return Err("index is younger than the oldest snapshot: table not checked");
+            }
+        }
+        let scan = pg_sys::table_beginscan_strat(heap, snapshot, 0, std::ptr::null_mut(), true, true);
+        let info = pg_sys::BuildIndexInfo(index);
+        (*info).ii_Concurrent = true;
+        // Ends the scan itself.
+        pg_sys::table_index_build_scan(heap, index, info, true, false, Some(callback), state, scan);
+        pg_sys::UnregisterSnapshot(snapshot);
+        Ok(())
     }
 }
 
@@ -296,7 +329,7 @@ unsafe extern "C-unwind" fn heap_callback(
     }
 }
 
-fn json_str(out: &mut String, s: &str) {
+pub(crate) fn json_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -177,8 +177,8 @@ SELECT hy_error(sql) FROM (VALUES
     ($$SELECT * FROM hybrid_search('hy_docs', 'id', 'tsv', 'body', 'fox', '[1,0]')$$),
     ($$SELECT * FROM hybrid_search('hy_docs', 'id', 'tsv', 'emb', 'fox', '[1,0,0]')$$),
     ($$SELECT * FROM hybrid_search('hy_docs', 'id', 'tsv', 'emb', NULL, NULL)$$),
-    ($$SELECT bm25_score('fox:1', ROW('fox', '{fox}', '{1,2}', 1.2, 0.75, 1, 1, NULL)::bm25query)$$),
-    ($$SELECT bm25_score('fox:1', ROW('fox', '{fox}', '{1}', 1.2, -0.75, 1, 1, NULL)::bm25query)$$),
+    ($$SELECT bm25_score('fox:1', ROW('fox', '{fox}', '{1,2}', 1.2, 0.75, 1, 1, NULL, NULL)::bm25query)$$),
+    ($$SELECT bm25_score('fox:1', ROW('fox', '{fox}', '{1}', 1.2, -0.75, 1, 1, NULL, NULL)::bm25query)$$),
     ($$SELECT semvec_bm25_recount('hy_docs', 'tsv')$$),
     ($$CREATE TRIGGER hy_bad AFTER INSERT ON hy_docs FOR EACH ROW EXECUTE FUNCTION semvec_bm25_maintain('tsv', 'simple');
        INSERT INTO hy_docs (id, body) VALUES (99, 'x')$$)

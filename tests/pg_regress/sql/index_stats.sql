@@ -11,7 +11,7 @@ SELECT pg_stat_force_next_flush();
 SELECT indexrelname, idx_scan, idx_tup_read FROM pg_stat_user_indexes
 WHERE indexrelname IN ('stat_hnsw_v', 'stat_ivf_v') ORDER BY 1;
 SELECT id FROM stat_hnsw ORDER BY v <-> '[3.2,1,1]' LIMIT 3;
-SELECT id FROM stat_hnsw ORDER BY v <-> '[50,1,1]' LIMIT 2;
+SELECT id FROM stat_hnsw ORDER BY v <-> '[50.1,1,1]' LIMIT 2;
 SELECT count(*) FROM (SELECT id FROM stat_hnsw ORDER BY v <-> '[9,9,9]' LIMIT 4) s;
 SELECT id FROM stat_ivf ORDER BY v <-> '[3.2,1,1]' LIMIT 3;
 SELECT pg_stat_force_next_flush();

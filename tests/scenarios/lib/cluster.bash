@@ -4,7 +4,8 @@
 # user postgres, listens on 127.0.0.1 and a socket in that folder only, on a port of 28820-28839.
 # Functions: node_init NAME PORT [conf lines], node_start, node_stop, node_crash (SIGKILL of the
 # postmaster and every process it started), node_psql NAME [psql args], node_pid NAME,
-# node_dir NAME, expect/pass/fail bookkeeping and finish (prints "<name>: N passed, M failed").
+# node_dir NAME, expect/pass/fail bookkeeping and finish (prints "<name>: N passed, M failed"),
+# check* helpers (check_no_rows, check_log_clean, check_eventually, check_index_ok, ...).
 
 SCN_NAME="${SCN_NAME:-$(basename "$0" .sh)}"
 SCN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/semvec-${SCN_NAME}-XXXXXX")"
@@ -213,6 +214,48 @@ check_eventually() {
         sleep 0.1
     done
     fail "$what (not '$want' after ${secs} s: $sql)"
+}
+
+# check_no_rows NODE SQL WHAT: passes when SQL returns no row; else fails and prints the first 10.
+check_no_rows() {
+    local node=$1 sql=$2 what=$3 out
+    if ! out=$(node_sql "$node" "$sql" 2>&1); then
+        fail "$what (query failed)"
+        printf '%s\n' "$out" | head -10 | sed 's/^/    /' >&2
+    elif [ -z "$out" ]; then
+        pass "$what"
+    else
+        fail "$what ($(printf '%s\n' "$out" | wc -l) rows)"
+        printf '%s\n' "$out" | head -10 | sed 's/^/    /' >&2
+    fi
+}
+
+# log_offset NODE: the size of NODE's server.log now, for check_log_clean.
+log_offset() { stat -c %s "$(node_dir "$1")/server.log" 2>/dev/null || echo 0; }
+
+# check_log_clean NODE OFFSET WHAT [IGNORE_ERE]: NODE's server.log from byte OFFSET on has no
+# ERROR, FATAL or PANIC message and no failed assertion, except lines matching IGNORE_ERE; else
+# fails and prints the first ones.
+check_log_clean() {
+    local node=$1 from=$2 what=$3 ignore=${4:-}
+    local bad
+    bad=$(tail -c +$((from + 1)) "$(node_dir "$node")/server.log" | grep -E '(ERROR|FATAL|PANIC): |TRAP: ' |
+        { if [ -n "$ignore" ]; then grep -Ev "$ignore"; else cat; fi; } || true)
+    if [ -z "$bad" ]; then
+        pass "$what"
+    else
+        fail "$what ($(printf '%s\n' "$bad" | wc -l) lines)"
+        printf '%s\n' "$bad" | head -5 | sed 's/^/    /' >&2
+    fi
+}
+
+# check_caught_up REPLICA PRIMARY: passes once REPLICA has replayed PRIMARY's WAL up to its
+# current position (60 s at most).
+check_caught_up() {
+    local replica=$1 primary=$2 lsn
+    lsn=$(node_sql "$primary" "SELECT pg_current_wal_lsn()")
+    check_eventually "$replica" "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn" t 60 \
+        "$replica replayed $primary's WAL up to $lsn"
 }
 
 # Integrity report of an index: ok, else print it and fail.
