@@ -1029,7 +1029,10 @@ mod tests {
     fn compounds_count_whole_and_parts() {
         let mut t = Vec::new();
         Tokenizer::new().tokens("The python3-foo tool, see http://x.org/a.", &mut t);
-        assert_eq!(t, vec!["python3-foo", "python3", "foo", "tool", "see", "http://x.org/a", "http", "x", "org"]);
+        assert_eq!(
+            t,
+            vec!["python3-foo", "python3", "foo", "tool", "see", "http://x.org/a", "http", "x", "org"]
+        );
     }
 
     #[test]
