@@ -141,6 +141,10 @@ CONF
 fi
 cleanup() {
     local rc=$?
+    if [ "$rc" != 0 ] && [ -n "${SCRATCH:-}" ] && [ -f "$SCRATCH/server.log" ]; then
+        cp "$SCRATCH/server.log" "$RESULTS/bm25-server-$STAMP.log"
+        log "failed (exit $rc): the scratch cluster's log is in $RESULTS/bm25-server-$STAMP.log"
+    fi
     if [ "$KEEP" = 0 ]; then
         if [ "$PROJECT" = 1 ]; then
             for n in "${sizes[@]}"; do psql_at -d postgres -c "DROP DATABASE IF EXISTS bm25_$n" >/dev/null 2>&1 || true; done

@@ -39,7 +39,7 @@ use anyhow::{bail, Context, Result};
 use crate::datasets::{self, copy_text, Description};
 
 /// Bumped whenever the stream changes; part of the manifest that decides whether a cache is reused.
-pub const FORMAT: &str = "bm25-corpus v1";
+pub const FORMAT: &str = "bm25-corpus v2";
 const SEED: u64 = 0xB325_0014_5EED;
 /// One real package in this many is held out of every corpus (its synopsis can be a query).
 const HELD_OUT_EVERY: usize = 100;
@@ -85,8 +85,9 @@ pub fn fnv(s: &str) -> u64 {
 }
 
 /// The statistics' tokenizer: lowercased runs of letters and digits, minus PostgreSQL's English
-/// stop words. It approximates `to_tsvector('english', ...)` without stemming; the benchmark checks
-/// the lexeme counts in the database (`ts_stat`) as well.
+/// stop words, plus each compound (hyphenated word, URL, path, version) as a whole, as PostgreSQL's
+/// parser makes them. It approximates `to_tsvector('english', ...)` without stemming; the benchmark
+/// checks the lexeme counts in the database (`ts_stat`) as well.
 pub struct Tokenizer {
     stop: HashSet<String>,
 }
@@ -107,13 +108,21 @@ impl Tokenizer {
 
     pub fn tokens(&self, text: &str, out: &mut Vec<String>) {
         out.clear();
-        for t in text.split(|c: char| !c.is_alphanumeric()) {
-            if t.is_empty() {
-                continue;
+        for chunk in text.split_whitespace() {
+            // Like PostgreSQL's parser, a compound (hyphenated word, URL, path, version, e-mail:
+            // letters/digits joined by - . / : _ @) is a token of its own besides its parts.
+            let c = chunk.trim_matches(|c: char| !c.is_alphanumeric());
+            if c.contains(['-', '.', '/', ':', '_', '@']) && c.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()).count() > 1 {
+                out.push(c.to_lowercase());
             }
-            let t = t.to_lowercase();
-            if !self.stop.contains(&t) {
-                out.push(t);
+            for t in c.split(|c: char| !c.is_alphanumeric()) {
+                if t.is_empty() {
+                    continue;
+                }
+                let t = t.to_lowercase();
+                if !self.stop.contains(&t) {
+                    out.push(t);
+                }
             }
         }
     }
@@ -1014,6 +1023,16 @@ mod tests {
         assert_eq!(replace_core("(library),", "widget"), "(widget),");
         assert_eq!(core_of("a1b2"), None);
         assert_eq!(core_of("abc"), None);
+    }
+
+    #[test]
+    fn compounds_count_whole_and_parts() {
+        let mut t = Vec::new();
+        Tokenizer::new().tokens("The python3-foo tool, see http://x.org/a.", &mut t);
+        assert_eq!(
+            t,
+            vec!["python3-foo", "python3", "foo", "tool", "see", "http://x.org/a", "http", "x", "org"]
+        );
     }
 
     #[test]
