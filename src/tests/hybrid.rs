@@ -99,12 +99,12 @@ mod tests {
         // Every lexeme of every vector is found (score > 0 with k1 = 0: presence), absent ones are not.
         let misses = one_i64(
             "SELECT count(*) FROM tv, unnest(v) u
-              WHERE bm25_score(v, ROW(NULL, ARRAY[u.lexeme], '{1}', 0, 0.5, 10, 1, NULL)::bm25query) <> 1",
+              WHERE bm25_score(v, ROW(NULL, ARRAY[u.lexeme], '{1}', 0, 0.5, 10, 1, NULL, NULL)::bm25query) <> 1",
         );
         assert_eq!(misses, 0);
         let false_hits = one_i64(
             "SELECT count(*) FROM tv
-              WHERE bm25_score(v, ROW(NULL, '{absent-lexeme,zzzz}', '{1,1}', 0, 0.5, 10, 1, NULL)::bm25query) <> 0",
+              WHERE bm25_score(v, ROW(NULL, '{absent-lexeme,zzzz}', '{1,1}', 0, 0.5, 10, 1, NULL, NULL)::bm25query) <> 0",
         );
         assert_eq!(false_hits, 0);
     }
@@ -270,11 +270,11 @@ mod tests {
                 "42804",
             ),
             (
-                "SELECT bm25_score('a:1', ROW(NULL, '{a}', NULL, 1.2, 0.75, 1, 1, NULL)::bm25query)",
+                "SELECT bm25_score('a:1', ROW(NULL, '{a}', NULL, 1.2, 0.75, 1, 1, NULL, NULL)::bm25query)",
                 "22004",
             ),
             (
-                "SELECT bm25_score('a:1', ROW(NULL, '{a,NULL}', '{1,1}', 1.2, 0.75, 1, 1, NULL)::bm25query)",
+                "SELECT bm25_score('a:1', ROW(NULL, '{a,NULL}', '{1,1}', 1.2, 0.75, 1, 1, NULL, NULL)::bm25query)",
                 "22004",
             ),
         ];

@@ -380,6 +380,10 @@ mod tests {
         // index AM handlers: called once per relcache load, declared as every AM handler is
         ("hnswhandler", 'v', false, 'u'),
         ("ivfflathandler", 'v', false, 'u'),
+        ("bm25handler", 'v', false, 'u'),
+        // read a bm25 index's pages (statistics change with every write to it)
+        ("semvec_bm25_index_stats", 's', true, 's'),
+        ("semvec_bm25_index_config", 's', true, 's'),
         // type-info support functions the AMs call internally (pgvector declares them the same)
         ("hnsw_bit_support", 'v', false, 'u'),
         ("hnsw_halfvec_support", 'v', false, 'u'),

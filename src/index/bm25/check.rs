@@ -124,6 +124,11 @@ pub unsafe fn check(heap: pg_sys::Relation, index: pg_sys::Relation, name: &str,
                 ", \"documents\": {}, \"total_length\": {}, \"segments\": {}, \"terms\": {}, \"postings\": {}, \"memtable_documents\": {}",
                 r.n_docs, r.total_len, r.segments, r.terms, r.postings, r.mem_docs
             );
+            let _ = write!(
+                s,
+                ", \"frozen_memtable\": {}, \"unreachable_pages\": {}, \"stray_postings\": {}",
+                r.frozen, r.unreachable_pages, r.stray_postings
+            );
         }
         if info.config != pg_sys::InvalidOid {
             s.push_str(", \"text_config\": ");

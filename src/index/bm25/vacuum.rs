@@ -1,5 +1,6 @@
 //! ambulkdelete / amvacuumcleanup: remove the postings and memtable documents of dead heap TIDs,
-//! bring N, the total length and every df back to the survivors' exact counts, report counts.
+//! bring N, the total length and every df back to the survivors' exact counts, merge the
+//! memtable into a segment (amvacuumcleanup), report counts.
 
 use crate::index::am::{bulk_delete_result, new_stats_if_null, BulkDeleteCounts, DeadTids, OrRaiseFor};
 use crate::index::storage::{Logging, PgRelation};
@@ -47,6 +48,9 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
             return stats;
         }
         let rel = PgRelation::new((*info).index, Logging::Generic);
+        // Turn the memtable (rows inserted since the last merge) into a segment and merge small
+        // segments, so searches stop scoring those rows one by one.
+        semvec_bm25index::merge(&rel, &semvec_bm25index::MergePolicy::default(), true).or_raise_for((*info).index);
         let stats = if stats.is_null() {
             // No bulk delete ran: count the documents the index holds.
             let s = new_stats_if_null(stats);
