@@ -507,7 +507,15 @@ $$;
 -- caller runs with semvec.bm25_unmatched_rows off, so the scan ends after the matching rows, and
 -- with enable_seqscan off: the planner cannot see that the run condition stops the scan early and
 -- would otherwise price a full index scan against a sequential scan and sort of the whole table
--- (the old path's GIN bitmap scan and the hnsw scan are not affected).
+-- (the old path's GIN bitmap scan and the hnsw scan are not affected), and with jit off: that same
+-- full-scan price (about 0.6 per row) passes jit_above_cost from a few hundred thousand rows, and
+-- compiling the statement then costs 100-400 ms for a scan that takes a few (1M documents).
+-- The first WAND pass's size for a ranking of depth n: n, the tie group at the cut and the row
+-- after it in one pass (a second pass costs about as much as the first).
+CREATE FUNCTION semvec_bm25_scan_batch(n integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT LEAST(n::bigint + GREATEST(10, n / 4), 1000000)::integer $$;
+
 CREATE FUNCTION semvec_bm25_index_ranking_sql(tbl regclass, doc_column name, key_expr text,
                                               query_param text, limit_param text)
     RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
@@ -530,6 +538,8 @@ CREATE FUNCTION bm25_search_as(key_type anyelement, tbl regclass, key_column nam
     LANGUAGE plpgsql STABLE
     SET semvec.bm25_unmatched_rows = off
     SET enable_seqscan = off
+    SET jit = off
+    SET semvec.bm25_scan_batch = 20
     AS $$
 DECLARE
     q @extschema@.bm25query;
@@ -541,6 +551,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     key_expr := @extschema@.semvec_key_expr(tbl, key_column, pg_catalog.pg_typeof(key_type));
+    -- One WAND pass for the top_k rows and the rows after them: rank() reads past the last row
+    -- admitted to the end of its tie group and one more (restored on return: SET above).
+    PERFORM pg_catalog.set_config('semvec.bm25_scan_batch', @extschema@.semvec_bm25_scan_batch(top_k)::text, true);
     IF idx IS NOT NULL THEN
         q := @extschema@.semvec_bm25_index_query(idx, tbl, doc_column, query, k1, b);
     ELSE
@@ -689,6 +702,8 @@ CREATE FUNCTION hybrid_search_as(key_type anyelement, tbl regclass, key_column n
     LANGUAGE plpgsql VOLATILE
     SET semvec.bm25_unmatched_rows = off
     SET enable_seqscan = off
+    SET jit = off
+    SET semvec.bm25_scan_batch = 20
     AS $$
 DECLARE
     prep record;
@@ -699,6 +714,7 @@ BEGIN
     SELECT * INTO prep FROM @extschema@.semvec_hybrid_prepare(tbl, doc_column, query_text, query_vector, top_k,
                                               keyword_depth, vector_depth, rrf_k, keyword_weight,
                                               vector_weight, k1, b);
+    PERFORM pg_catalog.set_config('semvec.bm25_scan_batch', @extschema@.semvec_bm25_scan_batch(keyword_depth)::text, true);
     stmt := @extschema@.semvec_hybrid_sql(tbl, key_column, doc_column, vector_column,
                                           pg_catalog.pg_typeof(key_type));
     -- An HNSW scan returns at most ef_search rows unless iterative: widen it for this statement.
@@ -743,6 +759,8 @@ CREATE FUNCTION hybrid_search_explain(tbl regclass, key_column name, doc_column 
     LANGUAGE plpgsql VOLATILE
     SET semvec.bm25_unmatched_rows = off
     SET enable_seqscan = off
+    SET jit = off
+    SET semvec.bm25_scan_batch = 20
     AS $$
 DECLARE
     prep record;

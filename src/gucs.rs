@@ -18,6 +18,7 @@ pub static HNSW_SCAN_MEM_MULTIPLIER: GucSetting<f64> = GucSetting::<f64>::new(1.
 
 pub static BM25_INDEX_SEARCH: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static BM25_UNMATCHED_ROWS: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static BM25_SCAN_BATCH: GucSetting<i32> = GucSetting::<i32>::new(20);
 
 pub static SEMVEC_DEFAULT_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"all-MiniLM-L6-v2"));
 pub static SEMVEC_EMBED_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
@@ -44,6 +45,16 @@ pub fn init() {
         c"Whether a bm25 index scan returns the rows that match no query term after the others",
         c"On (the default), ORDER BY doc <@> query returns every row, as without the index; off: only matching rows.",
         &BM25_UNMATCHED_ROWS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"semvec.bm25_scan_batch",
+        c"Rows the first block-max WAND pass of a bm25 index scan looks for",
+        c"Later passes ask for twice as many more each. Set it above the LIMIT to serve a deep LIMIT in one pass; bm25_search and hybrid_search set it from their depth.",
+        &BM25_SCAN_BATCH,
+        1,
+        1_000_000,
         GucContext::Userset,
         GucFlags::default(),
     );

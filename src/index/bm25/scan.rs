@@ -1,5 +1,6 @@
 //! ambeginscan / amrescan / amgettuple / amendscan: `ORDER BY doc <@> query`. The first call runs
-//! block-max WAND for the best [`FIRST_BATCH`] documents with the query's own weights, later
+//! block-max WAND for the best `semvec.bm25_scan_batch` documents (default 20: a top-10 and the
+//! rows after it, to see ties, at once) with the query's own weights, later
 //! calls ask the core crate for twice as many more each time (`Scan::next_batch` continues after
 //! the last one returned), and once every matching document is out, the documents that match no
 //! query term follow (score 0, `Scan::next_unmatched`) unless `semvec.bm25_unmatched_rows` is off.
@@ -17,9 +18,6 @@ use pgrx::PgMemoryContexts;
 use semvec_bm25index::{Scan, Strategy};
 use semvec_storage::Tid;
 use std::collections::VecDeque;
-
-/// Rows the first WAND run asks for: a top-10 and the row after it (to see the ties) at once.
-pub const FIRST_BATCH: usize = 20;
 
 enum Phase {
     NotStarted,
@@ -108,7 +106,9 @@ unsafe fn begin(so: &mut ScanState, index: pg_sys::Relation, query: Option<pg_sy
         }
         so.scan = Some(s);
         so.phase = if !terms.is_empty() {
-            Phase::Matching { next_k: FIRST_BATCH }
+            Phase::Matching {
+                next_k: gucs::BM25_SCAN_BATCH.get().max(1) as usize,
+            }
         } else if gucs::BM25_UNMATCHED_ROWS.get() {
             Phase::Unmatched
         } else {

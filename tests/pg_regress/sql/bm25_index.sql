@@ -82,6 +82,20 @@ SELECT count(*) FILTER (WHERE bmi_order(q, 'true', true, 15) = bmi_order(q, 'tru
        count(*) AS queries
   FROM bmi_q;
 
+-- The first WAND pass's size (semvec.bm25_scan_batch) changes the passes, not the order: one row
+-- per first pass (then 2, 4, ...) and everything in one pass give the same 60 scores.
+SET semvec.bm25_scan_batch = 1;
+CREATE TEMP TABLE bmi_batch_small AS SELECT q, bmi_order(q, 'true', true, 60) AS s FROM bmi_q;
+SET semvec.bm25_scan_batch = 100000;
+SELECT count(*) FILTER (WHERE bmi_order(b.q, 'true', true, 60) = b.s) AS same_order,
+       count(*) FILTER (WHERE array_length(b.s, 1) = 60) AS full_depth, count(*) AS queries
+  FROM bmi_batch_small b;
+-- bm25_search sets it for its own scan only.
+SET semvec.bm25_scan_batch = 7;
+SELECT count(*) FROM bm25_search('bmi', 'id', 'tsv', 'gene network', 30);
+SHOW semvec.bm25_scan_batch;
+RESET semvec.bm25_scan_batch;
+
 -- Every row comes back: the matching ones first, then those matching no query term (score 0).
 SET enable_seqscan = off;
 SELECT count(*) AS rows, count(*) FILTER (WHERE s > 0) AS matching, count(DISTINCT id) AS distinct_rows
