@@ -418,7 +418,9 @@ $$;
 
 -- Parse a query for one registered column: its lexemes (with the column's text search
 -- configuration), their document frequencies counted through the GIN index, and their weights.
-CREATE FUNCTION bm25_query(tbl regclass, doc_column name, query text,
+-- bm25_query()'s work; bm25_query() (C, below) calls it once per call site and statement for
+-- the same arguments.
+CREATE FUNCTION semvec_bm25_query_uncached(tbl regclass, doc_column name, query text,
                            k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
     RETURNS bm25query LANGUAGE plpgsql STABLE PARALLEL SAFE
     AS $$
@@ -449,6 +451,9 @@ BEGIN
     RETURN q;
 END
 $$;
+CREATE FUNCTION bm25_query(tbl regclass, doc_column name, query text,
+                           k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
+    RETURNS bm25query AS 'MODULE_PATHNAME', 'semvec_bm25_query' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION bm25_query(regclass, name, text, float8, float8) IS
     'parse a BM25 query for a column with a bm25 index or registered with bm25_create(): lexemes, document frequencies, weights';
 

@@ -107,13 +107,26 @@ pg_fn!(fn semvec_bm25_idf(fcinfo) {
 
 // semvec_bm25_check_params(k1 float8, b float8) -> void
 pg_fn!(fn semvec_bm25_check_params(fcinfo) {
+    reject_nulls(fcinfo, &["k1", "b"]);
     Bm25Params::new(arg_f64(fcinfo, 0), arg_f64(fcinfo, 1)).or_raise();
     Datum::from(0usize)
 });
 
+/// A NULL parameter is an error (22004), not the zero its empty datum would read as.
+unsafe fn reject_nulls(fcinfo: pg_sys::FunctionCallInfo, names: &[&str]) {
+    unsafe {
+        for (i, name) in names.iter().enumerate() {
+            if arg_is_null(fcinfo, i) {
+                raise(NULL_VALUE_NOT_ALLOWED, format!("{name} must not be NULL"), None, None);
+            }
+        }
+    }
+}
+
 // semvec_rrf_check_params(rrf_k, keyword_weight, vector_weight float8,
 //                         keyword_depth, vector_depth, top_k integer) -> void
 pg_fn!(fn semvec_rrf_check_params(fcinfo) {
+    reject_nulls(fcinfo, &["rrf_k", "keyword_weight", "vector_weight", "keyword_depth", "vector_depth", "top_k"]);
     RrfParams::new(arg_f64(fcinfo, 0), arg_f64(fcinfo, 1), arg_f64(fcinfo, 2)).or_raise();
     for (i, name) in [(3, "keyword_depth"), (4, "vector_depth"), (5, "top_k")] {
         semvec_bm25::check_depth(name, arg_i32(fcinfo, i) as i64).or_raise();

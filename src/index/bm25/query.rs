@@ -209,3 +209,122 @@ pg_fn!(fn semvec_bm25_index_config(fcinfo) {
     pg_sys::index_close(index, lockmode);
     if config == pg_sys::InvalidOid { return_null(fcinfo) } else { Datum::from(config) }
 });
+
+/// What `bm25_query()` remembers per call site: the plpgsql function that builds the query,
+/// and its last arguments and result.
+struct QueryMemo {
+    builder: pg_sys::FmgrInfo,
+    key: Option<MemoKey>,
+    /// The result, copied into the call site's memory context (None: NULL).
+    result: Option<Datum>,
+}
+
+/// A result stays valid for the same arguments within one statement and command: STABLE's
+/// contract. A plpgsql expression keeps its call site for the whole transaction, so the key also
+/// holds the statement's start and the command id (bumped by every write in between).
+#[derive(PartialEq)]
+struct MemoKey {
+    xact_start: i64,
+    stmt_start: i64,
+    command: u32,
+    args: Vec<Option<Vec<u8>>>,
+}
+
+const QUERY_ARGS: usize = 5;
+
+unsafe fn memo_key(fcinfo: pg_sys::FunctionCallInfo) -> MemoKey {
+    unsafe {
+        let args = (0..QUERY_ARGS)
+            .map(|i| {
+                if arg_is_null(fcinfo, i) {
+                    return None;
+                }
+                let d = arg(fcinfo, i);
+                Some(match i {
+                    0 => (d.value() as u32).to_le_bytes().to_vec(),
+                    1 => std::ffi::CStr::from_ptr(d.cast_mut_ptr::<std::ffi::c_char>()).to_bytes().to_vec(),
+                    2 => {
+                        let p = detoast(d);
+                        std::slice::from_raw_parts(p as *const u8, varsize(p)).to_vec()
+                    }
+                    _ => (d.value() as u64).to_le_bytes().to_vec(),
+                })
+            })
+            .collect();
+        MemoKey {
+            xact_start: pg_sys::GetCurrentTransactionStartTimestamp(),
+            stmt_start: pg_sys::GetCurrentStatementStartTimestamp(),
+            command: pg_sys::GetCurrentCommandId(false),
+            args,
+        }
+    }
+}
+
+// bm25_query(tbl regclass, doc_column name, query text, k1 float8, b float8) -> bm25query:
+// semvec_bm25_query_uncached() (in the same schema), evaluated once per call site and statement
+// for the same arguments. `SELECT -(doc <@> bm25_query(...)) ... ORDER BY doc <@> bm25_query(...)`
+// evaluates the expression for every returned row; without this each would parse the query and
+// read the index's statistics again (a quarter of a millisecond each).
+pg_fn!(fn semvec_bm25_query(fcinfo) {
+    let flinfo = (*fcinfo).flinfo;
+    let mut memo = (*flinfo).fn_extra as *mut QueryMemo;
+    if memo.is_null() {
+        let nsp = pg_sys::get_func_namespace((*flinfo).fn_oid);
+        let schema = std::ffi::CStr::from_ptr(pg_sys::get_namespace_name(nsp)).to_string_lossy().into_owned();
+        let quoted = std::ffi::CStr::from_ptr(pg_sys::quote_identifier(
+            std::ffi::CString::new(schema).expect("schema name").as_ptr(),
+        ))
+        .to_string_lossy()
+        .into_owned();
+        let signature = format!(
+            "{quoted}.semvec_bm25_query_uncached(pg_catalog.regclass, pg_catalog.name, pg_catalog.text, pg_catalog.float8, pg_catalog.float8)"
+        );
+        let sig = std::ffi::CString::new(signature).expect("signature");
+        let oid = pgrx::direct_function_call_as_datum(pg_sys::regprocedurein, &[Some(Datum::from(sig.as_ptr()))])
+            .expect("regprocedurein");
+        let fresh = QueryMemo {
+            builder: std::mem::zeroed(),
+            key: None,
+            result: None,
+        };
+        memo = PgMemoryContexts::For((*flinfo).fn_mcxt).leak_and_drop_on_delete(fresh);
+        pg_sys::fmgr_info_cxt(pg_sys::Oid::from(oid.value() as u32), &mut (*memo).builder, (*flinfo).fn_mcxt);
+        (*flinfo).fn_extra = memo.cast();
+    }
+    let key = memo_key(fcinfo);
+    if (*memo).key.as_ref() != Some(&key) {
+        // Call the builder with the same arguments (NULLs included: it is not strict).
+        let size = std::mem::size_of::<pg_sys::FunctionCallInfoBaseData>()
+            + QUERY_ARGS * std::mem::size_of::<pg_sys::NullableDatum>();
+        let call = pg_sys::palloc0(size) as pg_sys::FunctionCallInfo;
+        (*call).flinfo = &mut (*memo).builder;
+        (*call).nargs = QUERY_ARGS as i16;
+        (*call).fncollation = (*fcinfo).fncollation;
+        let args = (*call).args.as_mut_slice(QUERY_ARGS);
+        for (i, a) in args.iter_mut().enumerate() {
+            *a = pg_sys::NullableDatum {
+                value: arg(fcinfo, i),
+                isnull: arg_is_null(fcinfo, i),
+            };
+        }
+        let f = (*memo).builder.fn_addr.expect("builder has an address");
+        let d = pg_sys::ffi::pg_guard_ffi_boundary(|| f(call));
+        let isnull = (*call).isnull;
+        if let Some(old) = (*memo).result.take() {
+            pg_sys::pfree(old.cast_mut_ptr());
+        }
+        (*memo).key = None;
+        (*memo).result = if isnull {
+            None
+        } else {
+            Some(PgMemoryContexts::For((*flinfo).fn_mcxt).switch_to(|_| Datum::from(pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr()))))
+        };
+        (*memo).key = Some(key);
+        pg_sys::pfree(call.cast());
+    }
+    match (*memo).result {
+        // A copy: the caller may free or modify what it gets.
+        Some(d) => Datum::from(pg_sys::pg_detoast_datum_copy(d.cast_mut_ptr())),
+        None => return_null(fcinfo),
+    }
+});

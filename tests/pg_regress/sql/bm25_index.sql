@@ -134,6 +134,28 @@ DROP INDEX bmi_bm25;
 CREATE INDEX CONCURRENTLY bmi_bm25 ON bmi USING bm25 (tsv);
 SELECT bmi_mismatches() AS mismatches_concurrently;
 
+-- bm25_query() remembers its result per call site within a statement: the same value as the
+-- plpgsql builder (NULL arguments go to it), and a write in between (a new command)
+-- is seen by the next evaluation of the same call site.
+SELECT count(*) FILTER (WHERE bm25_query('bmi', 'tsv', q)::text = semvec_bm25_query_uncached('bmi', 'tsv', q)::text) AS same,
+       count(*) AS queries
+  FROM bmi_q;
+SELECT (bm25_query('bmi', 'tsv', NULL)).lexemes, (bm25_query('bmi', 'tsv', NULL)).n_docs = (SELECT count(*) FROM bmi) AS n_docs_ok;
+SELECT bm25_query('bmi', 'tsv', 'gene', NULL, 0.75);  -- 22004: k1 and b must not be NULL
+CREATE FUNCTION bmi_n_docs_seen() RETURNS bigint[] LANGUAGE plpgsql AS $$
+DECLARE seen bigint[] := '{}';
+BEGIN
+    FOR i IN 1..3 LOOP
+        seen := seen || (bm25_query('bmi', 'tsv', 'gene')).n_docs;
+        INSERT INTO bmi VALUES (100000 + i, 0, 'gene ' || i);
+    END LOOP;
+    RETURN seen;
+END
+$$;
+SELECT s[2] - s[1] AS step1, s[3] - s[2] AS step2 FROM bmi_n_docs_seen() s;
+DELETE FROM bmi WHERE id > 100000;
+VACUUM (INDEX_CLEANUP ON) bmi;
+
 -- A text column: documents are to_tsvector(text_config, body); the same scores as the tsvector.
 CREATE INDEX bmi_body_bm25 ON bmi USING bm25 (body) WITH (text_config = 'english');
 SELECT (bm25_query('bmi', 'body', 'gene network')).config;
