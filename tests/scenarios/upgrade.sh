@@ -149,5 +149,22 @@ for release in $RELEASES; do
         fail "the extension updated from $release differs from a fresh $CURRENT install"
         diff -u "$SCN_TMP/fresh.sql" "$SCN_TMP/updated.sql" | head -60 >&2 || true
     fi
+
+    # The `vector` alias (scripts/install_vector_alias.sh) follows the same versions.
+    if [ "$release" = 0.1.0 ]; then alias_old=0.8.2; else alias_old="0.8.2+semvec.$release"; fi
+    alias_new=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$SHARE/vector.control")
+    node_psql up -d postgres -c "CREATE DATABASE alias_$db" -c "CREATE DATABASE alias_fresh_$db"
+    node_psql up -d "alias_$db" -c "CREATE EXTENSION vector VERSION '$alias_old'" -c "ALTER EXTENSION vector UPDATE"
+    node_psql up -d "alias_fresh_$db" -c "CREATE EXTENSION vector"
+    check_eq "ALTER EXTENSION vector UPDATE goes from $alias_old to $alias_new" \
+        "$(node_sql up "SELECT extversion FROM pg_extension WHERE extname = 'vector'" -d "alias_$db")" "$alias_new"
+    dump_objects "alias_$db" "$SCN_TMP/alias_updated.sql"
+    dump_objects "alias_fresh_$db" "$SCN_TMP/alias_fresh.sql"
+    if cmp -s "$SCN_TMP/alias_fresh.sql" "$SCN_TMP/alias_updated.sql"; then
+        pass "the vector alias updated from $alias_old is object for object a fresh one"
+    else
+        fail "the vector alias updated from $alias_old differs from a fresh one"
+        diff -u "$SCN_TMP/alias_fresh.sql" "$SCN_TMP/alias_updated.sql" | head -40 >&2 || true
+    fi
 done
 finish
