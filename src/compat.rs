@@ -11,6 +11,7 @@
 //! | `IndexAmRoutine.amcanhash`, `amconsistentequality`, `amconsistentordering`, `amgettreeheight`, `amtranslatestrategy`, `amtranslatecmptype` | 18 |
 //! | `TupleDesc.attrs` → `compact_attrs` (full attributes through `TupleDescAttr`) | 18 |
 //! | `vacuum_delay_point()` → `vacuum_delay_point(is_analyze)` | 18 |
+//! | `relopt_parse_elt.isset_offset` | 18 |
 //!
 //! The buffer-descriptor state word that [`crate::index::storage`] updates (`BM_LOCKED`,
 //! `BUF_USAGECOUNT_*`) has the same layout in 15 to 18; its constants come from the bindings of
@@ -168,5 +169,17 @@ pub fn am_routine_newer_fields(am: &mut pg_sys::IndexAmRoutine) {
         am.amgettreeheight = None;
         am.amtranslatestrategy = None;
         am.amtranslatecmptype = None;
+    }
+}
+
+/// One entry of `build_reloptions`' parse table: option `name` of type `kind`, stored at `offset`
+/// of the options struct (18 adds `isset_offset`, 0: whether the option was set is not recorded).
+pub const fn relopt(name: &'static std::ffi::CStr, kind: pg_sys::relopt_type::Type, offset: usize) -> pg_sys::relopt_parse_elt {
+    pg_sys::relopt_parse_elt {
+        optname: name.as_ptr(),
+        opttype: kind,
+        offset: offset as i32,
+        #[cfg(feature = "pg18")]
+        isset_offset: 0,
     }
 }
