@@ -39,6 +39,9 @@ text = re.sub(r"pg_catalog\.binary_upgrade_set_next_[a-z_]+\('?\d+'?(::pg_catalo
 blocks = re.split(r"\n--\n-- (?=Name: )", text)
 out = []
 for b in blocks[1:]:
+    # the #[pg_test] functions of a `cargo pgrx test` build (schema tests) are not part of a release
+    if re.match(r"Name: [^\n]*; Schema: tests;", b) or b.startswith("Name: tests; Type: SCHEMA"):
+        continue
     b = "\n".join(l for l in b.splitlines() if l.strip() and not l.startswith("--") and not l.startswith("SET ")
                   and not l.startswith("SELECT pg_catalog.set_config"))
     out.append(b)
