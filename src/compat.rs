@@ -12,6 +12,7 @@
 //! | `TupleDesc.attrs` → `compact_attrs` (full attributes through `TupleDescAttr`) | 18 |
 //! | `vacuum_delay_point()` → `vacuum_delay_point(is_analyze)` | 18 |
 //! | `relopt_parse_elt.isset_offset` | 18 |
+//! | the planner compares `Path.disabled_nodes` before costs (an infinite cost no longer rules a path out) | 18 |
 //!
 //! The buffer-descriptor state word that [`crate::index::storage`] updates (`BM_LOCKED`,
 //! `BUF_USAGECOUNT_*`) has the same layout in 15 to 18; its constants come from the bindings of
@@ -181,5 +182,20 @@ pub const fn relopt(name: &'static std::ffi::CStr, kind: pg_sys::relopt_type::Ty
         offset: offset as i32,
         #[cfg(feature = "pg18")]
         isset_offset: 0,
+    }
+}
+
+/// Makes the planner never pick `path`, an index path our access method cannot run (no ORDER BY
+/// operator). Before 18 its infinite cost does that; since 18 the planner compares the count of
+/// disabled nodes before costs, so with `enable_seqscan = off` (a disabled seq scan counts 1) the
+/// infinite-cost index path would win: mark it with 2, as pgvector does.
+///
+/// # Safety
+/// `path` is the planner's `IndexPath` of `amcostestimate`.
+#[allow(unused_variables)]
+pub unsafe fn never_use_path(path: *mut pg_sys::IndexPath) {
+    #[cfg(feature = "pg18")]
+    unsafe {
+        (*path).path.disabled_nodes = 2;
     }
 }

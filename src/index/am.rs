@@ -255,6 +255,7 @@ pub unsafe fn cost_base(root: *mut pg_sys::PlannerInfo, path: *mut pg_sys::Index
             *out.selectivity = 0.0;
             *out.correlation = 0.0;
             *out.pages = 0.0;
+            crate::compat::never_use_path(path);
             return None;
         }
         let mut costs: pg_sys::GenericCosts = std::mem::zeroed();
