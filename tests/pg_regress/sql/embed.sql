@@ -93,7 +93,7 @@ SET ROLE semvec_regress_nobody;
 DO $$
 DECLARE msg text; detail text;
 BEGIN
-    PERFORM semvec_register_model('x', '../../../../../../../etc/passwd', 'all-MiniLM-L6-v2/tokenizer.json');
+    PERFORM semvec_register_model('x', '../../../../../../../../../../../../../../../../../../../../etc/passwd', 'all-MiniLM-L6-v2/tokenizer.json');
 EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
     RAISE NOTICE 'SQLSTATE %: %', SQLSTATE, replace(msg, current_setting('semvec_regress.model_dir'), '<model_dir>');
