@@ -35,6 +35,9 @@ text = open(sys.argv[1]).read()
 text = re.sub(r"^\\(un)?restrict .*$", "", text, flags=re.M)
 text = re.sub(r"'\d+'::pg_catalog\.oid", "'N'::pg_catalog.oid", text)
 text = re.sub(r"(relfrozenxid|relminmxid|datfrozenxid|datminmxid) = '\d+'", r"\1 = 'N'", text)
+text = re.sub(r"WHERE oid = '\d+'", "WHERE oid = 'N'", text)
+# the OIDs of the extension's configuration tables
+text = re.sub(r"'\{\d+(,\d+)*\}'", "'{N}'", text)
 text = re.sub(r"pg_catalog\.binary_upgrade_set_next_[a-z_]+\('?\d+'?(::pg_catalog\.oid)?\)", "binary_upgrade_set_next_oid(N)", text)
 blocks = re.split(r"\n--\n-- (?=Name: )", text)
 out = []
