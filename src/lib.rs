@@ -10,6 +10,7 @@ pgrx::pg_module_magic!(name, version);
 
 #[macro_use]
 pub mod fmgr;
+pub mod compat;
 pub mod datatype;
 pub mod embed;
 pub mod error;

@@ -129,7 +129,7 @@ pub fn run_polling<R: Send>(cancel: &AtomicBool, work: impl FnOnce() -> R + Send
 
 /// `VACUUM`'s regular stop: cost-based delay, then interrupts.
 pub fn vacuum_checkpoint() {
-    unsafe { pg_sys::vacuum_delay_point() };
+    crate::compat::vacuum_delay_point();
     pgrx::check_for_interrupts!();
 }
 
@@ -138,7 +138,7 @@ pub fn vacuum_checkpoint() {
 /// # Safety
 /// `index` is an open index relation with one key column.
 pub unsafe fn build_dims(index: pg_sys::Relation, am: &str, max_dims: i32) -> u32 {
-    let dims = unsafe { (*(*index).rd_att).attrs.as_slice(1)[0].atttypmod };
+    let dims = unsafe { crate::compat::index_key_attr(index).atttypmod };
     if dims < 0 {
         raise(INVALID_PARAMETER_VALUE, "column does not have dimensions", None, None);
     }
@@ -194,7 +194,7 @@ unsafe fn count_index_scan(index: pg_sys::Relation) {
             pg_sys::pgstat_assoc_relation(index);
         }
         if !(*index).pgstat_info.is_null() {
-            (*(*index).pgstat_info).t_counts.t_numscans += 1;
+            crate::compat::count_scan((*index).pgstat_info);
         }
     }
 }
@@ -255,6 +255,7 @@ pub unsafe fn cost_base(root: *mut pg_sys::PlannerInfo, path: *mut pg_sys::Index
             *out.selectivity = 0.0;
             *out.correlation = 0.0;
             *out.pages = 0.0;
+            crate::compat::never_use_path(path);
             return None;
         }
         let mut costs: pg_sys::GenericCosts = std::mem::zeroed();

@@ -124,6 +124,7 @@ pub unsafe fn am_routine(cb: AmCallbacks) -> pg_sys::Datum {
     am.amestimateparallelscan = None;
     am.aminitparallelscan = None;
     am.amparallelrescan = None;
+    crate::compat::am_routine_newer_fields(&mut am);
     pg_sys::Datum::from(am.into_pg())
 }
 

@@ -9,6 +9,7 @@
 //! code and is re-raised at the callback's `#[pg_guard]` boundary: nothing long-jumps over a Rust
 //! frame. `scripts/lint.sh` keeps it so (no unguarded `extern` declarations in `src/`).
 
+use crate::compat::{count_buffer_hit, rel_file, rel_file_key, RelFile};
 use pgrx::pg_sys;
 use semvec_storage::{Page, RelationRead, RelationWrite, BLCKSZ};
 use std::ops::{Deref, DerefMut};
@@ -26,7 +27,7 @@ const _: () = assert!(std::mem::size_of::<Page>() == BLCKSZ);
 /// how hot a page is), so [`bump_usage_count`] does what an ordinary pin does; index pages then
 /// compete for `shared_buffers` exactly as when read through `ReadBuffer`.
 pub struct BufferHints {
-    node: pg_sys::RelFileNode,
+    file: RelFile,
     fork: pg_sys::ForkNumber::Type,
     /// Per block: buffer id, 0 when unknown. Only touched in short sections without Postgres calls,
     /// so no borrow is live when an ERROR long-jumps out of a buffer call.
@@ -71,12 +72,10 @@ impl BufferHints {
             if (*(*rel).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char {
                 return None;
             }
-            let node = (*rel).rd_node;
+            let file = rel_file(rel);
             HINTS.with(|h| {
                 let mut tables = h.borrow_mut();
-                let same = |t: &BufferHints| {
-                    t.fork == fork && t.node.relNode == node.relNode && t.node.dbNode == node.dbNode && t.node.spcNode == node.spcNode
-                };
+                let same = |t: &BufferHints| t.fork == fork && rel_file_key(&t.file) == rel_file_key(&file);
                 if let Some(i) = tables.iter().position(|t| same(t)) {
                     let t = tables.remove(i);
                     tables.push(t.clone());
@@ -86,7 +85,7 @@ impl BufferHints {
                     tables.remove(0);
                 }
                 let t = std::rc::Rc::new(BufferHints {
-                    node,
+                    file,
                     fork,
                     slots: std::cell::UnsafeCell::new(Vec::new()),
                 });
@@ -121,13 +120,12 @@ impl BufferHints {
     unsafe fn pin(&self, rel: pg_sys::Relation, blkno: u32) -> pg_sys::Buffer {
         unsafe {
             let hint = (self.get(blkno) & HINT_BUFFER_MASK) as pg_sys::Buffer;
-            if hint != 0 && pg_sys::ReadRecentBuffer(self.node, self.fork, blkno, hint) {
+            if hint != 0 && pg_sys::ReadRecentBuffer(self.file, self.fork, blkno, hint) {
                 bump_usage_count(hint);
                 // What ReadBufferExtended counts for pg_statio_*_indexes.
                 let stats = (*rel).pgstat_info;
                 if !stats.is_null() {
-                    (*stats).t_counts.t_blocks_fetched += 1;
-                    (*stats).t_counts.t_blocks_hit += 1;
+                    count_buffer_hit(stats);
                 }
                 return hint;
             }

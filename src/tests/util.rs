@@ -2,8 +2,30 @@
 
 use pgrx::prelude::*;
 
-/// Run `sql` and return the SQLSTATE it fails with, or None when it succeeds.
+/// Run `sql` and return the SQLSTATE it fails with, or None when it succeeds. It runs in a
+/// subtransaction, rolled back when it fails, so the test's transaction stays usable: an error
+/// caught without one leaves the backend's state half-reset. Since PostgreSQL 17 a failed
+/// CREATE INDEX then leaves its restricted `search_path` (pg_catalog, pg_temp) in force, and the
+/// next statement no longer finds the tables in `public`.
 pub fn sqlstate_of(sql: &str) -> Option<String> {
+    unsafe {
+        let cxt = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(cxt);
+        let state = sqlstate_unprotected(sql);
+        if state.is_none() {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(cxt);
+        pg_sys::CurrentResourceOwner = owner;
+        state
+    }
+}
+
+fn sqlstate_unprotected(sql: &str) -> Option<String> {
     let sql = sql.to_owned();
     PgTryBuilder::new(|| {
         Spi::run(&sql).expect("spi");

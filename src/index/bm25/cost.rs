@@ -64,6 +64,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         if mismatch {
             *out.startup_cost = f64::INFINITY;
             *out.total_cost = f64::INFINITY;
+            crate::compat::never_use_path(path);
             return;
         }
         // The first rows: the query terms' dictionary pages and the posting blocks WAND cannot

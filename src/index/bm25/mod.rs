@@ -57,7 +57,7 @@ impl Bm25Index {
     /// `index` is an open bm25 index relation.
     pub unsafe fn of(index: pg_sys::Relation) -> Bm25Index {
         unsafe {
-            let typ = (*(*index).rd_att).attrs.as_slice(1)[0].atttypid;
+            let typ = crate::compat::index_key_attr(index).atttypid;
             let text = typ != pg_sys::TSVECTOROID;
             let config = match options::text_config(index) {
                 Some(name) => regconfig(&name),

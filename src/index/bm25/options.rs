@@ -44,11 +44,11 @@ pub fn init() {
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea {
     unsafe {
-        let tab = [pg_sys::relopt_parse_elt {
-            optname: c"text_config".as_ptr(),
-            opttype: pg_sys::relopt_type::RELOPT_TYPE_STRING,
-            offset: std::mem::offset_of!(Bm25Options, text_config) as i32,
-        }];
+        let tab = [crate::compat::relopt(
+            c"text_config",
+            pg_sys::relopt_type::RELOPT_TYPE_STRING,
+            std::mem::offset_of!(Bm25Options, text_config),
+        )];
         pg_sys::build_reloptions(
             reloptions,
             validate,

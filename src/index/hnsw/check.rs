@@ -65,7 +65,7 @@ unsafe fn check(index_oid: pg_sys::Oid, heapallindexed: bool) -> pg_sys::Datum {
             raise(WRONG_OBJECT_TYPE, format!("\"{name}\" is not an index"), None, None);
         }
         // Before any lock: nobody else may block writers on a table they do not own.
-        if !pg_sys::pg_class_ownercheck(index_oid, pg_sys::GetUserId()) {
+        if !crate::compat::relation_owned_by(index_oid, pg_sys::GetUserId()) {
             raise(INSUFFICIENT_PRIVILEGE, format!("must be owner of index {name}"), None, None);
         }
         let lockmode = if pg_sys::RecoveryInProgress() {
@@ -112,7 +112,7 @@ unsafe fn check(index_oid: pg_sys::Oid, heapallindexed: bool) -> pg_sys::Datum {
             return jsonb(&json);
         }
         let itype = IndexType::of(index);
-        let dims = (*(*index).rd_att).attrs.as_slice(1)[0].atttypmod;
+        let dims = crate::compat::index_key_attr(index).atttypmod;
         let rel = PgRelation::new(index, Logging::Generic);
         let payload_check = move |p: &[u8]| payload_problem(itype, dims, p);
         let opts = CheckOptions {

@@ -137,7 +137,7 @@ impl IndexType {
                 _ => unsupported(format!("unknown support function {support}")),
             };
             // bit operator classes also accept varbit columns, whose length is not fixed
-            if (*(*index).rd_att).attrs.as_slice(1)[0].atttypid == pg_sys::VARBITOID {
+            if crate::compat::index_key_attr(index).atttypid == pg_sys::VARBITOID {
                 raise(FEATURE_NOT_SUPPORTED, "type not supported for hnsw index", None, None);
             }
             let name = func_name(proc1);

@@ -78,8 +78,7 @@ thread_local! {
 
 /// This backend's copy of `rel`'s upper layers for a query that read `meta`, made now if due.
 unsafe fn upper_layers(rel: &PgRelation, meta: &Meta) -> Option<Arc<UpperLayers>> {
-    let node = unsafe { (*rel.rel).rd_node };
-    let key = (node.spcNode, node.dbNode, node.relNode);
+    let key = crate::compat::rel_file_key(&unsafe { crate::compat::rel_file(rel.rel) });
     // Decide under the borrow; build (page reads, which may raise an ERROR) without it.
     let build = UPPER.with(|u| {
         let (tick, uses) = &mut *u.borrow_mut();

@@ -55,7 +55,7 @@ impl IvfIndex {
                 _ => unsupported(),
             };
             // bit operator classes also accept varbit columns, whose length is not fixed
-            if (*(*index).rd_att).attrs.as_slice(1)[0].atttypid == pg_sys::VARBITOID {
+            if crate::compat::index_key_attr(index).atttypid == pg_sys::VARBITOID {
                 unsupported();
             }
             let cosine = pg_sys::index_getprocid(index, 1, NORM_PROC) != pg_sys::InvalidOid;

@@ -74,11 +74,11 @@ pub fn init() {
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea {
     unsafe {
-        let tab = [pg_sys::relopt_parse_elt {
-            optname: c"lists".as_ptr(),
-            opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
-            offset: std::mem::offset_of!(IvfflatOptions, lists) as i32,
-        }];
+        let tab = [crate::compat::relopt(
+            c"lists",
+            pg_sys::relopt_type::RELOPT_TYPE_INT,
+            std::mem::offset_of!(IvfflatOptions, lists),
+        )];
         pg_sys::build_reloptions(
             reloptions,
             validate,

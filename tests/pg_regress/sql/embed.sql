@@ -68,7 +68,19 @@ SELECT * FROM chunk_text('x', 0, 0);
 SELECT semvec_register_model('all-MiniLM-L6-v2', 'all-MiniLM-L6-v2/model.onnx', 'all-MiniLM-L6-v2/tokenizer.json');
 SELECT semvec_register_model('all-MiniLM-L6-v2', 'all-MiniLM-L6-v2-int8/model.onnx', 'all-MiniLM-L6-v2-int8/tokenizer.json');
 SELECT semvec_register_model('bad-pooling', 'all-MiniLM-L6-v2/model.onnx', 'all-MiniLM-L6-v2/tokenizer.json', 'max');
-SELECT semvec_register_model('missing', 'nope/model.onnx', 'nope/tokenizer.json');
+-- Errors that name the model directory (which differs between installations: /usr/share/postgresql/15,
+-- a PostgreSQL 18 copy under the checkout, ...) are shown with it as <model_dir>.
+SELECT setting || '/extension/semvec/models' AS model_dir FROM pg_config WHERE name = 'SHAREDIR' \gset
+SET semvec_regress.model_dir = :'model_dir';
+DO $$
+DECLARE msg text; hint text;
+BEGIN
+    PERFORM semvec_register_model('missing', 'nope/model.onnx', 'nope/tokenizer.json');
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+    RAISE NOTICE 'SQLSTATE %: %', SQLSTATE, replace(msg, current_setting('semvec_regress.model_dir'), '<model_dir>');
+    RAISE NOTICE 'HINT: %', replace(hint, current_setting('semvec_regress.model_dir'), '<model_dir>');
+END $$;
 -- a non-superuser without pg_read_server_files cannot register models
 CREATE ROLE semvec_regress_nobody;
 SET ROLE semvec_regress_nobody;
@@ -78,7 +90,15 @@ RESET ROLE;
 -- a pg_read_server_files member may, but only below the model directory
 GRANT pg_read_server_files TO semvec_regress_nobody;
 SET ROLE semvec_regress_nobody;
-SELECT semvec_register_model('x', '../../../../../../../etc/passwd', 'all-MiniLM-L6-v2/tokenizer.json');
+DO $$
+DECLARE msg text; detail text;
+BEGIN
+    PERFORM semvec_register_model('x', '../../../../../../../../../../../../../../../../../../../../etc/passwd', 'all-MiniLM-L6-v2/tokenizer.json');
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+    RAISE NOTICE 'SQLSTATE %: %', SQLSTATE, replace(msg, current_setting('semvec_regress.model_dir'), '<model_dir>');
+    RAISE NOTICE 'DETAIL: %', detail;
+END $$;
 RESET ROLE;
 DROP ROLE semvec_regress_nobody;
 -- a long embedding batch honours query cancellation between sub-batches, and the session goes on

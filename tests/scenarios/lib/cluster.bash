@@ -1,7 +1,9 @@
 # Throwaway PostgreSQL clusters for the reliability scenarios. Source it after scripts/lib.sh.
 #
 # Every node lives under one temporary folder (removed on exit, with its servers stopped), runs as
-# user postgres, listens on 127.0.0.1 and a socket in that folder only, on a port of 28820-28839.
+# user postgres, listens on 127.0.0.1 and a socket in that folder only, on a port of 28820-28839
+# (the port a scenario names plus SEMVEC_SCN_PORT_SHIFT: 0 on PostgreSQL 15, 30 on 18, so the
+# scenarios of both majors can run side by side).
 # Functions: node_init NAME PORT [conf lines], node_start, node_stop, node_crash (SIGKILL of the
 # postmaster and every process it started), node_psql NAME [psql args], node_pid NAME,
 # node_dir NAME, expect/pass/fail bookkeeping and finish (prints "<name>: N passed, M failed"),
@@ -12,6 +14,7 @@ SCN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/semvec-${SCN_NAME}-XXXXXX")"
 chmod 755 "$SCN_TMP"
 chown postgres:postgres "$SCN_TMP"
 declare -A NODE_PORT=()
+if [ "$PG_MAJOR" = 15 ]; then SEMVEC_SCN_PORT_SHIFT="${SEMVEC_SCN_PORT_SHIFT:-0}"; else SEMVEC_SCN_PORT_SHIFT="${SEMVEC_SCN_PORT_SHIFT:-30}"; fi
 SCN_PASSED=0
 SCN_FAILED=0
 SCN_FAILURES=()
@@ -22,7 +25,7 @@ node_port() { echo "${NODE_PORT[$1]}"; }
 
 # node_init NAME PORT [postgresql.conf lines...]
 node_init() {
-    local name=$1 port=$2
+    local name=$1 port=$(($2 + SEMVEC_SCN_PORT_SHIFT))
     shift 2
     local dir
     dir="$(node_dir "$name")"
@@ -39,7 +42,7 @@ node_init() {
 # node_basebackup NAME PRIMARY PORT [pg_basebackup options...] -- [conf lines...]: a base backup of
 # PRIMARY (over 127.0.0.1) as node NAME, with its own port and settings; not started.
 node_basebackup() {
-    local name=$1 primary=$2 port=$3
+    local name=$1 primary=$2 port=$(($3 + SEMVEC_SCN_PORT_SHIFT))
     shift 3
     local opts=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
