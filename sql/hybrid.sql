@@ -505,6 +505,12 @@ BEGIN
 END
 $$;
 
+-- The first WAND pass's size for a ranking of depth n: n, the tie group at the cut and the row
+-- after it in one pass (a second pass costs about as much as the first).
+CREATE FUNCTION semvec_bm25_scan_batch(n integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT LEAST(n::bigint + GREATEST(10, n / 4), 1000000)::integer $$;
+
 -- The keyword side through a bm25 index: (k, s) of the best `limit_param` matching rows, best
 -- first, ties by key as semvec_bm25_ranking_sql() orders them. The index returns rows by score
 -- (ties by TID); rank() takes every row tied with the last one admitted, and its run condition
@@ -515,12 +521,6 @@ $$;
 -- (the old path's GIN bitmap scan and the hnsw scan are not affected), and with jit off: that same
 -- full-scan price (about 0.6 per row) passes jit_above_cost from a few hundred thousand rows, and
 -- compiling the statement then costs 100-400 ms for a scan that takes a few (1M documents).
--- The first WAND pass's size for a ranking of depth n: n, the tie group at the cut and the row
--- after it in one pass (a second pass costs about as much as the first).
-CREATE FUNCTION semvec_bm25_scan_batch(n integer) RETURNS integer
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT LEAST(n::bigint + GREATEST(10, n / 4), 1000000)::integer $$;
-
 CREATE FUNCTION semvec_bm25_index_ranking_sql(tbl regclass, doc_column name, key_expr text,
                                               query_param text, limit_param text)
     RETURNS text LANGUAGE sql STABLE PARALLEL SAFE

@@ -38,6 +38,8 @@ text = re.sub(r"(relfrozenxid|relminmxid|datfrozenxid|datminmxid) = '\d+'", r"\1
 text = re.sub(r"WHERE oid = '\d+'", "WHERE oid = 'N'", text)
 # the OIDs of the extension's configuration tables
 text = re.sub(r"'\{\d+(,\d+)*\}'", "'{N}'", text)
+# the LSNs some minors (15.20) record per attribute in binary-upgrade mode
+text = re.sub(r"'\{[0-9A-F/,]+\}'::pg_catalog\.pg_lsn\[\]", "'{N}'::pg_catalog.pg_lsn[]", text)
 text = re.sub(r"pg_catalog\.binary_upgrade_set_next_[a-z_]+\('?\d+'?(::pg_catalog\.oid)?\)", "binary_upgrade_set_next_oid(N)", text)
 blocks = re.split(r"\n--\n-- (?=Name: )", text)
 out = []
