@@ -3,7 +3,7 @@
 source "$(dirname "$0")/../scripts/lib.sh"
 cluster_start
 PG_REGRESS="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress"
-OUT=/tmp/semvec-regress-out
+OUT=/tmp/semvec-regress-out-pg$PG_MAJOR
 rm -rf "$OUT"; mkdir -p "$OUT"
 tests=$(cd "$ROOT/tests/pg_regress/sql" && ls *.sql | sed 's/\.sql$//' | sort)
 log "pg_regress: $(echo $tests | wc -w) files"
