@@ -103,8 +103,10 @@ check "REINDEX INDEX CONCURRENTLY succeeded under load" grep -q reindex-ok "$SCN
 [ -s "$SCN_TMP/ddl.out" ] && grep -v -- "-ok$" "$SCN_TMP/ddl.out" >&2 || true
 log_file="$(node_dir conc)/server.log"
 check "no deadlock was detected" bash -c "! grep -q 'deadlock detected' '$log_file'"
-check "the server log has no ERROR" bash -c "! grep -q 'ERROR' '$log_file'"
-grep -m 5 "ERROR" "$log_file" >&2 || true
+# Autovacuum cancels itself when a statement waits on its lock (CREATE INDEX CONCURRENTLY, the
+# VACUUM loop): Postgres logs that as an ERROR of the autovacuum worker, not of any client.
+check_log_clean conc 0 "the server log has no ERROR/FATAL/PANIC (autovacuum cancelling itself aside)" \
+    'ERROR:  canceling autovacuum task$'
 check_eq "both indexes are valid" \
     "$(node_sql conc "SELECT count(*) FROM pg_index WHERE indrelid = 'items'::regclass AND indisvalid AND indisready AND indexrelid::regclass::text LIKE 'items_v_%'")" 2
 
