@@ -68,8 +68,20 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-#[inline]
+#[inline(always)]
 pub fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    // Most tfs, lengths and many key gaps take one byte.
+    match b.get(*pos) {
+        Some(&byte) if byte < 0x80 => {
+            *pos += 1;
+            Some(byte as u64)
+        }
+        _ => get_varint_long(b, pos),
+    }
+}
+
+#[inline(never)]
+fn get_varint_long(b: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     let mut shift = 0;
     loop {
@@ -263,6 +275,52 @@ pub fn decode_block(tuple: &[u8], out: &mut Vec<Posting>) -> Option<BlockHeader>
         out.push(Posting { key, tf, len });
     }
     (pos == data.len()).then_some(h)
+}
+
+/// Decodes one block's postings one at a time, from a copy of its data, so a search stops
+/// where its target is and decodes the rest only if it comes back for it.
+#[derive(Default)]
+pub struct BlockReader {
+    data: Vec<u8>,
+    pos: usize,
+    left: u16,
+    key: u64,
+}
+
+impl BlockReader {
+    /// Start on `tuple` (a posting block); its header, or None if malformed.
+    pub fn load(&mut self, tuple: &[u8]) -> Option<BlockHeader> {
+        let h = BlockHeader::read(tuple)?;
+        self.data.clear();
+        self.data
+            .extend_from_slice(&tuple[BLOCK_HEADER_SIZE..BLOCK_HEADER_SIZE + h.data_len as usize]);
+        (self.pos, self.left, self.key) = (0, h.count, h.first);
+        Some(h)
+    }
+
+    /// Postings not decoded yet.
+    pub fn left(&self) -> u16 {
+        self.left
+    }
+
+    /// The next posting: `Ok(None)` after the last, `Err(())` if the block is malformed (as
+    /// [`decode_block`] would find it).
+    #[inline]
+    pub fn next_posting(&mut self) -> Result<Option<Posting>, ()> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let d = &self.data;
+        let gap = get_varint(d, &mut self.pos).ok_or(())?;
+        self.key = self.key.checked_add(gap).ok_or(())?;
+        let tf = u32::try_from(get_varint(d, &mut self.pos).ok_or(())?).map_err(|_| ())?;
+        let len = u32::try_from(get_varint(d, &mut self.pos).ok_or(())?).map_err(|_| ())?;
+        self.left -= 1;
+        if self.left == 0 && self.pos != d.len() {
+            return Err(());
+        }
+        Ok(Some(Posting { key: self.key, tf, len }))
+    }
 }
 
 #[cfg(test)]

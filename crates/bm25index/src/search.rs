@@ -14,7 +14,7 @@
 //! Scores are computed by [`Bm25Params::score_frequencies`] with weights `qtf * idf(N, df)` and
 //! `avg = total / N`: the same operations as `semvec_bm25_score_counts`, bit for bit.
 
-use crate::codec::{decode_block, impacts_bound, BlockHeader, Posting};
+use crate::codec::{impacts_bound, BlockHeader, BlockReader, Posting};
 use crate::error::{not_valid, Bm25IndexError};
 use crate::insert::{check_block, read_meta};
 use crate::page::{
@@ -170,14 +170,22 @@ struct Cursor {
     ub: f64,
     next_page: Option<(u32, u16)>,
     blocks_left: u32,
-    buf: Vec<u8>,
-    ranges: Vec<(usize, usize)>,
+    /// The page whose blocks `headers` describes, and each block's item number there: a block's
+    /// postings are decoded straight from the page when needed (most blocks of a long list are
+    /// skipped on their header alone).
+    page: u32,
+    items: Vec<u16>,
     headers: Vec<BlockHeader>,
     bounds: Vec<f64>,
     bi: usize,
     exhausted: bool,
     positioned: bool,
+    /// Whether `doc` is a posting of the list (false after [`Cursor::skip_to`]: then `doc` is
+    /// only a lower bound of the next posting's key, and `tf` / `len` are stale).
+    exact: bool,
+    /// The block under decoding (`decoded_bi`): its postings so far, and the reader of the rest.
     decoded: Vec<Posting>,
+    reader: BlockReader,
     decoded_bi: usize,
     pi: usize,
     doc: u64,
@@ -195,14 +203,16 @@ impl Cursor {
             ub,
             next_page: (e.n_blocks > 0).then_some((e.head_blk, e.head_off)),
             blocks_left: e.n_blocks,
-            buf: Vec::new(),
-            ranges: Vec::new(),
+            page: 0,
+            items: Vec::new(),
             headers: Vec::new(),
             bounds: Vec::new(),
             bi: 0,
             exhausted: false,
             positioned: false,
+            exact: false,
             decoded: Vec::new(),
+            reader: BlockReader::default(),
             decoded_bi: usize::MAX,
             pi: 0,
             doc: 0,
@@ -225,8 +235,8 @@ impl Cursor {
         if !is_page(&g, PAGE_POSTINGS) {
             return Err(not_valid(format!("block {blk} is not a posting page")));
         }
-        self.buf.clear();
-        self.ranges.clear();
+        self.page = blk;
+        self.items.clear();
         self.headers.clear();
         self.bounds.clear();
         let last = (g.len() as u32).min(off as u32 + self.blocks_left - 1) as u16;
@@ -234,8 +244,7 @@ impl Cursor {
             let t = g.get(o).ok_or_else(|| not_valid("bad posting block"))?;
             self.headers
                 .push(BlockHeader::read(t).ok_or_else(|| not_valid("bad posting block header"))?);
-            self.ranges.push((self.buf.len(), self.buf.len() + t.len()));
-            self.buf.extend_from_slice(t);
+            self.items.push(o);
             self.bounds.push(f64::NAN);
         }
         self.blocks_left -= (last + 1 - off) as u32;
@@ -283,6 +292,22 @@ impl Cursor {
         *b
     }
 
+    /// The weighted bound, for the document `key` of length `len`, of the block under the block
+    /// pointer (after `shallow(key)`): 0 when the block starts after `key` or none of its impacts
+    /// has a length at most `len` (no posting of that length is there), else the largest score
+    /// at length `len` of a covering impact's tf.
+    fn block_bound_at(&self, params: &Bm25Params, avg: f64, key: u64, len: u32) -> f64 {
+        if self.exhausted {
+            return 0.0;
+        }
+        let h = &self.headers[self.bi];
+        if h.first > key {
+            return 0.0;
+        }
+        let tf = h.impacts().iter().filter(|i| i.len <= len).map(|i| i.tf).max().unwrap_or(0);
+        self.weight * params.term_score(tf, len as u64, avg)
+    }
+
     fn block_last(&self) -> u64 {
         if self.exhausted {
             DONE
@@ -291,25 +316,63 @@ impl Cursor {
         }
     }
 
-    /// Position on the first posting with key >= target.
-    fn advance<R: RelationRead>(&mut self, rel: &R, target: u64, st: &mut SearchStats) -> Result<(), Bm25IndexError> {
+    /// Move past every posting before `target` without decoding: to the block that may hold
+    /// `target`, with `doc` a lower bound (`target` or that block's first key) unless the block
+    /// is decoded already.
+    fn skip_to<R: RelationRead>(&mut self, rel: &R, target: u64, st: &mut SearchStats) -> Result<(), Bm25IndexError> {
         if self.positioned && self.doc >= target {
             return Ok(());
         }
+        if !self.shallow(rel, target, st)? {
+            (self.doc, self.exact, self.positioned) = (DONE, true, true);
+            return Ok(());
+        }
+        if self.decoded_bi == self.bi {
+            return self.advance(rel, target, st);
+        }
+        self.doc = target.max(self.headers[self.bi].first);
+        self.exact = false;
+        Ok(())
+    }
+
+    /// Position on the first posting with key >= target.
+    fn advance<R: RelationRead>(&mut self, rel: &R, target: u64, st: &mut SearchStats) -> Result<(), Bm25IndexError> {
+        if self.positioned && self.doc >= target && self.exact {
+            return Ok(());
+        }
+        // Nothing before a lower bound is left to return.
+        let target = if self.positioned { target.max(self.doc) } else { target };
         self.positioned = true;
+        self.exact = true;
         loop {
             if !self.shallow(rel, target, st)? {
                 self.doc = DONE;
                 return Ok(());
             }
             if self.decoded_bi != self.bi {
-                let (s, e) = self.ranges[self.bi];
-                decode_block(&self.buf[s..e], &mut self.decoded).ok_or_else(|| not_valid("bad posting block"))?;
-                st.postings_decoded += self.decoded.len() as u64;
+                // Tuples never move and VACUUM only removes postings in place, so the block
+                // read now holds at most what its header, read earlier, promised.
+                let g = rel.read(self.page);
+                st.pages_read += 1;
+                let t = g.get(self.items[self.bi]).ok_or_else(|| not_valid("bad posting block"))?;
+                self.reader.load(t).ok_or_else(|| not_valid("bad posting block header"))?;
+                drop(g);
+                self.decoded.clear();
                 self.decoded_bi = self.bi;
                 self.pi = 0;
             }
             self.pi += self.decoded[self.pi..].partition_point(|p| p.key < target);
+            if self.pi == self.decoded.len() {
+                // Decode on up to the target.
+                while let Some(p) = self.reader.next_posting().map_err(|_| not_valid("bad posting block"))? {
+                    st.postings_decoded += 1;
+                    self.decoded.push(p);
+                    if p.key >= target {
+                        break;
+                    }
+                    self.pi += 1;
+                }
+            }
             if let Some(p) = self.decoded.get(self.pi) {
                 (self.doc, self.tf, self.len) = (p.key, p.tf, p.len);
                 return Ok(());
@@ -623,10 +686,21 @@ impl Scan {
                         next = next.min(c.block_last().saturating_add(1));
                     }
                     for c in cursors[..=p].iter_mut() {
-                        c.advance(rel, next, st)?;
+                        c.skip_to(rel, next, st)?;
                     }
                     continue;
                 }
+            }
+            // Cursors on pivot_doc only by a lower bound (skipped there) decode now.
+            let mut moved = false;
+            for c in cursors[..=p].iter_mut() {
+                if c.doc == pivot_doc && !c.exact {
+                    c.advance(rel, pivot_doc, st)?;
+                    moved |= c.doc != pivot_doc;
+                }
+            }
+            if moved {
+                continue;
             }
             if cursors[0].doc == pivot_doc {
                 let len = cursors[0].len;
@@ -639,6 +713,52 @@ impl Scan {
                 for c in cursors[..=p].iter_mut() {
                     tfs[c.q] = 0;
                     c.advance(rel, pivot_doc + 1, st)?;
+                }
+            } else if prune {
+                // cursors[at..=p] sit on pivot_doc, so its length and their tfs are known: their
+                // exact contributions plus each earlier cursor's bound at that length (no block
+                // decoded) may already fall short. Otherwise probe the earlier cursors, largest
+                // bound first, each replacing its bound by its exact contribution, and stop as
+                // soon as the document cannot reach the threshold.
+                let at = cursors[..=p].iter().position(|c| c.doc == pivot_doc).unwrap();
+                let len = cursors[at].len;
+                let mut bound = 0.0;
+                for c in &cursors[at..=p] {
+                    bound += c.weight * params.term_score(c.tf, len as u64, avg);
+                }
+                let mut probes: Vec<(f64, usize)> = Vec::with_capacity(at);
+                for (j, c) in cursors[..at].iter().enumerate() {
+                    let b = c.block_bound_at(&params, avg, pivot_doc, len);
+                    bound += b;
+                    probes.push((b, j));
+                }
+                probes.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+                let mut probe = probes.iter();
+                while widen(bound) >= theta {
+                    let Some(&(b, j)) = probe.next() else { break };
+                    let c = &mut cursors[j];
+                    c.advance(rel, pivot_doc, st)?;
+                    bound -= b;
+                    if c.doc == pivot_doc {
+                        bound += c.weight * params.term_score(c.tf, len as u64, avg);
+                    }
+                }
+                if widen(bound) >= theta {
+                    // Every cursor up to p is positioned: score pivot_doc exactly.
+                    for c in &cursors[..=p] {
+                        if c.doc == pivot_doc {
+                            tfs[c.q] = c.tf;
+                        }
+                    }
+                    st.docs_scored += 1;
+                    let score = params.score_frequencies(&tfs, len as u64, weights, avg);
+                    top.offer(Cand { score, key: pivot_doc });
+                    tfs.iter_mut().for_each(|t| *t = 0);
+                }
+                for c in cursors[..=p].iter_mut() {
+                    if c.doc == pivot_doc {
+                        c.advance(rel, pivot_doc + 1, st)?;
+                    }
                 }
             } else {
                 for c in cursors[..p].iter_mut() {
