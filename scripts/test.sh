@@ -2,11 +2,14 @@
 # The whole test suite: set-up (idempotent), core crates (cargo test), pgrx #[pg_test]s,
 # pg_regress SQL sessions against a real cluster, and the multi-process scenario scripts.
 #
-# Against the PostgreSQL major SEMVEC_PG picks (15 by default). SEMVEC_TEST_PGS="15 18" runs the
-# suite once per major, one after the other (what CI runs); the core crates, which do not depend
-# on the server, are tested in the first run only. On a major other than 15 the scenarios named in
-# SEMVEC_TEST_SKIP_SCENARIOS are skipped (default: the long recall and load scenarios, which
-# exercise the same version-independent code as on 15; set it to "" to run them all).
+# Against PostgreSQL 15 and then 18 (SEMVEC_TEST_PGS, default "15 18": what CI runs), or only the
+# major SEMVEC_PG picks when it is set. Once per major, one after the other; the core crates,
+# which do not depend on the server, are tested in the first run only. On a major other than 15
+# the scenarios named in SEMVEC_TEST_SKIP_SCENARIOS are skipped (default: the long recall and load
+# scenarios, which exercise the same version-independent code as on 15; "" runs them all).
+if [ -z "${SEMVEC_TEST_PGS:-}" ] && [ -z "${SEMVEC_PG:-}" ]; then
+    export SEMVEC_TEST_PGS="15 18"
+fi
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
