@@ -277,6 +277,10 @@ pub fn decode_block(tuple: &[u8], out: &mut Vec<Posting>) -> Option<BlockHeader>
     (pos == data.len()).then_some(h)
 }
 
+/// A posting block that does not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadBlock;
+
 /// Decodes one block's postings one at a time, from a copy of its data, so a search stops
 /// where its target is and decodes the rest only if it comes back for it.
 #[derive(Default)]
@@ -303,21 +307,21 @@ impl BlockReader {
         self.left
     }
 
-    /// The next posting: `Ok(None)` after the last, `Err(())` if the block is malformed (as
-    /// [`decode_block`] would find it).
+    /// The next posting: `Ok(None)` after the last, `Err(BadBlock)` if the block is malformed
+    /// (as [`decode_block`] would find it).
     #[inline]
-    pub fn next_posting(&mut self) -> Result<Option<Posting>, ()> {
+    pub fn next_posting(&mut self) -> Result<Option<Posting>, BadBlock> {
         if self.left == 0 {
             return Ok(None);
         }
         let d = &self.data;
-        let gap = get_varint(d, &mut self.pos).ok_or(())?;
-        self.key = self.key.checked_add(gap).ok_or(())?;
-        let tf = u32::try_from(get_varint(d, &mut self.pos).ok_or(())?).map_err(|_| ())?;
-        let len = u32::try_from(get_varint(d, &mut self.pos).ok_or(())?).map_err(|_| ())?;
+        let gap = get_varint(d, &mut self.pos).ok_or(BadBlock)?;
+        self.key = self.key.checked_add(gap).ok_or(BadBlock)?;
+        let tf = u32::try_from(get_varint(d, &mut self.pos).ok_or(BadBlock)?).map_err(|_| BadBlock)?;
+        let len = u32::try_from(get_varint(d, &mut self.pos).ok_or(BadBlock)?).map_err(|_| BadBlock)?;
         self.left -= 1;
         if self.left == 0 && self.pos != d.len() {
-            return Err(());
+            return Err(BadBlock);
         }
         Ok(Some(Posting { key: self.key, tf, len }))
     }
