@@ -35,6 +35,18 @@ if [ "$PG_MAJOR" = 18 ] && ! "$PG_CONFIG" --version 2>/dev/null | grep -q "Postg
     source "$ROOT/scripts/lib.sh"  # PG_BIN and PG_CONFIG now point into the installed wheel
 fi
 
+# pgrx checks every pg_config registered in its config.toml, so an entry whose pg_config is gone
+# (PostgreSQL 18 of a checkout since deleted) breaks `cargo pgrx test` for every major: drop those.
+pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+if [ -f "$pgrx_config" ]; then
+    while IFS= read -r line; do
+        path=$(sed -n 's/^pg[0-9]* = "\(.*\)"$/\1/p' <<<"$line")
+        if [ -n "$path" ] && [ ! -x "$path" ]; then
+            log "pgrx config: dropping $line (that pg_config no longer exists)"
+            grep -vxF "$line" "$pgrx_config" >"$pgrx_config.tmp" && mv "$pgrx_config.tmp" "$pgrx_config"
+        fi
+    done < <(grep -E '^pg[0-9]+ = "' "$pgrx_config")
+fi
 # pgrx's registration of this major (other majors' lines stay).
 if ! grep -qsF "pg$PG_MAJOR = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
     log "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
