@@ -269,12 +269,18 @@ pub fn decode_block(tuple: &[u8], out: &mut Vec<Posting>) -> Option<BlockHeader>
     let mut pos = 0;
     let mut key = h.first;
     for _ in 0..h.count {
-        key = key.checked_add(get_varint(data, &mut pos)?)?;
-        let tf = u32::try_from(get_varint(data, &mut pos)?).ok()?;
-        let len = u32::try_from(get_varint(data, &mut pos)?).ok()?;
-        out.push(Posting { key, tf, len });
+        out.push(read_posting(data, &mut pos, &mut key)?);
     }
     (pos == data.len()).then_some(h)
+}
+
+/// The posting at `pos` of a block's data, whose previous key is `key`; advances both.
+#[inline]
+fn read_posting(data: &[u8], pos: &mut usize, key: &mut u64) -> Option<Posting> {
+    *key = key.checked_add(get_varint(data, pos)?)?;
+    let tf = u32::try_from(get_varint(data, pos)?).ok()?;
+    let len = u32::try_from(get_varint(data, pos)?).ok()?;
+    Some(Posting { key: *key, tf, len })
 }
 
 /// A posting block that does not decode.
@@ -302,11 +308,6 @@ impl BlockReader {
         Some(h)
     }
 
-    /// Postings not decoded yet.
-    pub fn left(&self) -> u16 {
-        self.left
-    }
-
     /// The next posting: `Ok(None)` after the last, `Err(BadBlock)` if the block is malformed
     /// (as [`decode_block`] would find it).
     #[inline]
@@ -314,16 +315,12 @@ impl BlockReader {
         if self.left == 0 {
             return Ok(None);
         }
-        let d = &self.data;
-        let gap = get_varint(d, &mut self.pos).ok_or(BadBlock)?;
-        self.key = self.key.checked_add(gap).ok_or(BadBlock)?;
-        let tf = u32::try_from(get_varint(d, &mut self.pos).ok_or(BadBlock)?).map_err(|_| BadBlock)?;
-        let len = u32::try_from(get_varint(d, &mut self.pos).ok_or(BadBlock)?).map_err(|_| BadBlock)?;
+        let p = read_posting(&self.data, &mut self.pos, &mut self.key).ok_or(BadBlock)?;
         self.left -= 1;
-        if self.left == 0 && self.pos != d.len() {
+        if self.left == 0 && self.pos != self.data.len() {
             return Err(BadBlock);
         }
-        Ok(Some(Posting { key: self.key, tf, len }))
+        Ok(Some(p))
     }
 }
 

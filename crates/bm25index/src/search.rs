@@ -703,15 +703,8 @@ impl Scan {
                 continue;
             }
             if cursors[0].doc == pivot_doc {
-                let len = cursors[0].len;
-                for c in &cursors[..=p] {
-                    tfs[c.q] = c.tf;
-                }
-                st.docs_scored += 1;
-                let score = params.score_frequencies(&tfs, len as u64, weights, avg);
-                top.offer(Cand { score, key: pivot_doc });
+                score_pivot(&cursors[..=p], pivot_doc, &params, weights, avg, &mut tfs, top, st);
                 for c in cursors[..=p].iter_mut() {
-                    tfs[c.q] = 0;
                     c.advance(rel, pivot_doc + 1, st)?;
                 }
             } else if prune {
@@ -745,15 +738,7 @@ impl Scan {
                 }
                 if widen(bound) >= theta {
                     // Every cursor up to p is positioned: score pivot_doc exactly.
-                    for c in &cursors[..=p] {
-                        if c.doc == pivot_doc {
-                            tfs[c.q] = c.tf;
-                        }
-                    }
-                    st.docs_scored += 1;
-                    let score = params.score_frequencies(&tfs, len as u64, weights, avg);
-                    top.offer(Cand { score, key: pivot_doc });
-                    tfs.iter_mut().for_each(|t| *t = 0);
+                    score_pivot(&cursors[..=p], pivot_doc, &params, weights, avg, &mut tfs, top, st);
                 }
                 for c in cursors[..=p].iter_mut() {
                     if c.doc == pivot_doc {
@@ -766,6 +751,32 @@ impl Scan {
                 }
             }
         }
+    }
+}
+
+/// Score `doc` from the cursors positioned on it (their tfs, its length) and offer it; `tfs`
+/// (one slot per query term) is zero before and after.
+#[allow(clippy::too_many_arguments)]
+fn score_pivot(
+    cursors: &[Cursor],
+    doc: u64,
+    params: &Bm25Params,
+    weights: &[f64],
+    avg: f64,
+    tfs: &mut [u32],
+    top: &mut TopK,
+    st: &mut SearchStats,
+) {
+    let on_doc = || cursors.iter().filter(move |c| c.doc == doc);
+    let len = on_doc().next().map_or(0, |c| c.len);
+    for c in on_doc() {
+        tfs[c.q] = c.tf;
+    }
+    st.docs_scored += 1;
+    let score = params.score_frequencies(tfs, len as u64, weights, avg);
+    top.offer(Cand { score, key: doc });
+    for c in on_doc() {
+        tfs[c.q] = 0;
     }
 }
 
