@@ -48,7 +48,7 @@ if [ -f "$pgrx_config" ]; then
     done < <(grep -E '^pg[0-9]+ = "' "$pgrx_config")
 fi
 # pgrx's registration of this major (other majors' lines stay).
-if ! grep -qsF "pg$PG_MAJOR = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+if ! grep -qsF "pg$PG_MAJOR = \"$PG_CONFIG\"" "$pgrx_config"; then
     log "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
     cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG"
 fi
