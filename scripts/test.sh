@@ -2,13 +2,15 @@
 # The whole test suite: set-up (idempotent), core crates (cargo test), pgrx #[pg_test]s,
 # pg_regress SQL sessions against a real cluster, and the multi-process scenario scripts.
 #
-# Against PostgreSQL 15 and then 18 (SEMVEC_TEST_PGS, default "15 18": what CI runs), or only the
-# major SEMVEC_PG picks when it is set. Once per major, one after the other; the core crates,
-# which do not depend on the server, are tested in the first run only. On a major other than 15
-# the scenarios named in SEMVEC_TEST_SKIP_SCENARIOS are skipped (default: the long recall and load
-# scenarios, which exercise the same version-independent code as on 15; "" runs them all).
+# Against PostgreSQL 15, 18 and 16 in that order (SEMVEC_TEST_PGS, default "15 18 16": what CI
+# runs), then a compile-only check for 17 (scripts/build_check.sh; SEMVEC_TEST_BUILD_ONLY, default
+# "17"); or only the major SEMVEC_PG picks when it is set. One major after the other; the core
+# crates, which do not depend on the server, are tested in the first run only. On a major other
+# than 15 the scenarios named in SEMVEC_TEST_SKIP_SCENARIOS are skipped (default: the long recall
+# and load scenarios, which exercise the same version-independent code as on 15; "" runs them all).
 if [ -z "${SEMVEC_TEST_PGS:-}" ] && [ -z "${SEMVEC_PG:-}" ]; then
-    export SEMVEC_TEST_PGS="15 18"
+    export SEMVEC_TEST_PGS="15 18 16"
+    export SEMVEC_TEST_BUILD_ONLY="${SEMVEC_TEST_BUILD_ONLY-17}"
 fi
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -20,6 +22,10 @@ if [ -n "${SEMVEC_TEST_PGS:-}" ] && [ "$SEMVEC_TEST_PGS" != "$PG_MAJOR" ]; then
         log "=== the test suite on PostgreSQL $major ==="
         SEMVEC_PG=$major SEMVEC_TEST_PGS=$major SEMVEC_TEST_CORE=$first bash "$0" || rc=1
         first=0
+    done
+    for major in ${SEMVEC_TEST_BUILD_ONLY:-}; do
+        log "=== compiling for PostgreSQL $major (no server to test against) ==="
+        bash "$ROOT/scripts/build_check.sh" "$major" || { log "FAILED: the build check for $major"; rc=1; }
     done
     exit $rc
 fi

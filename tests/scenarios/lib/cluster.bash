@@ -2,8 +2,8 @@
 #
 # Every node lives under one temporary folder (removed on exit, with its servers stopped), runs as
 # user postgres, listens on 127.0.0.1 and a socket in that folder only, on a port of 28820-28839
-# (the port a scenario names plus SEMVEC_SCN_PORT_SHIFT: 0 on PostgreSQL 15, 30 on 18, so the
-# scenarios of both majors can run side by side).
+# (the port a scenario names plus SEMVEC_SCN_PORT_SHIFT: 0 on PostgreSQL 15, 30 on 18, 60 on 16,
+# so the scenarios of the majors can run side by side).
 # Functions: node_init NAME PORT [conf lines], node_start, node_stop, node_crash (SIGKILL of the
 # postmaster and every process it started), node_psql NAME [psql args], node_pid NAME,
 # node_dir NAME, expect/pass/fail bookkeeping and finish (prints "<name>: N passed, M failed"),
@@ -14,7 +14,11 @@ SCN_TMP="$(mktemp -d "${TMPDIR:-/tmp}/semvec-${SCN_NAME}-XXXXXX")"
 chmod 755 "$SCN_TMP"
 chown postgres:postgres "$SCN_TMP"
 declare -A NODE_PORT=()
-if [ "$PG_MAJOR" = 15 ]; then SEMVEC_SCN_PORT_SHIFT="${SEMVEC_SCN_PORT_SHIFT:-0}"; else SEMVEC_SCN_PORT_SHIFT="${SEMVEC_SCN_PORT_SHIFT:-30}"; fi
+case "$PG_MAJOR" in
+    15) SEMVEC_SCN_PORT_SHIFT="${SEMVEC_SCN_PORT_SHIFT:-0}" ;;
+    16) SEMVEC_SCN_PORT_SHIFT="${SEMVEC_SCN_PORT_SHIFT:-60}" ;;
+    *) SEMVEC_SCN_PORT_SHIFT="${SEMVEC_SCN_PORT_SHIFT:-30}" ;;
+esac
 SCN_PASSED=0
 SCN_FAILED=0
 SCN_FAILURES=()
