@@ -38,6 +38,7 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!("../sql/embed.sql", name = "embed_sql", requires = ["hnsw_sql"], finalize);
 pgrx::extension_sql_file!("../sql/hybrid.sql", name = "hybrid_sql", requires = ["hnsw_sql"]);
 pgrx::extension_sql_file!("../sql/bm25index.sql", name = "bm25index_sql", requires = ["hybrid_sql"]);
+pgrx::extension_sql_file!("../sql/shard.sql", name = "shard_sql", requires = ["bm25index_sql"]);
 
 #[allow(non_snake_case)]
 #[pg_guard]

@@ -195,6 +195,34 @@ mod tests {
     }
 
     #[pg_test]
+    fn bm25_index_term_stats_are_the_tables_own_counts() {
+        // hybrid_search_sharded() sums these over the shards into global BM25 weights, so each must
+        // be what a count over the table gives: documents, total length, rows holding each lexeme.
+        let mut rng = Lcg(29);
+        corpus(&mut rng, 200);
+        Spi::run("CREATE INDEX ht_bm25 ON ht USING bm25 (tsv)").unwrap();
+        let lexemes = "ARRAY['fox', 'river', 'run', 'zebra', 'nothing-like-it']";
+        let counted = format!(
+            "ARRAY[(SELECT count(tsv) FROM ht), (SELECT coalesce(sum(bm25_document_length(tsv)), 0) FROM ht)]::bigint[]
+             || ARRAY(SELECT (SELECT count(*) FROM ht WHERE tsv @@ semvec_bm25_or_tsquery(ARRAY[l]))
+                        FROM unnest({lexemes}) WITH ORDINALITY u(l, o) ORDER BY o)"
+        );
+        let index_says = format!("SELECT semvec_bm25_index_term_stats('ht_bm25', {lexemes})::text");
+        assert_eq!(one_str(&index_says), one_str(&format!("SELECT ({counted})::text")));
+        assert!(one_str(&index_says).ends_with(",0}"), "an absent lexeme has df 0");
+        // Rows written after the build are counted too.
+        Spi::run("INSERT INTO ht (id, body) SELECT g, repeat('zebra river ', g % 4) FROM generate_series(1001, 1040) g").unwrap();
+        assert_eq!(one_str(&index_says), one_str(&format!("SELECT ({counted})::text")));
+        // No lexemes: only the corpus counts.
+        assert_eq!(one_i64("SELECT cardinality(semvec_bm25_index_term_stats('ht_bm25', '{}'))"), 2);
+        Spi::run("CREATE INDEX ht_gin ON ht USING gin (tsv)").unwrap();
+        assert_eq!(
+            sqlstate_of("SELECT semvec_bm25_index_term_stats('ht_gin', '{fox}')").as_deref(),
+            Some("42809")
+        );
+    }
+
+    #[pg_test]
     fn hybrid_search_equals_reference_fusion_of_both_rankings() {
         let mut rng = Lcg(19);
         corpus(&mut rng, 250);

@@ -384,6 +384,7 @@ mod tests {
         // read a bm25 index's pages (statistics change with every write to it)
         ("semvec_bm25_index_stats", 's', true, 's'),
         ("semvec_bm25_index_config", 's', true, 's'),
+        ("semvec_bm25_index_term_stats", 's', true, 's'),
         // bm25_query(): a per-statement memo over a plpgsql function; NULLs go to it as before
         ("bm25_query", 's', false, 's'),
         // type-info support functions the AMs call internally (pgvector declares them the same)

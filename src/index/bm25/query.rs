@@ -200,6 +200,33 @@ pg_fn!(fn semvec_bm25_index_stats(fcinfo) {
     ))
 });
 
+// semvec_bm25_index_term_stats(index regclass, lexemes text[]) -> bigint[]:
+// {n_docs, total_length, document frequency of each lexeme...}, the counts semvec_bm25_index_stats
+// derives its weights from. A sharded search sums them over the shards and builds one query with
+// the global weights (hybrid_search_sharded), so every shard scores as one server would.
+pg_fn!(fn semvec_bm25_index_term_stats(fcinfo) {
+    let index_oid = pg_sys::Oid::from(arg(fcinfo, 0).value() as u32);
+    let lexemes = text_array(arg(fcinfo, 1), "lexemes");
+    let lockmode = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let index = open_bm25_index(index_oid, lockmode);
+    let rel = PgRelation::new(index, Logging::Generic);
+    let terms: Vec<(&[u8], u32)> = lexemes.iter().map(|l| (l.as_bytes(), 1)).collect();
+    let scan = semvec_bm25index::Scan::begin(&rel, &terms, Bm25Params::default()).or_raise_for(index);
+    let (n, total, _) = scan.corpus();
+    let mut out = vec![n as i64, total as i64];
+    out.extend(scan.df().iter().map(|&d| d as i64));
+    pg_sys::index_close(index, lockmode);
+    let mut datums: Vec<Datum> = out.iter().map(|&v| Datum::from(v)).collect();
+    Datum::from(pg_sys::construct_array(
+        datums.as_mut_ptr(),
+        datums.len() as i32,
+        pg_sys::INT8OID,
+        8,
+        true,
+        pg_sys::TYPALIGN_DOUBLE as std::ffi::c_char,
+    ))
+});
+
 // semvec_bm25_index_config(index regclass) -> regconfig: the index's text_config, or NULL.
 pg_fn!(fn semvec_bm25_index_config(fcinfo) {
     let index_oid = pg_sys::Oid::from(arg(fcinfo, 0).value() as u32);
