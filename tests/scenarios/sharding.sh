@@ -18,8 +18,8 @@
 #    top-10 of the text query equals one server's (parent query and vector_search_sharded(), with
 #    a literal and in generic plans). Skipped when no model is installed (setup.sh --no-models).
 #
-# Environment: SHARD_ROWS (rows in all, default 45000, ~2.5 minutes; the issue's 300000 took 16 minutes
-# here, mostly the four hnsw builds),
+# Environment: SHARD_ROWS (rows in all, default 45000, ~2 minutes; the issue's 300000 took 6 minutes
+# here with a release build: tests/stress/run.sh sharding),
 # SHARD_DIMS (default 32), SHARD_QUERIES (default 200), SHARD_HYBRID_QUERIES (default 50),
 # SHARD_DOCS (rows of the hybrid table, default 30000).
 source "$(dirname "$0")/../../scripts/lib.sh"
