@@ -39,6 +39,7 @@ pgrx::extension_sql_file!("../sql/embed.sql", name = "embed_sql", requires = ["h
 pgrx::extension_sql_file!("../sql/hybrid.sql", name = "hybrid_sql", requires = ["hnsw_sql"]);
 pgrx::extension_sql_file!("../sql/bm25index.sql", name = "bm25index_sql", requires = ["hybrid_sql"]);
 pgrx::extension_sql_file!("../sql/shard.sql", name = "shard_sql", requires = ["bm25index_sql"]);
+pgrx::extension_sql_file!("../sql/vectorizer.sql", name = "vectorizer_sql", requires = ["shard_sql"]);
 
 #[allow(non_snake_case)]
 #[pg_guard]
