@@ -1134,6 +1134,7 @@ BEGIN
         UPDATE @extschema@.semvec_vectorizer z
            SET last_run_started = pg_catalog.clock_timestamp(), last_run_rows = 0, last_run_seconds = NULL
          WHERE z.id = vz_id;
+        COMMIT;  -- not held during the batches: concurrent runs of the same vectorizer must not wait
         claimed := 0;
         LOOP
             IF vz_owner <> me THEN
