@@ -1,6 +1,7 @@
 -- semvec: vectorizers (issue 18). A vectorizer keeps vector_column = embed(source, model) on every
 -- row of a table, after the fact: statement-level triggers record the rows whose source changed in a
--- durable queue, and semvec_vectorizer_run() (or a background worker) embeds them in batches.
+-- durable queue, and CALL semvec_vectorizer_run() or the background workers (src/vectorizer.rs, when
+-- semvec is in shared_preload_libraries) embed them in batches through semvec_vectorizer_run_batch().
 --
 -- How it stays correct:
 -- - Rows are found by the table's primary key (required: ctid moves on every UPDATE, and a key the
@@ -540,6 +541,65 @@ BEGIN
 END
 $$;
 
+-- One batch of a vectorizer as its owner, in the caller's transaction, which the caller commits right
+-- after (the role stays set until then): what CALL semvec_vectorizer_run() and the background workers
+-- repeat. Returns {entries claimed, vectors written, rows failed}.
+CREATE FUNCTION semvec_vectorizer_run_batch(vz_id integer, max_rows integer DEFAULT NULL) RETURNS bigint[]
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    vz_owner regrole;
+BEGIN
+    SELECT z.owner INTO vz_owner FROM @extschema@.semvec_vectorizer z WHERE z.id = vz_id;
+    IF NOT FOUND THEN
+        RETURN '{0,0,0}';
+    END IF;
+    IF vz_owner <> current_user::regrole THEN
+        PERFORM pg_catalog.set_config('role', vz_owner::text, true);
+    END IF;
+    RETURN @extschema@.semvec_vectorizer_step(vz_id, max_rows);
+END
+$$;
+
+-- The vectorizers a background worker has work for: not paused, with pending entries, in id order.
+CREATE FUNCTION semvec_vectorizer_worker_todo() RETURNS integer[]
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(pg_catalog.array_agg(z.id ORDER BY z.id), '{}')
+      FROM @extschema@.semvec_vectorizer z
+     WHERE NOT z.paused
+       AND EXISTS (SELECT FROM @extschema@.semvec_vectorizer_queue q WHERE q.vectorizer_id = z.id AND q.status = 'pending')
+$$;
+
+-- One batch for a background worker, which commits after it. run_start: the worker comes back to this
+-- vectorizer after finding it idle, so its run counters (last_run_*) start again. An error is not
+-- raised: it is logged (WARNING) and kept as the vectorizer's last error, and the worker goes on with
+-- the other vectorizers (and comes back to this one after semvec.vectorizer_naptime). Returns the
+-- entries claimed (0: nothing done).
+CREATE FUNCTION semvec_vectorizer_worker_batch(vz_id integer, run_start boolean) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    res bigint[];
+    err text;
+BEGIN
+    IF run_start THEN
+        UPDATE @extschema@.semvec_vectorizer z
+           SET last_run_started = pg_catalog.clock_timestamp(), last_run_rows = 0, last_run_seconds = NULL
+         WHERE z.id = vz_id;
+    END IF;
+    BEGIN
+        res := @extschema@.semvec_vectorizer_run_batch(vz_id);
+        RETURN res[1];
+    EXCEPTION WHEN OTHERS THEN
+        err := SQLERRM;
+        RAISE WARNING 'vectorizer "%": %', (SELECT z.name FROM @extschema@.semvec_vectorizer z WHERE z.id = vz_id), err;
+        UPDATE @extschema@.semvec_vectorizer z SET last_error = err, last_error_at = pg_catalog.now() WHERE z.id = vz_id;
+        RETURN 0;
+    END;
+END
+$$;
+
 -- Embed the pending rows of one vectorizer (name) or of every vectorizer the caller may run (a
 -- member of its owner role; paused ones are skipped), batch by batch, committing each batch; at most
 -- max_rows queue entries per vectorizer. Each batch runs as the vectorizer's owner. Not inside a
@@ -550,10 +610,8 @@ CREATE PROCEDURE semvec_vectorizer_run(name text DEFAULT NULL, max_rows bigint D
 DECLARE
     vz_ids integer[];
     vz_id integer;
-    vz_owner regrole;
     res bigint[];
     claimed bigint;
-    me regrole := current_user::regrole;
 BEGIN
     IF max_rows IS NOT NULL AND max_rows < 1 THEN
         RAISE EXCEPTION 'max_rows must be at least 1' USING ERRCODE = 'invalid_parameter_value';
@@ -569,18 +627,14 @@ BEGIN
                          WHERE NOT z.paused AND pg_catalog.pg_has_role(z.owner, 'MEMBER') ORDER BY z.id);
     END IF;
     FOREACH vz_id IN ARRAY vz_ids LOOP
-        SELECT z.owner INTO vz_owner FROM @extschema@.semvec_vectorizer z WHERE z.id = vz_id;
-        CONTINUE WHEN NOT FOUND;
         UPDATE @extschema@.semvec_vectorizer z
            SET last_run_started = pg_catalog.clock_timestamp(), last_run_rows = 0, last_run_seconds = NULL
          WHERE z.id = vz_id;
+        CONTINUE WHEN NOT FOUND;
         COMMIT;  -- not held during the batches: concurrent runs of the same vectorizer must not wait
         claimed := 0;
         LOOP
-            IF vz_owner <> me THEN
-                PERFORM pg_catalog.set_config('role', vz_owner::text, true);
-            END IF;
-            res := @extschema@.semvec_vectorizer_step(vz_id, (max_rows - claimed)::integer);
+            res := @extschema@.semvec_vectorizer_run_batch(vz_id, (max_rows - claimed)::integer);
             COMMIT;
             claimed := claimed + res[1];
             EXIT WHEN res[1] = 0 OR claimed >= max_rows;
