@@ -17,6 +17,7 @@ pub mod error;
 pub mod gucs;
 pub mod hybrid;
 pub mod index;
+pub mod vectorizer;
 
 pgrx::extension_sql_file!("../sql/vector.sql", name = "vector_sql", bootstrap);
 pgrx::extension_sql_file!("../sql/hnsw.sql", name = "hnsw_sql", requires = ["vector_sql"]);
@@ -55,6 +56,7 @@ pub extern "C-unwind" fn _PG_init() {
     index::hnsw::init();
     index::ivfflat::init();
     index::bm25::init();
+    vectorizer::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
