@@ -160,5 +160,30 @@ DROP TABLE vz_docs;
 SELECT count(*) AS vectorizers FROM semvec_vectorizer;
 SELECT count(*) AS queued FROM semvec_vectorizer_queue;
 DROP TABLE vz_nokey, vz_small;
+
+-- one batch as a background worker runs it: an error becomes a WARNING and the vectorizer's last
+-- error, not an ERROR (the worker goes on with the others)
+CREATE ROLE semvec_regress_vz_gone;
+CREATE TABLE vz_orphan (id integer PRIMARY KEY, body text, embedding vector(384));
+GRANT SELECT, UPDATE, TRIGGER ON vz_orphan TO semvec_regress_vz_gone;
+SET ROLE semvec_regress_vz_gone;
+SELECT semvec_vectorize('vz_orphan', 'body', 'embedding', name => 'vz_orphan');
+RESET ROLE;
+REVOKE ALL ON vz_orphan FROM semvec_regress_vz_gone;
+DROP ROLE semvec_regress_vz_gone;
+INSERT INTO vz_orphan VALUES (1, 'whose owner is gone');
+SELECT semvec_vectorizer_worker_todo() = ARRAY[id] AS has_work FROM semvec_vectorizer WHERE name = 'vz_orphan';
+SET client_min_messages = error;  -- the WARNING names the dropped role's OID
+SELECT semvec_vectorizer_worker_batch(id, true) AS claimed FROM semvec_vectorizer WHERE name = 'vz_orphan';
+RESET client_min_messages;
+SELECT pending, regexp_replace(last_error, '[0-9]+', 'N') AS last_error FROM semvec_vectorizer_status WHERE name = 'vz_orphan';
+-- with an owner again, the batch embeds the row, clears the error and starts the run's counters
+UPDATE semvec_vectorizer SET owner = current_user::regrole WHERE name = 'vz_orphan';
+SELECT semvec_vectorizer_worker_batch(id, true) AS claimed FROM semvec_vectorizer WHERE name = 'vz_orphan';
+SELECT s.pending, s.done, s.last_error, v.last_run_rows, v.last_run_started IS NOT NULL AS started
+  FROM semvec_vectorizer_status s JOIN semvec_vectorizer v USING (name) WHERE name = 'vz_orphan';
+SELECT cosine_distance(embedding, embed('whose owner is gone')) < 1e-6 AS embedded FROM vz_orphan;
+SELECT semvec_vectorizer_worker_todo() AS no_work;
+DROP TABLE vz_orphan;
 DROP OWNED BY semvec_regress_vz_reader;
 DROP ROLE semvec_regress_vz_reader;
