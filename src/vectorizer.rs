@@ -15,10 +15,10 @@
 //! and the worker goes on after the naptime. Only FATAL ends the process; the postmaster starts it
 //! again after [`RESTART_SECONDS`].
 //!
-//! Signals: SIGTERM as Postgres's own `die()` handles it (a batch in progress is rolled back at its next interrupt
-//! check; an idle worker exits at once, quietly); SIGHUP reloads the configuration. The worker exits
-//! with code 1 so that the postmaster restarts it after `pg_terminate_backend()` (never during a
-//! shutdown). Embedding runs through `embed_batch()` in this process, whose ONNX Runtime threads
+//! Signals: SIGTERM as Postgres's own `die()` handles it (a batch in progress is rolled back at its
+//! next interrupt check; between batches the worker exits at once, quietly), with exit code 1 so
+//! that the postmaster restarts it after `pg_terminate_backend()` (never during a shutdown); SIGINT
+//! (`pg_cancel_backend()`) cancels the batch in progress only; SIGHUP reloads the configuration. Embedding runs through `embed_batch()` in this process, whose ONNX Runtime threads
 //! never call Postgres; the loaded models stay cached in the worker between batches.
 
 use crate::gucs;
@@ -78,8 +78,7 @@ pub extern "C-unwind" fn semvec_vectorizer_worker_main(arg: pg_sys::Datum) {
         if !worker.pass() {
             nap();
         }
-        exit_if_terminated(n);
-        pgrx::check_for_interrupts!();
+        between_transactions(n);
     }
 }
 
@@ -128,8 +127,7 @@ impl Worker {
         self.running.retain(|id| todo.ids.contains(id));
         let mut worked = false;
         for &id in &todo.ids {
-            exit_if_terminated(self.n);
-            pgrx::check_for_interrupts!();
+            between_transactions(self.n);
             let start = !self.running.contains(&id);
             let sql = format!("SELECT {}.semvec_vectorizer_worker_batch($1, $2)", todo.schema);
             let batch = in_transaction(&format!("semvec vectorizer: a batch of vectorizer {id}"), || {
@@ -230,13 +228,20 @@ fn nap() {
     }
 }
 
-/// Between transactions a SIGTERM ends the worker without an error message. Exit code 1: the
-/// postmaster starts it again after pg_terminate_backend() (code 0 would unregister it).
-fn exit_if_terminated(n: i32) {
-    if unsafe { std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) } != 0 {
-        // cleared first: the message's own interrupt check would turn it into a FATAL
-        unsafe { (&raw mut pg_sys::ProcDiePending).write_volatile(0) };
-        log!("semvec vectorizer worker {n} exiting on SIGTERM");
-        unsafe { pg_sys::proc_exit(1) };
+/// Interrupts between transactions. A SIGTERM ends the worker without an error message, with exit
+/// code 1 so that the postmaster starts it again after pg_terminate_backend() (code 0 would
+/// unregister it). A cancel (pg_cancel_backend(), SIGINT) has no statement to cancel here: dropped,
+/// or it would raise an ERROR outside any transaction and end the worker. (A cancel during a batch
+/// is an ERROR in its transaction, caught by in_transaction.) The others are served.
+fn between_transactions(n: i32) {
+    unsafe {
+        if std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0 {
+            // cleared first: the message's own interrupt check would turn it into a FATAL
+            (&raw mut pg_sys::ProcDiePending).write_volatile(0);
+            log!("semvec vectorizer worker {n} exiting on SIGTERM");
+            pg_sys::proc_exit(1);
+        }
+        (&raw mut pg_sys::QueryCancelPending).write_volatile(0);
     }
+    pgrx::check_for_interrupts!();
 }

@@ -6,6 +6,7 @@
 #   the status view;
 # - pause stops the workers from embedding that vectorizer (its rows stay pending), resume restarts;
 # - a reload (SIGHUP) applies a new naptime, and wakes a sleeping worker;
+# - pg_cancel_backend() of the workers during a backlog and idle: they go on, with the same pids;
 # - pg_terminate_backend() of the workers, idle and in the middle of a backlog: they are started again
 #   and finish the work;
 # - errors: a model dropped with rows pending (the reason shown, the rows embedded once it is back),
@@ -81,8 +82,21 @@ check_eq "with a naptime of 1h the sleeping workers leave a new row pending" "$(
 node_psql vw -c "ALTER SYSTEM RESET semvec.vectorizer_naptime" -c "SELECT pg_reload_conf()" >/dev/null
 check_eventually vw "$STALE" 0 30 "a reload wakes them (SIGHUP sets the latch) and the row is embedded"
 
-log "pg_terminate_backend of the workers ($(elapsed))"
+log "pg_cancel_backend and pg_terminate_backend of the workers ($(elapsed))"
 pids_before=$(node_sql vw "$WORKER_PIDS")
+done_before=$(node_sql vw "SELECT done FROM semvec_vectorizer_status WHERE name = 'docs'")
+node_sql vw "UPDATE docs SET title = 'cancelled ' || id" >/dev/null
+check_eventually vw "SELECT done - $done_before >= 16 FROM semvec_vectorizer_status WHERE name = 'docs'" t 120 \
+    "a backlog is being embedded"
+for _ in 1 2 3; do
+    node_sql vw "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE backend_type = 'semvec vectorizer'" >/dev/null
+    sleep 0.3
+done
+check_eventually vw "$QUEUE" 0 300 "cancelled (busy or idle) the workers go on and finish the backlog"
+node_sql vw "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE backend_type = 'semvec vectorizer'" >/dev/null
+sleep 1
+check_eq "a cancel ends no worker (the same pids)" "$(node_sql vw "$WORKER_PIDS")" "$pids_before"
+check_eq "every row holds the vector of its current text" "$(node_sql vw "$STALE")" 0
 check_eq "both workers terminated" "$(node_sql vw "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'semvec vectorizer'")" 2
 check_eventually vw "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'semvec vectorizer' AND pid <> ALL ('{$pids_before}'::int[])" 2 30 \
     "the postmaster starts them again"
