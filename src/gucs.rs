@@ -26,6 +26,10 @@ pub static SEMVEC_EMBED_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32)
 pub static SEMVEC_MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static SEMVEC_ONNXRUNTIME_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+pub static VECTORIZER_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(1);
+pub static VECTORIZER_NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static VECTORIZER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+
 /// A string GUC's value, None when unset or empty.
 pub fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
     setting.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
@@ -138,6 +142,46 @@ pub fn init() {
         c"Empty means <sharedir>/extension/semvec/lib/libonnxruntime.so.1.32.0.",
         &SEMVEC_ONNXRUNTIME_PATH,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    // The workers are registered (and connect) once, at server start: their settings are
+    // PGC_POSTMASTER there. A backend that loads semvec later may not define PGC_POSTMASTER settings,
+    // and without them the reserved prefix would drop these lines of postgresql.conf with a warning:
+    // there they are defined as reloadable, and change nothing (no workers run).
+    let at_server_start = unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress };
+    let start_context = || {
+        if at_server_start {
+            GucContext::Postmaster
+        } else {
+            GucContext::Sighup
+        }
+    };
+    GucRegistry::define_int_guc(
+        c"semvec.vectorizer_workers",
+        c"Background workers that embed the rows vectorizers queue",
+        c"Started when semvec is in shared_preload_libraries; 0 starts none (CALL semvec_vectorizer_run() still works). Each takes a slot of max_worker_processes.",
+        &VECTORIZER_WORKERS,
+        0,
+        64,
+        start_context(),
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"semvec.vectorizer_naptime",
+        c"How long a vectorizer worker sleeps when it finds no pending row or after an error",
+        c"",
+        &VECTORIZER_NAPTIME,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        c"semvec.vectorizer_database",
+        c"The database whose vectorizers the background workers serve",
+        c"One database per server: the workers connect to it at start.",
+        &VECTORIZER_DATABASE,
+        start_context(),
         GucFlags::default(),
     );
     unsafe {

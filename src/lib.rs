@@ -17,6 +17,7 @@ pub mod error;
 pub mod gucs;
 pub mod hybrid;
 pub mod index;
+pub mod vectorizer;
 
 pgrx::extension_sql_file!("../sql/vector.sql", name = "vector_sql", bootstrap);
 pgrx::extension_sql_file!("../sql/hnsw.sql", name = "hnsw_sql", requires = ["vector_sql"]);
@@ -39,6 +40,7 @@ pgrx::extension_sql_file!("../sql/embed.sql", name = "embed_sql", requires = ["h
 pgrx::extension_sql_file!("../sql/hybrid.sql", name = "hybrid_sql", requires = ["hnsw_sql"]);
 pgrx::extension_sql_file!("../sql/bm25index.sql", name = "bm25index_sql", requires = ["hybrid_sql"]);
 pgrx::extension_sql_file!("../sql/shard.sql", name = "shard_sql", requires = ["bm25index_sql"]);
+pgrx::extension_sql_file!("../sql/vectorizer.sql", name = "vectorizer_sql", requires = ["shard_sql"]);
 
 #[allow(non_snake_case)]
 #[pg_guard]
@@ -54,6 +56,7 @@ pub extern "C-unwind" fn _PG_init() {
     index::hnsw::init();
     index::ivfflat::init();
     index::bm25::init();
+    vectorizer::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -46,7 +46,7 @@ def result_of(results, starts):
 
 def test_every_sql_block_runs(walkthrough):
     _, results = walkthrough
-    assert len(sql_blocks()) == 8
+    assert len(sql_blocks()) == 9
     assert len(results) >= 12
 
 
@@ -85,3 +85,17 @@ def test_prompt_context_lists_the_best_chunks(walkthrough):
     (context,) = result_of(results, "SELECT string_agg(")[0]
     assert context.startswith("[1] Volcanoes: ")
     assert "[2] " in context
+
+
+def test_vectorizer_embeds_changed_rows_only(walkthrough):
+    conn, results = walkthrough
+    rows = result_of(results, "SELECT name, pending, in_progress, done, failed, last_error")
+    assert rows == [("articles", 0, 0, 2, 0, None)]
+    stale = conn.execute(
+        "SELECT count(*) FROM articles WHERE embedding IS NULL OR cosine_distance(embedding, embed(title || ': ' || body)) > 1e-6"
+    ).fetchone()[0]
+    assert stale == 0
+    conn.execute("UPDATE articles SET views = views + 1")
+    assert conn.execute("SELECT pending FROM semvec_vectorizer_status").fetchone()[0] == 0
+    conn.execute("UPDATE articles SET body = body || ' More.' WHERE title = 'Tides'")
+    assert conn.execute("SELECT pending FROM semvec_vectorizer_status").fetchone()[0] == 1
