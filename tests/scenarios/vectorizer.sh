@@ -111,15 +111,8 @@ done_before=$(node_sql vz "SELECT sum(rows_done) FROM semvec_vectorizer WHERE na
 node_sql vz "CALL semvec_vectorizer_run()" >/dev/null 2>&1 &
 runner=$!
 track_bg $runner
-(
-    i=0
-    while node_sql vz "UPDATE docs SET title = 'crash-time title $i of ' || id WHERE id = 1 + ($i * 7) % $ROWS" >/dev/null 2>&1; do
-        i=$((i + 1))
-        sleep 0.05
-    done
-) &
-writer=$!
-track_bg $writer
+update_until_down vz "UPDATE docs SET title = 'crash-time title {i} of ' || id WHERE id = 1 + ({i} * 7) % $ROWS"
+writer=$BG_PID
 check_eventually vz "SELECT sum(rows_done) - $done_before >= 48 FROM semvec_vectorizer WHERE name LIKE 'docs_%'" t 300 \
     "the run committed some batches"
 pending_before=$(node_sql vz "SELECT sum(pending) FROM semvec_vectorizer_status")

@@ -146,15 +146,8 @@ node_sql vw "SELECT semvec_vectorizer_drop('orphan')" >/dev/null
 log "kill -9 of the server in the middle of a backlog, with a writer ($(elapsed))"
 node_sql vw "UPDATE docs SET body = 'before the crash: ' || body" >/dev/null
 done_before=$(node_sql vw "SELECT done FROM semvec_vectorizer_status WHERE name = 'docs'")
-(
-    i=0
-    while node_sql vw "UPDATE docs SET title = 'crash-time title $i of ' || id WHERE id = 1 + ($i * 7) % $ROWS" >/dev/null 2>&1; do
-        i=$((i + 1))
-        sleep 0.05
-    done
-) &
-writer=$!
-track_bg $writer
+update_until_down vw "UPDATE docs SET title = 'crash-time title {i} of ' || id WHERE id = 1 + ({i} * 7) % $ROWS"
+writer=$BG_PID
 check_eventually vw "SELECT done - $done_before >= 32 FROM semvec_vectorizer_status WHERE name = 'docs'" t 120 \
     "the workers committed some batches"
 pending_before=$(node_sql vw "SELECT pending FROM semvec_vectorizer_status WHERE name = 'docs'")

@@ -153,6 +153,22 @@ node_sql() {
 # Remember a background process of the scenario so cleanup can end it.
 track_bg() { SCN_BG_PIDS+=("$1"); }
 
+# update_until_down NODE SQL: in the background, runs SQL on NODE every 50 ms, each {i} in it
+# replaced by 0, 1, 2, ..., until a statement fails (the node crashed or stopped). Tracked; its pid
+# is in BG_PID.
+update_until_down() {
+    local node=$1 sql=$2
+    (
+        i=0
+        while node_sql "$node" "${sql//\{i\}/$i}" >/dev/null 2>&1; do
+            i=$((i + 1))
+            sleep 0.05
+        done
+    ) &
+    BG_PID=$!
+    track_bg $BG_PID
+}
+
 scn_cleanup() {
     local rc=$?
     local p
