@@ -15,18 +15,44 @@ fi
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
+# Where the time goes: every step's duration is appended to SEMVEC_TEST_TIMINGS (one file for the
+# whole run, over every major) and printed as a table at the end, so the tail of a CI log names the
+# slow steps; the log lines carry the time since the suite started.
+export SEMVEC_SUITE_T0="${SEMVEC_SUITE_T0:-$(date +%s)}"
+export SEMVEC_TEST_TIMINGS="${SEMVEC_TEST_TIMINGS:-$(mktemp /tmp/semvec-test-timings.XXXXXX)}"
+elapsed() { local s=$(($(date +%s) - SEMVEC_SUITE_T0)); printf '%d:%02d' $((s / 60)) $((s % 60)); }
+step_t0=$(date +%s) step_name=""
+# step NAME: close the step before (its duration goes to the timings file) and start NAME.
+step() {
+    local now; now=$(date +%s)
+    if [ -n "$step_name" ]; then
+        printf '%s\t%s\t%d\n' "$PG_MAJOR" "$step_name" $((now - step_t0)) >>"$SEMVEC_TEST_TIMINGS"
+    fi
+    step_name="$1" step_t0=$now
+    [ -z "$1" ] || log "[+$(elapsed)] $1"
+}
+print_timings() {
+    [ -s "$SEMVEC_TEST_TIMINGS" ] || return 0
+    log "[+$(elapsed)] time per step (seconds; PostgreSQL major, step):"
+    sort -t$'\t' -k3,3nr "$SEMVEC_TEST_TIMINGS" | awk -F'\t' '{ printf "  %6d  %-4s %s\n", $3, $1, $2; t += $3 } END { printf "  %6d  total\n", t }' >&2
+}
+
 if [ -n "${SEMVEC_TEST_PGS:-}" ] && [ "$SEMVEC_TEST_PGS" != "$PG_MAJOR" ]; then
     rc=0
     first=1
     for major in $SEMVEC_TEST_PGS; do
-        log "=== the test suite on PostgreSQL $major ==="
-        SEMVEC_PG=$major SEMVEC_TEST_PGS=$major SEMVEC_TEST_CORE=$first bash "$0" || rc=1
+        log "=== [+$(elapsed)] the test suite on PostgreSQL $major ==="
+        SEMVEC_PG=$major SEMVEC_TEST_PGS=$major SEMVEC_TEST_CORE=$first SEMVEC_TEST_OUTER=1 bash "$0" || rc=1
         first=0
     done
     for major in ${SEMVEC_TEST_BUILD_ONLY:-}; do
-        log "=== compiling for PostgreSQL $major (no server to test against) ==="
+        log "=== [+$(elapsed)] compiling for PostgreSQL $major (no server to test against) ==="
+        t0=$(date +%s)
         bash "$ROOT/scripts/build_check.sh" "$major" || { log "FAILED: the build check for $major"; rc=1; }
+        printf '%s\t%s\t%d\n' "$major" "build check" $(($(date +%s) - t0)) >>"$SEMVEC_TEST_TIMINGS"
     done
+    print_timings
+    rm -f "$SEMVEC_TEST_TIMINGS"
     exit $rc
 fi
 
@@ -39,6 +65,7 @@ SCRATCH_DIRS=("$ROOT" /tmp)
 if [ -n "${TMPDIR:-}" ] && [ "$TMPDIR" != /tmp ]; then SCRATCH_DIRS+=("$TMPDIR"); fi
 disk_check 6 "the build needs about 4 GB" "$BUILD_DIR"
 disk_check 2 "caches and test clusters need about 2 GB" "${SCRATCH_DIRS[@]}"
+step "set-up (scripts/setup.sh)"
 "$ROOT/scripts/setup.sh"
 
 # `cargo pgrx test` installs a debug build with test hooks into the system PostgreSQL, and the SQL
@@ -48,6 +75,11 @@ INSTALL_SAVE="$(mktemp -d /tmp/semvec-install-save.XXXXXX)"
 install_snapshot "$INSTALL_SAVE"
 log "saved the installed semvec ($(wc -l <"$INSTALL_SAVE/list") files); restored when the suite ends"
 on_exit() {
+    step ""
+    # A run of one major prints its own table; the loop over majors prints one for them all.
+    # Every major's run prints the table so far (a run cut short still names its slow steps).
+    print_timings
+    [ -n "${SEMVEC_TEST_OUTER:-}" ] || rm -f "$SEMVEC_TEST_TIMINGS"
     install_restore "$INSTALL_SAVE"
     log "the semvec installation is as it was before the suite"
     # Again at the end, so that a full disk is named next to what it broke.
@@ -55,20 +87,21 @@ on_exit() {
 }
 trap on_exit EXIT
 
-log "lint: cargo fmt --check, clippy -D warnings, FFI guard rule"
+step "lint: cargo fmt --check, clippy -D warnings, FFI guard rule"
 "$ROOT/scripts/lint.sh"
 
 if [ "${SEMVEC_TEST_CORE:-1}" = 1 ]; then
-    log "core crates: cargo test"
+    step "core crates: cargo test"
     cargo test --workspace --exclude semvec
 fi
 
-log "pgrx tests: cargo pgrx test pg$PG_MAJOR"
+step "pgrx tests: cargo pgrx test pg$PG_MAJOR"
 PGRX_TEST_DIR=/tmp/semvec-pgrx-pg$PG_MAJOR
 mkdir -p "$PGRX_TEST_DIR"; chown postgres:postgres "$PGRX_TEST_DIR"
 cargo pgrx test pg$PG_MAJOR -p semvec --runas postgres --pgdata "$PGRX_TEST_DIR/data"
 
 # pgrx test installed a debug build with test hooks; the SQL tests run against that same install.
+step "pg_regress"
 install_release_scripts
 "$ROOT/scripts/install_vector_alias.sh"
 "$ROOT/tests/run_regress.sh"
@@ -86,7 +119,7 @@ for t in "$ROOT"/tests/scenarios/*.sh; do
         log "scenario $(basename "$t"): skipped on PostgreSQL $PG_MAJOR (SEMVEC_TEST_SKIP_SCENARIOS)"
         continue
     fi
-    log "scenario $(basename "$t")"
+    step "scenario $(basename "$t")"
     bash "$t" || failed+=("$(basename "$t")")
 done
 if [ "${#failed[@]}" -gt 0 ]; then
