@@ -13,6 +13,7 @@
 //! | `vacuum_delay_point()` → `vacuum_delay_point(is_analyze)` | 18 |
 //! | `relopt_parse_elt.isset_offset` | 18 |
 //! | the planner compares `Path.disabled_nodes` before costs (an infinite cost no longer rules a path out) | 18 |
+//! | `Append`/`MergeAppend.part_prune_info` (a pointer) → `part_prune_index` (-1: none) | 18 |
 //!
 //! The buffer-descriptor state word that [`crate::index::storage`] updates (`BM_LOCKED`,
 //! `BUF_USAGECOUNT_*`) has the same layout in 15 to 18; its constants come from the bindings of
@@ -197,5 +198,35 @@ pub unsafe fn never_use_path(path: *mut pg_sys::IndexPath) {
     #[cfg(feature = "pg18")]
     unsafe {
         (*path).path.disabled_nodes = 2;
+    }
+}
+
+/// Whether a Merge Append prunes its children at run time (partition pruning with parameters).
+///
+/// # Safety
+/// `ma` is a Merge Append plan node.
+pub unsafe fn merge_append_has_runtime_pruning(ma: *mut pg_sys::MergeAppend) -> bool {
+    #[cfg(not(feature = "pg18"))]
+    unsafe {
+        !(*ma).part_prune_info.is_null()
+    }
+    #[cfg(feature = "pg18")]
+    unsafe {
+        (*ma).part_prune_index >= 0
+    }
+}
+
+/// Marks an Append as pruning none of its children at run time.
+///
+/// # Safety
+/// `append` is an Append plan node.
+pub unsafe fn append_without_runtime_pruning(append: *mut pg_sys::Append) {
+    #[cfg(not(feature = "pg18"))]
+    unsafe {
+        (*append).part_prune_info = std::ptr::null_mut();
+    }
+    #[cfg(feature = "pg18")]
+    unsafe {
+        (*append).part_prune_index = -1;
     }
 }

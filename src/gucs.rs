@@ -26,6 +26,7 @@ pub static SEMVEC_EMBED_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32)
 pub static SEMVEC_MODEL_DIR: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static SEMVEC_ONNXRUNTIME_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+pub static SHARD_LIMIT_PUSHDOWN: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static VECTORIZER_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(1);
 pub static VECTORIZER_NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static VECTORIZER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
@@ -41,6 +42,14 @@ pub fn init() {
         c"Whether bm25_query(), bm25_search() and hybrid_search() use a bm25 index of the column",
         c"Off: they count document frequencies through the GIN index and score every matching row.",
         &BM25_INDEX_SEARCH,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"semvec.shard_limit_pushdown",
+        c"Whether ORDER BY distance LIMIT n on a partitioned table of postgres_fdw partitions ships LIMIT n to every shard",
+        c"On: the plan's Merge Append of the shards' scans becomes a Sort of an (asynchronous) Append, and every remote query gets the LIMIT (docs/scale-out.md).",
+        &SHARD_LIMIT_PUSHDOWN,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -17,6 +17,7 @@ pub mod error;
 pub mod gucs;
 pub mod hybrid;
 pub mod index;
+pub mod shard;
 pub mod vectorizer;
 
 pgrx::extension_sql_file!("../sql/vector.sql", name = "vector_sql", bootstrap);
@@ -57,6 +58,7 @@ pub extern "C-unwind" fn _PG_init() {
     index::ivfflat::init();
     index::bm25::init();
     vectorizer::init();
+    shard::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
