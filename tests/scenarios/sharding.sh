@@ -4,8 +4,10 @@
 # and `async_capable 'true'`), and one server holding the same rows for reference.
 #  - Nearest neighbours: `ORDER BY embedding <=> q LIMIT 10` on the coordinator returns one
 #    server's exact top-10 (ids and distances) for every query; so does vector_search_sharded();
-#    EXPLAIN VERBOSE shows the remote ORDER BY (Merge Append) and, for vector_search_sharded(),
-#    the remote ORDER BY ... LIMIT under Async Foreign Scans; without `extensions` (or with the
+#    EXPLAIN VERBOSE shows the remote ORDER BY ... LIMIT under Async Foreign Scans for both (the
+#    parent query through semvec's plan rewrite: constant LIMIT, LIMIT + OFFSET, a parameter LIMIT
+#    in a generic plan; none with a filter the coordinator evaluates; PostgreSQL's own Merge Append
+#    plan with semvec.shard_limit_pushdown = off, same answers); without `extensions` (or with the
 #    wrong extension name for the `vector` alias) nothing is shipped.
 #  - Hybrid search: hybrid_search_sharded() returns exactly one server's hybrid_search() (ids,
 #    scores, both ranks) through the bm25 indexes and through the GIN/bm25_create path.
@@ -201,14 +203,51 @@ for i in 1 2 3; do
 done
 
 qv=$(node_sql coord "SELECT v FROM queries WHERE id = 1")
+knn_shipped="ORDER BY (embedding OPERATOR(public.<=>) '\[[^']*'[^ ]*) ASC NULLS LAST LIMIT 10::bigint$"
 plan=$(node_sql coord "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT 10")
-check_eq "EXPLAIN VERBOSE: every shard gets the ORDER BY (remote SQL), merged by a Merge Append" \
-    "$(grep -c "Remote SQL: SELECT id, embedding FROM public.items ORDER BY (embedding OPERATOR(public.<=>) '\[" <<<"$plan")/$(grep -c 'Merge Append' <<<"$plan")" "3/1"
+check_eq "EXPLAIN VERBOSE: every shard gets ORDER BY ... LIMIT 10 (remote SQL) as an Async Foreign Scan under a Sort, no Merge Append" \
+    "$(grep -c "Remote SQL: SELECT id, embedding FROM public.items $knn_shipped" <<<"$plan")/$(grep -c 'Async Foreign Scan' <<<"$plan")/$(grep -c -E '^ *->  Sort$' <<<"$plan")/$(grep -c 'Merge Append' <<<"$plan")" "3/3/1/0"
+printf '%s\n' "$plan" | grep -E 'Limit|Sort|Append|Async|Remote SQL' | head -5 | cut -c1-150 | sed 's/^/    /'
+plan=$(node_sql coord "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT 10")
+check_eq "EXPLAIN ANALYZE: each shard sends 10 rows" "$(grep -c -E 'Async Foreign Scan on public\.items_s[0-9].*rows=10(\.00)? loops=1' <<<"$plan")" 3
+plan=$(node_psql coord -At -c "SET semvec.shard_limit_pushdown = off" \
+    -c "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT 10")
+check_eq "semvec.shard_limit_pushdown = off: PostgreSQL's own plan, ORDER BY without LIMIT merged by a Merge Append" \
+    "$(grep -c "Remote SQL: SELECT id, embedding FROM public.items ORDER BY (embedding OPERATOR(public.<=>) '\[[^']*'[^ ]*) ASC NULLS LAST$" <<<"$plan")/$(grep -c 'Merge Append' <<<"$plan")" "3/1"
+node_psql coord -At -c "SET semvec.shard_limit_pushdown = off" \
+    -c "$(top10_sql "SELECT id, embedding <=> q.v AS d FROM items ORDER BY embedding <=> q.v LIMIT 10")" >"$SCN_TMP/coord_off.txt"
+check "the rewritten plan and PostgreSQL's own give the same top-10s ($NQ queries)" cmp -s "$SCN_TMP/coord.txt" "$SCN_TMP/coord_off.txt"
+# LIMIT with OFFSET: every shard sends LIMIT + OFFSET rows; the answer is rows 6-10 of the top-10.
+plan=$(node_sql coord "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT 5 OFFSET 5")
+check_eq "LIMIT 5 OFFSET 5: every shard gets LIMIT 10" "$(grep -c "LIMIT 10::bigint$" <<<"$plan")" 3
+check_eq "LIMIT 5 OFFSET 5 = rows 6 to 10 of one server's top-10" \
+    "$(node_sql coord "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT 5 OFFSET 5) s")" \
+    "$(node_psql single -At -c "SET enable_indexscan = off" -c "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT 5 OFFSET 5) s")"
+# A condition the shards cannot evaluate (a function of the coordinator's own) filters rows on the
+# coordinator: a shipped LIMIT would cut before it, so there is none, and the answer is still exact.
+node_psql coord -c "CREATE FUNCTION coord_only_even(bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS 'BEGIN RETURN \$1 % 2 = 0; END'"
+node_psql single -c "CREATE FUNCTION coord_only_even(bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS 'BEGIN RETURN \$1 % 2 = 0; END'"
+plan=$(node_sql coord "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items WHERE coord_only_even(id) ORDER BY embedding <=> '$qv' LIMIT 10")
+check_eq "a filter evaluated on the coordinator: no LIMIT shipped (Merge Append), the filter on every scan" \
+    "$(grep -c 'LIMIT' <<<"$plan")/$(grep -c 'Merge Append' <<<"$plan")/$(grep -c 'Filter: coord_only_even' <<<"$plan")" "0/1/3"
+check_eq "... and its top-10 = one server's" \
+    "$(node_sql coord "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items WHERE coord_only_even(id) ORDER BY embedding <=> '$qv' LIMIT 10) s")" \
+    "$(node_psql single -At -c "SET enable_indexscan = off" -c "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items WHERE coord_only_even(id) ORDER BY embedding <=> '$qv' LIMIT 10) s")"
 plan=$(node_psql coord -At -c "SET plan_cache_mode = force_generic_plan" \
     -c "PREPARE knn(vector) AS SELECT id FROM items ORDER BY embedding <=> \$1 LIMIT 10" \
     -c "EXPLAIN (VERBOSE, COSTS OFF) EXECUTE knn('$qv')")
-check_eq "EXPLAIN VERBOSE of a generic plan: the query vector goes to every shard as \$1::public.vector" \
-    "$(grep -c 'ORDER BY (embedding OPERATOR(public.<=>) \$1::public.vector)' <<<"$plan")" 3
+check_eq "EXPLAIN VERBOSE of a generic plan: the query vector goes to every shard as \$1::public.vector, with LIMIT 10" \
+    "$(grep -c 'ORDER BY (embedding OPERATOR(public.<=>) \$1::public.vector) ASC NULLS LAST LIMIT 10::bigint$' <<<"$plan")" 3
+# A LIMIT that is a parameter too (drivers that bind every value, such as psycopg 3 and asyncpg):
+# the generic plan sends it to every shard as a parameter of the remote query.
+knn2() { node_psql coord -At -c "SET plan_cache_mode = force_generic_plan" \
+    -c "PREPARE knn2(vector, int) AS SELECT id FROM items ORDER BY embedding <=> \$1 LIMIT \$2" -c "$1"; }
+out=$(knn2 "EXPLAIN (VERBOSE, COSTS OFF) EXECUTE knn2('$qv', 10)")
+check_eq "a generic plan with LIMIT \$2: every shard gets LIMIT (\$2::bigint), Async Foreign Scans" \
+    "$(grep -c 'ORDER BY (embedding OPERATOR(public.<=>) \$1::public.vector) ASC NULLS LAST LIMIT (\$2::bigint)$' <<<"$out")/$(grep -c 'Async Foreign Scan' <<<"$out")" "3/3"
+exact_ids() { node_psql single -At -c "SET enable_indexscan = off" -c "SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT $1" | paste -sd,; }
+check_eq "... and it returns one server's top-10, and top-3 with \$2 = 3" \
+    "$(knn2 "EXECUTE knn2('$qv', 10)" | paste -sd,) $(knn2 "EXECUTE knn2('$qv', 3)" | paste -sd,)" "$(exact_ids 10) $(exact_ids 3)"
 plan=$(node_sql coord "SELECT * FROM vector_search_sharded_explain('items', 'id', 'embedding', '$qv', 10)")
 check_eq "EXPLAIN VERBOSE of vector_search_sharded(): ORDER BY ... LIMIT 10 shipped to 3 Async Foreign Scans" \
     "$(grep -c 'Async Foreign Scan' <<<"$plan")/$(grep -c "ORDER BY (embedding OPERATOR(public.<=>) .*) ASC NULLS LAST LIMIT 10::bigint" <<<"$plan")" "3/3"
