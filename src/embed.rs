@@ -36,6 +36,12 @@ pub struct ModelRow {
 struct Loaded {
     threads: usize,
     embedder: Rc<Embedder>,
+    /// The catalog row it was loaded from: a model dropped and registered again under the same
+    /// name with other files (or settings) is loaded again.
+    row: ModelRow,
+    /// The start of the statement that last checked `row` against the catalog (once per statement,
+    /// so that a statement embedding many rows reads the catalog once).
+    checked_at: pg_sys::TimestampTz,
 }
 
 thread_local! {
@@ -126,10 +132,23 @@ fn config_for(row: &ModelRow, threads: usize) -> EmbedderConfig {
 /// first use in this backend.
 fn model(name: &str) -> Rc<Embedder> {
     let threads = gucs::SEMVEC_EMBED_THREADS.get().max(1) as usize;
-    if let Some(e) = MODELS.with(|m| m.borrow().get(name).filter(|l| l.threads == threads).map(|l| l.embedder.clone())) {
+    let statement = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    let cached = |check: &dyn Fn(&Loaded) -> bool| {
+        MODELS.with(|m| {
+            let mut m = m.borrow_mut();
+            let l = m.get_mut(name).filter(|l| l.threads == threads && check(l))?;
+            l.checked_at = statement;
+            Some(l.embedder.clone())
+        })
+    };
+    if let Some(e) = cached(&|l| l.checked_at == statement) {
         return e;
     }
-    let Some(row) = lookup(name) else {
+    let found = lookup(name);
+    if let Some(e) = found.as_ref().and_then(|row| cached(&|l| &l.row == row)) {
+        return e;
+    }
+    let Some(row) = found else {
         raise(
             UNDEFINED_OBJECT,
             format!("embedding model \"{name}\" does not exist"),
@@ -168,6 +187,8 @@ fn model(name: &str) -> Rc<Embedder> {
             Loaded {
                 threads,
                 embedder: embedder.clone(),
+                row,
+                checked_at: statement,
             },
         )
     });

@@ -109,3 +109,12 @@ RESET statement_timeout;
 SELECT vector_dims(embed('still usable'));
 -- Dropping a model that is not registered is not an error.
 SELECT semvec_drop_model('no-such-model');
+-- A model dropped and registered again under the same name with other files: the session does not
+-- keep using the copy it loaded before.
+SELECT semvec_register_model('regress-swap', 'all-MiniLM-L6-v2/model.onnx', 'all-MiniLM-L6-v2/tokenizer.json');
+SELECT embed('swap test', model => 'regress-swap') = embed('swap test', model => 'all-MiniLM-L6-v2') AS fp32;
+SELECT semvec_drop_model('regress-swap');
+SELECT semvec_register_model('regress-swap', 'all-MiniLM-L6-v2-int8/model.onnx', 'all-MiniLM-L6-v2-int8/tokenizer.json');
+SELECT embed('swap test', model => 'regress-swap') = embed('swap test', model => 'all-MiniLM-L6-v2-int8') AS int8,
+       embed('swap test', model => 'regress-swap') = embed('swap test', model => 'all-MiniLM-L6-v2') AS still_fp32;
+SELECT semvec_drop_model('regress-swap');
