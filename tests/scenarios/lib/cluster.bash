@@ -120,6 +120,11 @@ node_crash() {
     pm="$(node_pid "$1")"
     [ -n "$pm" ] || return 0
     local children
+    # Stopped first, the postmaster cannot fork a backend between the listing of its children and
+    # the kill: such a backend would outlive the crash, and one waiting on an LWLock that a killed
+    # process held never wakes up (LWLock waits do not watch for the postmaster's death), leaving
+    # its client, and the scenario waiting for that client, hanging.
+    kill -STOP "$pm" 2>/dev/null || true
     children="$(pgrep -P "$pm" || true)"
     # shellcheck disable=SC2086
     kill -KILL "$pm" $children 2>/dev/null || true
