@@ -6,7 +6,8 @@
 //! the `LIMIT` (postgres_fdw ships a LIMIT only for a query on one foreign table), and a Merge Append
 //! asks the shards one after another. A planner hook rewrites that finished plan into
 //! `Limit -> Sort -> Append -> Async Foreign Scan` with `LIMIT n` (n = the query's LIMIT + OFFSET, a
-//! constant or the same parameters) added to every shard's remote query: the best n of the union of
+//! constant or the same parameters) added to every shard's remote query (and to the one remote query
+//! of `Limit -> Foreign Scan`, when one partition is left, as after partition pruning): the best n of the union of
 //! every shard's best n are the best n of all rows, so the answer is the same, each shard sends n
 //! rows, and the shards work at the same time (when the server or table has
 //! `async_capable 'true'` and `enable_async_append` is on).
@@ -253,12 +254,96 @@ unsafe fn sorts_by_distance(ma: *mut pg_sys::MergeAppend, first_child: *mut pg_s
     }
 }
 
+/// The scan and its remote SQL, if `plan` is a postgres_fdw scan of one foreign table that a LIMIT
+/// can be added to: the ORDER BY shipped, nothing filtered locally, no LIMIT or row lock in its SQL
+/// yet.
+unsafe fn limitable_scan(plan: *mut std::ffi::c_void) -> Option<(*mut pg_sys::ForeignScan, String)> {
+    unsafe {
+        let scan = plan as *mut pg_sys::ForeignScan;
+        if (*scan).scan.plan.type_ != pg_sys::NodeTag::T_ForeignScan
+            || (*scan).scan.scanrelid == 0
+            || !(*scan).scan.plan.qual.is_null()
+            || (*scan).operation != pg_sys::CmdType::CMD_SELECT
+        {
+            return None;
+        }
+        let sql = remote_sql(scan)?;
+        if !sql.contains(" ORDER BY ") || sql.contains(" LIMIT ") || sql.contains(" FOR UPDATE") || sql.contains(" FOR SHARE") {
+            return None;
+        }
+        Some((scan, sql))
+    }
+}
+
+/// Whether the first key of a remote SQL's ORDER BY is a distance operator
+/// (`ORDER BY (embedding OPERATOR(public.<=>) ...) ASC`).
+fn remote_sorts_by_distance(sql: &str) -> bool {
+    let Some(at) = sql.find(" ORDER BY ") else {
+        return false;
+    };
+    let rest = &sql[at + " ORDER BY ".len()..];
+    let first_key = match (rest.find(" ASC"), rest.find(" DESC")) {
+        (Some(a), Some(d)) => &rest[..a.min(d)],
+        (Some(a), None) => &rest[..a],
+        (None, Some(d)) => &rest[..d],
+        (None, None) => return false,
+    };
+    first_key.find("OPERATOR(").is_some_and(|op| {
+        let name = &first_key[op + "OPERATOR(".len()..];
+        let name = name.split(')').next().unwrap_or("");
+        let name = name.rsplit('.').next().unwrap_or("");
+        DISTANCE_OPERATORS.contains(&name)
+    })
+}
+
+/// Adds the LIMIT to a scan's remote SQL (and its parameters to the scan's `fdw_exprs`).
+unsafe fn add_remote_limit(scan: *mut pg_sys::ForeignScan, sql: String, pushed: &PushedLimit) {
+    unsafe {
+        let suffix = match pushed {
+            PushedLimit::Constant(n) => {
+                if (*scan).scan.plan.plan_rows > *n as f64 {
+                    (*scan).scan.plan.plan_rows = (*n).max(1) as f64;
+                }
+                format!(" LIMIT {n}::bigint")
+            }
+            PushedLimit::Runtime(exprs, constant) => {
+                let mut terms = Vec::new();
+                for &expr in exprs {
+                    (*scan).fdw_exprs = pg_sys::lappend((*scan).fdw_exprs, pg_sys::copyObjectImpl(expr.cast()));
+                    terms.push(format!("${}::bigint", (*(*scan).fdw_exprs).length));
+                }
+                if *constant != 0 {
+                    terms.push(format!("{constant}::bigint"));
+                }
+                format!(" LIMIT ({})", terms.join(" + "))
+            }
+        };
+        let new_sql = CString::new(sql + &suffix).expect("remote SQL has no NUL byte");
+        let node = pg_sys::makeString(pg_sys::pstrdup(new_sql.as_ptr()));
+        (*(*(*scan).fdw_private).elements).ptr_value = node.cast();
+    }
+}
+
 /// `Limit -> Merge Append -> Foreign Scans` becomes `Limit -> Sort -> Append -> (Async) Foreign
-/// Scans` with the LIMIT in every remote query, when that is exact (see the module's comment).
+/// Scans` with the LIMIT in every remote query, and `Limit -> Foreign Scan` (one partition left,
+/// say after partition pruning) gets the LIMIT in its remote query, when that is exact (see the
+/// module's comment).
 unsafe fn rewrite_limit(stmt: *mut pg_sys::PlannedStmt, limit: *mut pg_sys::Limit, next_id: &mut i32) {
     unsafe {
-        let ma = (*limit).plan.lefttree as *mut pg_sys::MergeAppend;
-        if ma.is_null() || (*ma).plan.type_ != pg_sys::NodeTag::T_MergeAppend || compat::merge_append_has_runtime_pruning(ma) {
+        let child = (*limit).plan.lefttree;
+        if child.is_null() {
+            return;
+        }
+        if (*child).type_ == pg_sys::NodeTag::T_ForeignScan {
+            if let (Some((scan, sql)), Some(pushed)) = (limitable_scan(child.cast()), pushed_limit(limit)) {
+                if remote_sorts_by_distance(&sql) {
+                    add_remote_limit(scan, sql, &pushed);
+                }
+            }
+            return;
+        }
+        let ma = child as *mut pg_sys::MergeAppend;
+        if (*ma).plan.type_ != pg_sys::NodeTag::T_MergeAppend || compat::merge_append_has_runtime_pruning(ma) {
             return;
         }
         let children = ptrs((*ma).mergeplans);
@@ -268,52 +353,18 @@ unsafe fn rewrite_limit(stmt: *mut pg_sys::PlannedStmt, limit: *mut pg_sys::Limi
         let Some(pushed) = pushed_limit(limit) else {
             return;
         };
-        // Every child: a postgres_fdw scan of one foreign table, ORDER BY shipped, nothing filtered
-        // locally, no LIMIT or row lock in its SQL yet.
         let mut scans = Vec::with_capacity(children.len());
         for &child in &children {
-            let scan = child as *mut pg_sys::ForeignScan;
-            if (*scan).scan.plan.type_ != pg_sys::NodeTag::T_ForeignScan
-                || (*scan).scan.scanrelid == 0
-                || !(*scan).scan.plan.qual.is_null()
-                || (*scan).operation != pg_sys::CmdType::CMD_SELECT
-            {
-                return;
-            }
-            let Some(sql) = remote_sql(scan) else {
+            let Some(scan) = limitable_scan(child) else {
                 return;
             };
-            if !sql.contains(" ORDER BY ") || sql.contains(" LIMIT ") || sql.contains(" FOR UPDATE") || sql.contains(" FOR SHARE") {
-                return;
-            }
-            scans.push((scan, sql));
+            scans.push(scan);
         }
 
         let use_async = pg_sys::enable_async_append && scans.len() > 1;
         let mut nasync = 0;
         for (scan, sql) in scans {
-            let suffix = match &pushed {
-                PushedLimit::Constant(n) => {
-                    if (*scan).scan.plan.plan_rows > *n as f64 {
-                        (*scan).scan.plan.plan_rows = (*n).max(1) as f64;
-                    }
-                    format!(" LIMIT {n}::bigint")
-                }
-                PushedLimit::Runtime(exprs, constant) => {
-                    let mut terms = Vec::new();
-                    for &expr in exprs {
-                        (*scan).fdw_exprs = pg_sys::lappend((*scan).fdw_exprs, pg_sys::copyObjectImpl(expr.cast()));
-                        terms.push(format!("${}::bigint", (*(*scan).fdw_exprs).length));
-                    }
-                    if *constant != 0 {
-                        terms.push(format!("{constant}::bigint"));
-                    }
-                    format!(" LIMIT ({})", terms.join(" + "))
-                }
-            };
-            let new_sql = CString::new(sql + &suffix).expect("remote SQL has no NUL byte");
-            let node = pg_sys::makeString(pg_sys::pstrdup(new_sql.as_ptr()));
-            (*(*(*scan).fdw_private).elements).ptr_value = node.cast();
+            add_remote_limit(scan, sql, &pushed);
             if use_async {
                 let relid = (*pg_sys::rt_fetch((*scan).scan.scanrelid, (*stmt).rtable)).relid;
                 if async_capable((*scan).fs_server, relid) {
