@@ -223,6 +223,16 @@ check_eq "LIMIT 5 OFFSET 5: every shard gets LIMIT 10" "$(grep -c "LIMIT 10::big
 check_eq "LIMIT 5 OFFSET 5 = rows 6 to 10 of one server's top-10" \
     "$(node_sql coord "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT 5 OFFSET 5) s")" \
     "$(node_psql single -At -c "SET enable_indexscan = off" -c "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT 5 OFFSET 5) s")"
+# One partition (a table of one shard's rows; the same plan as partition pruning down to one):
+# Limit -> Foreign Scan, whose remote query gets the LIMIT too (PostgreSQL ships none here either).
+node_psql coord -c "CREATE TABLE items_one (id bigint NOT NULL, embedding vector($DIMS)) PARTITION BY HASH (id)" \
+    -c "CREATE FOREIGN TABLE items_one_s1 PARTITION OF items_one FOR VALUES WITH (MODULUS 1, REMAINDER 0) SERVER s1 OPTIONS (table_name 'items')"
+plan=$(node_sql coord "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items_one ORDER BY embedding <=> '$qv' LIMIT 10")
+check_eq "one partition: Limit -> Foreign Scan with ORDER BY ... LIMIT 10 in its remote SQL" \
+    "$(grep -c 'Foreign Scan' <<<"$plan")/$(grep -c "Remote SQL: SELECT id, embedding FROM public.items $knn_shipped" <<<"$plan")" "1/1"
+check_eq "... and its top-10 = shard 1's own" \
+    "$(node_sql coord "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items_one ORDER BY embedding <=> '$qv' LIMIT 10) s")" \
+    "$(node_psql shard1 -At -c "SET hnsw.ef_search = $EF" -c "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY embedding <=> '$qv' LIMIT 10) s")"
 # A condition the shards cannot evaluate (a function of the coordinator's own) filters rows on the
 # coordinator: a shipped LIMIT would cut before it, so there is none, and the answer is still exact.
 node_psql coord -c "CREATE FUNCTION coord_only_even(bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS 'BEGIN RETURN \$1 % 2 = 0; END'"
