@@ -114,9 +114,11 @@ SQL
 )
 hand_rows=$(node_sql vb "SELECT count(embedding) FROM t_hand")
 t_resume=$(node_sql vb "SELECT extract(epoch FROM clock_timestamp()) FROM semvec_vectorizer_resume('t_catchup')")
-for _ in $(seq 1 $((DOCS * 2))); do
+# (polled every 2 s: a connection per poll costs the worker's CPU; the figures come from the
+# embedded_at stamps, not from the polls)
+for _ in $(seq 1 $((DOCS))); do
     [ "$(pending)" = 0 ] && break
-    sleep 0.5
+    sleep 2
 done
 read -r worker_rows worker_s first_s <<<"$(node_sql vb "SELECT count(embedding), round((extract(epoch FROM max(embedded_at)) - $t_resume)::numeric, 2),
     round((extract(epoch FROM min(embedded_at)) - $t_resume)::numeric, 2) FROM t_catchup" | tr '|' ' ')"
@@ -168,6 +170,6 @@ echo "|---|---:|---:|"
 echo "| hand-run \`UPDATE ... embed_batch()\` (one statement, $hand_rows rows) | $hand_s | $(python3 -c "print(round($hand_rows / $hand_s, 1))") |"
 echo "| $WORKERS background worker(s), resume to last vector ($worker_rows rows; first after $first_s s) | $worker_s | $(python3 -c "print(round($worker_rows / $worker_s, 1))") |"
 echo
-echo "worker / hand-run: $(python3 -c "print(f'{($worker_rows / $worker_s) / ($hand_rows / $hand_s):.2f}x')"); vectors equal to the hand-run ones: $same of $DOCS"
+echo "worker / hand-run: $(python3 -c "print(f'{($worker_rows / $worker_s) / ($hand_rows / $hand_s):.2f}x')") from the resume (the worker finds the work after up to one naptime); $(python3 -c "print(f'{(($worker_rows - 1) / ($worker_s - $first_s)) / ($hand_rows / $hand_s):.2f}x')") from its first vector to its last; vectors equal to the hand-run ones: $same of $DOCS"
 echo
 echo "lag, insert to visible to a reader (100 ms polls), $lag_rows rows at $rate rows/s ($LAG_LOAD of the catch-up rate) for ${LAG_SECS} s, naptime $NAPTIME ms: p50 $lag_p50 s, p95 $lag_p95 s, p99 $lag_p99 s, max $lag_max s ($lag_seen rows seen)"

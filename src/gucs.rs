@@ -29,6 +29,7 @@ pub static SEMVEC_ONNXRUNTIME_PATH: GucSetting<Option<CString>> = GucSetting::<O
 pub static SHARD_LIMIT_PUSHDOWN: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static VECTORIZER_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(1);
 pub static VECTORIZER_NAPTIME: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static VECTORIZER_NICE: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static VECTORIZER_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 
 /// A string GUC's value, None when unset or empty.
@@ -184,6 +185,16 @@ pub fn init() {
         3_600_000,
         GucContext::Sighup,
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"semvec.vectorizer_nice",
+        c"The scheduling niceness of the vectorizer workers (and their ONNX Runtime threads)",
+        c"Above 0, queries and writes get the CPU before the background embedding; 0 gives the workers the priority of any backend. Applied when a worker starts.",
+        &VECTORIZER_NICE,
+        0,
+        19,
+        start_context(),
+        GucFlags::default(),
     );
     GucRegistry::define_string_guc(
         c"semvec.vectorizer_database",

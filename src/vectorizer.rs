@@ -61,6 +61,18 @@ pub extern "C-unwind" fn semvec_vectorizer_worker_main(arg: pg_sys::Datum) {
         pg_sys::pqsignal_be(pg_sys::SIGTERM as i32, Some(on_sigterm));
     }
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP);
+    // Background work: a lower priority than the backends, set before ONNX Runtime starts its
+    // threads, which inherit it.
+    let nice = gucs::VECTORIZER_NICE.get();
+    if nice > 0 {
+        // SAFETY: setpriority of the calling thread only; no memory is touched.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
+            warning!(
+                "semvec vectorizer worker {n}: could not set its niceness to {nice}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
     let database = gucs::string(&gucs::VECTORIZER_DATABASE).unwrap_or_else(|| "postgres".into());
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     log!("semvec vectorizer worker {n} started for database \"{database}\"");

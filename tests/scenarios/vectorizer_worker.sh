@@ -3,7 +3,7 @@
 # 'semvec', semvec.vectorizer_database = 'semvec_test', two workers and a 200 ms naptime:
 # - the workers show in pg_stat_activity (backend_type 'semvec vectorizer', connected to semvec_test);
 # - inserted and updated rows get the vectors of their current text without any CALL, counted in
-#   the status view;
+#   the status view; the workers' threads run at semvec.vectorizer_nice (10);
 # - pause stops the workers from embedding that vectorizer (its rows stay pending), resume restarts;
 # - a reload (SIGHUP) applies a new naptime, and wakes a sleeping worker;
 # - pg_cancel_backend() of the workers during a backlog and idle: they go on, with the same pids;
@@ -21,7 +21,7 @@ source "$(dirname "$0")/lib/cluster.bash"
 
 ROWS=${VZW_ROWS:-200}
 WORKER_CONF=("shared_preload_libraries = 'semvec'" "semvec.vectorizer_database = 'semvec_test'"
-    "semvec.vectorizer_workers = 2" "semvec.vectorizer_naptime = 200")
+    "semvec.vectorizer_workers = 2" "semvec.vectorizer_naptime = 200" "semvec.embed_threads = 2")
 WORKERS="SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'semvec vectorizer' AND datname = 'semvec_test'"
 WORKER_PIDS="SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE backend_type = 'semvec vectorizer'"
 
@@ -58,6 +58,13 @@ node_sql vw "INSERT INTO docs (id, title, body) SELECT i, 'document ' || i, 'a s
 check_eventually vw "$QUEUE" 0 300 "the workers emptied the queue of $ROWS inserted rows"
 log "$ROWS rows embedded in $((SECONDS - t0)) s"
 check_eq "every row holds the vector of its text" "$(node_sql vw "$STALE")" 0
+# Background work at a lower priority: every thread of the workers (ONNX Runtime's included, which
+# exist now that they embedded) runs at semvec.vectorizer_nice (default 10).
+pids=$(node_sql vw "$WORKER_PIDS")
+check_eq "every thread of the workers runs at niceness 10 (semvec.vectorizer_nice)" \
+    "$(ps -L -o ni= -p "$pids" | tr -d ' ' | sort -u | paste -sd,)" 10
+check "the workers have ONNX Runtime threads (more than one thread each)" \
+    test "$(ps -L -o tid= -p "$pids" | wc -l)" -gt 2
 check_eq "the status view counts the workers' rows as done" \
     "$(node_sql vw "SELECT pending || ' ' || done || ' ' || (rows_per_second > 0) FROM semvec_vectorizer_status WHERE name = 'docs'")" "0 $ROWS true"
 node_sql vw "UPDATE docs SET body = 'rewritten: ' || body WHERE id % 10 = 0" >/dev/null
