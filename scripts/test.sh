@@ -80,8 +80,8 @@ install_snapshot "$INSTALL_SAVE"
 log "saved the installed semvec ($(wc -l <"$INSTALL_SAVE/list") files); restored when the suite ends"
 on_exit() {
     step ""
-    # A run of one major prints its own table; the loop over majors prints one for them all.
-    # Every major's run prints the table so far (a run cut short still names its slow steps).
+    # Every major's run prints the table so far (a run cut short still names its slow steps); the
+    # loop over majors prints the whole table at its end and removes the file.
     print_timings
     [ -n "${SEMVEC_TEST_OUTER:-}" ] || rm -f "$SEMVEC_TEST_TIMINGS"
     install_restore "$INSTALL_SAVE"

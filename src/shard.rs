@@ -65,9 +65,9 @@ unsafe extern "C-unwind" fn semvec_planner(
 /// Rewrites every `Limit -> Merge Append` of foreign scans in the statement's plan and subplans.
 unsafe fn rewrite_statement(stmt: *mut pg_sys::PlannedStmt) {
     unsafe {
-        let mut max_id = 0;
-        each_plan(stmt, &mut |p| max_id = max_id.max((*p).plan_node_id));
-        let mut next_id = max_id + 1;
+        // The new Sort's plan node id comes after the largest in the statement, found only when a
+        // rewrite happens: most statements have nothing to rewrite and are walked once.
+        let mut next_id = None;
         each_plan(stmt, &mut |p| {
             if (*p).type_ == pg_sys::NodeTag::T_Limit {
                 rewrite_limit(stmt, p as *mut pg_sys::Limit, &mut next_id);
@@ -328,7 +328,7 @@ unsafe fn add_remote_limit(scan: *mut pg_sys::ForeignScan, sql: String, pushed: 
 /// Scans` with the LIMIT in every remote query, and `Limit -> Foreign Scan` (one partition left,
 /// say after partition pruning) gets the LIMIT in its remote query, when that is exact (see the
 /// module's comment).
-unsafe fn rewrite_limit(stmt: *mut pg_sys::PlannedStmt, limit: *mut pg_sys::Limit, next_id: &mut i32) {
+unsafe fn rewrite_limit(stmt: *mut pg_sys::PlannedStmt, limit: *mut pg_sys::Limit, next_id: &mut Option<i32>) {
     unsafe {
         let child = (*limit).plan.lefttree;
         if child.is_null() {
@@ -390,8 +390,13 @@ unsafe fn rewrite_limit(stmt: *mut pg_sys::PlannedStmt, limit: *mut pg_sys::Limi
         let sort = pg_sys::palloc0(std::mem::size_of::<pg_sys::Sort>()) as *mut pg_sys::Sort;
         (*sort).plan = (*ma).plan;
         (*sort).plan.type_ = pg_sys::NodeTag::T_Sort;
-        (*sort).plan.plan_node_id = *next_id;
-        *next_id += 1;
+        let id = next_id.unwrap_or_else(|| {
+            let mut max_id = 0;
+            each_plan(stmt, &mut |p| max_id = max_id.max((*p).plan_node_id));
+            max_id + 1
+        });
+        (*sort).plan.plan_node_id = id;
+        *next_id = Some(id + 1);
         (*sort).plan.lefttree = append.cast();
         (*sort).plan.righttree = std::ptr::null_mut();
         (*sort).numCols = (*ma).numCols;
