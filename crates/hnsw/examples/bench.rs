@@ -74,6 +74,7 @@ fn main() {
             m: 16,
             ef_construction: 64,
             vector_kind: 0,
+            key_columns: 0,
         },
     )
     .unwrap();

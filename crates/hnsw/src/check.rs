@@ -96,6 +96,12 @@ pub struct Warnings {
     pub live_above_entry_level: u64,
     /// Elements with heap TIDs although the meta page has no entry point.
     pub live_without_entry_point: u64,
+    /// Keys of live elements missing from the posting lists: a crash between an insert's
+    /// element write and its posting appends (the row it holds was rolled back).
+    pub unlisted_keys: u64,
+    /// Posting list entries whose count differs from the postings (a crash between an append
+    /// and the count update, or a vacuum's removal and its count update).
+    pub posting_count_mismatches: u64,
 }
 
 /// Where one heap TID is indexed (for the glue's cross-check against the table).
@@ -254,9 +260,16 @@ pub fn check_index<R: RelationRead>(rel: &R, opts: &CheckOptions<'_>, poll: &mut
     // because pages and offsets are visited in order.
     let mut elements: Vec<ElementInfo> = Vec::new();
     let mut neighbors: Vec<NeighborInfo> = Vec::new();
+    let keyed = r.meta.is_some_and(|m| m.key_columns > 0);
+    // (column, value, element) of every live element's keys, for the posting lists' check.
+    let mut live_keys: Vec<(u16, u64, Tid)> = Vec::new();
     for blk in 1..r.pages {
         poll();
         let page = rel.read(blk);
+        if keyed && page.opaque().page_id == PAGE_ID && page.opaque().flags == crate::postings::PAGE_KEYS {
+            check_page_header(&mut r, max, blk, &page, crate::postings::PAGE_KEYS);
+            continue;
+        }
         if page.is_new() {
             if page.as_bytes().iter().all(|&b| b == 0) {
                 r.warnings.uninitialized_pages += 1;
@@ -285,6 +298,12 @@ pub fn check_index<R: RelationRead>(rel: &R, opts: &CheckOptions<'_>, poll: &mut
                     } else {
                         State::Live
                     };
+                    if keyed && state == State::Live {
+                        let (_, keys) = crate::keys::split(e.payload());
+                        for (col, vals) in crate::keys::columns(keys).enumerate() {
+                            live_keys.extend(vals.map(|v| (col as u16, v, tid)));
+                        }
+                    }
                     if state != State::Deleted && opts.collect_heap_tids {
                         let h = payload_hash(e.payload());
                         r.heap.extend(e.heap_tids().map(|t| HeapEntry {
@@ -510,6 +529,10 @@ pub fn check_index<R: RelationRead>(rel: &R, opts: &CheckOptions<'_>, poll: &mut
             }
         }
     }
+    if let Some(meta) = r.meta.filter(|m| m.key_columns > 0) {
+        poll();
+        check_postings(rel, &mut r, max, &meta, &mut live_keys);
+    }
     r.warnings.unreachable_live_elements = elements
         .iter()
         .zip(&reached)
@@ -567,6 +590,93 @@ fn page_header_ok(page: &Page, kind: u16) -> bool {
 }
 
 /// Header, special area and line pointers of one page; false when its tuples cannot be trusted.
+/// The posting lists of an index with filter keys: every posting names an element holding that
+/// key (live or dead: vacuum takes postings out before it frees the element), every live
+/// element's keys are listed, and the counts match.
+fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, meta: &Meta, live_keys: &mut Vec<(u16, u64, Tid)>) {
+    let root = meta.key_root;
+    if root == 0 || root >= r.pages {
+        r.problem(max, 0, 1, format!("meta page names key root block {root}, outside the index"));
+        return;
+    }
+    {
+        let page = rel.read(root);
+        let ok = page.opaque().page_id == PAGE_ID
+            && page.opaque().flags == crate::postings::PAGE_KEYS
+            && page.get(1).is_some_and(|b| b.first() == Some(&crate::postings::ROOT));
+        if !ok {
+            r.problem(max, root, 1, "key root block holds no posting lists root".into());
+            return;
+        }
+    }
+    let mut listed: Vec<(u16, u64, Tid)> = Vec::new();
+    let mut seen_entries = std::collections::HashSet::new();
+    for e in crate::postings::entries(rel, root) {
+        if !seen_entries.insert((e.col, e.value)) {
+            r.problem(max, root, 0, format!("key ({}, {}) has two posting list entries", e.col, e.value));
+            continue;
+        }
+        if e.col >= meta.key_columns {
+            r.problem(max, root, 0, format!("posting list of key column {}, the index has {}", e.col, meta.key_columns));
+        }
+        let mut n = 0u64;
+        crate::postings::for_each_posting(rel, e.head, |t| {
+            n += 1;
+            listed.push((e.col, e.value, t));
+        });
+        if n != e.count as u64 {
+            r.warnings.posting_count_mismatches += 1;
+        }
+    }
+    listed.sort_unstable();
+    live_keys.sort_unstable();
+    // Postings must name elements holding the key: read each named element once.
+    let mut by_elem: Vec<(Tid, u16, u64)> = listed.iter().map(|&(c, v, t)| (t, c, v)).collect();
+    by_elem.sort_unstable();
+    let mut i = 0;
+    while i < by_elem.len() {
+        let t = by_elem[i].0;
+        let keys: Option<Vec<Vec<u64>>> = if t.block == 0 || t.block >= r.pages {
+            None
+        } else {
+            let page = rel.read(t.block);
+            page.get(t.offset).and_then(ElementRef::parse).filter(|e| !e.is_deleted()).map(|e| {
+                let (_, k) = crate::keys::split(e.payload());
+                crate::keys::columns(k).map(|c| c.collect()).collect()
+            })
+        };
+        while i < by_elem.len() && by_elem[i].0 == t {
+            let (_, c, v) = by_elem[i];
+            match &keys {
+                None => r.problem(
+                    max,
+                    t.block,
+                    t.offset,
+                    format!("posting of key ({c}, {v}) names {}, not an element in use", fmt_tid(t)),
+                ),
+                Some(k) if !k.get(c as usize).is_some_and(|vals| vals.contains(&v)) => r.problem(
+                    max,
+                    t.block,
+                    t.offset,
+                    format!("posting of key ({c}, {v}) names element {} without that key", fmt_tid(t)),
+                ),
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    // Every live element's keys are listed.
+    let mut j = 0;
+    for k in live_keys.iter() {
+        while j < listed.len() && listed[j] < *k {
+            j += 1;
+        }
+        if j >= listed.len() || listed[j] != *k {
+            r.warnings.unlisted_keys += 1;
+        }
+    }
+}
+
 fn check_page_header(r: &mut CheckReport, max: usize, blk: u32, page: &Page, kind: u16) -> bool {
     let (lower, upper, special) = (page.lower() as usize, page.upper() as usize, page.special() as usize);
     if page.pagesize_version() != BLCKSZ as u16 | PAGE_LAYOUT_VERSION {
@@ -587,7 +697,11 @@ fn check_page_header(r: &mut CheckReport, max: usize, blk: u32, page: &Page, kin
         return false;
     }
     if page.opaque().flags != kind {
-        let want = if kind == PAGE_META { "meta" } else { "data" };
+        let want = match kind {
+            PAGE_META => "meta",
+            crate::postings::PAGE_KEYS => "key",
+            _ => "data",
+        };
         r.problem(
             max,
             blk,
@@ -754,6 +868,7 @@ mod tests {
             m: 4,
             ef_construction: 16,
             vector_kind: 1,
+            key_columns: 0,
         }
     }
 
@@ -1258,6 +1373,7 @@ mod found_bugs {
             m: 8,
             ef_construction: 32,
             vector_kind: 1,
+            key_columns: 0,
         };
         write_graph(&rel, &arena, &graph, &opts).unwrap();
         // A first vacuum deletes 10% of the rows: their slots become reusable.

@@ -62,7 +62,11 @@ pub fn insert<R: RelationWrite, M: Metric>(rel: &R, metric: &M, payload: &[u8], 
     Inserter::new(metric).insert(rel, payload, heap_tid)
 }
 
+/// Free bytes of a data page (none on other pages: the meta page, key pages).
 fn room(page: &Page) -> usize {
+    if page.opaque().flags != PAGE_DATA {
+        return 0;
+    }
     (page.upper() as usize).saturating_sub(page.lower() as usize)
 }
 
@@ -109,6 +113,15 @@ impl<M: Metric> Inserter<M> {
         // SAFETY: u64 storage viewed as bytes.
         let q = unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, payload.len()) };
         let r = self.insert_locked(rel, &meta, q, level, heap_tid);
+        // A new element is listed under each of its keys (a duplicate joined one that is).
+        if let (Ok(Inserted::Element(tid)), true) = (&r, meta.key_columns > 0 && meta.key_root != 0) {
+            let (_, keys) = crate::keys::split(payload);
+            for (col, vals) in crate::keys::columns(keys).enumerate() {
+                for v in vals {
+                    crate::postings::append(rel, meta.key_root, col as u16, v, *tid);
+                }
+            }
+        }
         drop(lock);
         r
     }

@@ -91,7 +91,7 @@ pub use insert::{insert, Inserted, Inserter};
 pub use metric::Metric;
 pub use page::{HnswPage, Page, PageOpaque, BLCKSZ};
 pub use relation::{MemRelation, RelationRead, RelationWrite};
-pub use search::{IterativeScan, SearchOptions, SearchStats, Searcher};
+pub use search::{exact_is_cheaper, FilterPlan, IterativeScan, SearchOptions, SearchStats, Searcher};
 pub use tuple::{Meta, Tid, HEAP_TIDS_MAX, MAX_PAYLOAD};
 pub use upper::UpperLayers;
 pub use vacuum::{bulk_delete, bulk_delete_with, count_tuples, BulkDeleteStats};

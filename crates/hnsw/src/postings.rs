@@ -256,12 +256,11 @@ pub fn write_all<R: RelationWrite>(rel: &R, lists: &HashMap<(u16, u64), Vec<Tid>
     if pages.last().is_some_and(|p| p.is_empty()) {
         pages.pop();
     }
-    let blk = init_root(rel);
-    assert_eq!(blk, root_blk);
     {
-        let mut page = rel.write(root_blk);
-        let b = page.get_mut(1).expect("root tuple");
-        b.copy_from_slice(&encode_root(&heads));
+        let (blk, mut page) = rel.extend();
+        assert_eq!(blk, root_blk, "relation grew concurrently during a build");
+        init_keys_page(&mut page);
+        page.alloc(&encode_root(&heads)).expect("the root fits an empty page");
     }
     for (i, items) in pages.iter().enumerate() {
         let (blk, mut page) = rel.extend();

@@ -30,6 +30,8 @@ pub(crate) struct Cand {
     pub ntids: u8,
     pub version: u8,
     pub live: bool,
+    /// Whether its keys satisfy the scan's filter (always, without one).
+    pub pass: bool,
 }
 
 impl PartialEq for Cand {
@@ -61,6 +63,7 @@ impl Cand {
             ntids: e.heap_tid_count() as u8,
             version: e.version(),
             live: e.is_live(),
+            pass: true,
         }
     }
 }
@@ -78,6 +81,8 @@ pub(crate) struct Core {
     hints: Vec<usize>,
     /// Elements whose distance was computed.
     pub evaluated: usize,
+    /// The scan's filter on element keys: elements failing it are traversed, never results.
+    pub filter: Option<crate::keys::Filter>,
 }
 
 impl Core {
@@ -92,6 +97,7 @@ impl Core {
             batch: Vec::new(),
             hints: Vec::new(),
             evaluated: 0,
+            filter: None,
         }
     }
 
@@ -115,7 +121,11 @@ impl Core {
     #[inline(always)]
     fn score<M: Metric>(&mut self, metric: &M, q: &[u8], tid: Tid, e: ElementRef<'_>) -> Cand {
         self.evaluated += 1;
-        Cand::from_element(metric.distance(q, e.payload()), tid, e)
+        let mut c = Cand::from_element(metric.distance(q, e.payload()), tid, e);
+        if let Some(f) = &self.filter {
+            c.pass = f.matches_payload(e.payload());
+        }
+        c
     }
 
     /// Evaluates the neighbours of `c` at `layer` into `self.evals`, skipping
@@ -218,7 +228,9 @@ impl Core {
         for e in entries {
             self.visited.insert(e.elem);
             self.candidates.push(Reverse(e));
-            self.results.push(e);
+            if e.pass {
+                self.results.push(e);
+            }
         }
     }
 
@@ -250,6 +262,13 @@ impl Core {
                 let n = self.evals[i];
                 if self.results.len() < ef || n.dist < self.results.peek().unwrap().dist {
                     self.candidates.push(Reverse(n));
+                    if !n.pass {
+                        // Filtered out: a way through the graph, never a result.
+                        if keep_discarded {
+                            self.discarded.push(Reverse(n));
+                        }
+                        continue;
+                    }
                     self.results.push(n);
                     if self.results.len() > ef {
                         let out = self.results.pop().unwrap();
@@ -372,6 +391,10 @@ pub struct SearchOptions {
     /// it holds one candidate per distance computed (see
     /// [`Searcher::memory_per_scan_tuple`]).
     pub max_scan_tuples: usize,
+    /// With a filter ([`Searcher::set_filter`]) on an index with posting lists: compute the
+    /// distance of every matching element (exact, no graph) when at most this many match; `None`
+    /// decides by cost (see [`exact_is_cheaper`]).
+    pub filter_exact_limit: Option<usize>,
 }
 
 impl Default for SearchOptions {
@@ -380,8 +403,19 @@ impl Default for SearchOptions {
             ef_search: 40,
             iterative: IterativeScan::Off,
             max_scan_tuples: 20_000,
+            filter_exact_limit: None,
         }
     }
+}
+
+/// Whether computing the distance of all `matching` elements costs less than a graph search
+/// that skips the others: that search computes about `ef_search * 2m` distances unfiltered,
+/// and `1 / selectivity` times as many to collect the same number of matching ones.
+pub fn exact_is_cheaper(matching: u64, elements: u64, ef_search: usize, m: usize) -> bool {
+    let per_search = (ef_search.max(1) * 2 * m.max(1)) as f64;
+    let elements = elements.max(matching).max(1) as f64;
+    let matching = matching as f64;
+    matching * matching <= per_search * elements
 }
 
 /// Counters of one scan.
@@ -432,6 +466,19 @@ pub struct Searcher<M: Metric> {
     /// `core.evaluated` when the layer-0 search began: distances computed
     /// since count against `max_scan_tuples`.
     layer0_from: usize,
+    /// How the last query with a filter was answered (None: no filter).
+    filter_plan: Option<FilterPlan>,
+}
+
+/// How a filtered query was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterPlan {
+    /// Every matching element's distance from the posting lists (this many candidates).
+    Exact { candidates: u64 },
+    /// The graph, skipping elements that fail the filter (about this many match).
+    Graph { matching: u64 },
+    /// No element can match.
+    Empty,
 }
 
 impl<M: Metric> Searcher<M> {
@@ -451,7 +498,19 @@ impl<M: Metric> Searcher<M> {
             upper: None,
             reseeded: false,
             layer0_from: 0,
+            filter_plan: None,
         }
+    }
+
+    /// Filters the next queries' results by their keys (an index with key columns); `None`
+    /// removes it. Takes effect at the next [`Searcher::begin`].
+    pub fn set_filter(&mut self, filter: Option<crate::keys::Filter>) {
+        self.core.filter = filter.filter(|f| !f.is_empty());
+    }
+
+    /// How the current (or last) query's filter was answered.
+    pub fn filter_plan(&self) -> Option<FilterPlan> {
+        self.filter_plan
     }
 
     pub fn options(&self) -> &SearchOptions {
@@ -642,6 +701,10 @@ impl<M: Metric> Searcher<M> {
 
     fn first_round<R: RelationRead>(&mut self, rel: &R) {
         self.state = State::Done;
+        self.filter_plan = None;
+        if self.core.filter.is_some() && self.exact_round(rel) {
+            return;
+        }
         let Some((ep, top)) = self.entry_point(rel) else { return };
         // Moved out of `self` so the core can be borrowed mutably.
         let query = std::mem::take(&mut self.query);
@@ -682,6 +745,75 @@ impl<M: Metric> Searcher<M> {
         self.query = query;
     }
 
+    /// With a filter: when few elements match (by the posting lists), computes all their
+    /// distances and queues them in order; returns whether it did (else the graph search runs).
+    fn exact_round<R: RelationRead>(&mut self, rel: &R) -> bool {
+        let Some(filter) = self.core.filter.clone() else { return false };
+        if filter.is_unsatisfiable() {
+            self.filter_plan = Some(FilterPlan::Empty);
+            return true;
+        }
+        let Ok(meta) = read_meta(rel) else { return false };
+        if meta.key_root == 0 {
+            return false;
+        }
+        // The condition with the fewest postings drives; the others are checked per element.
+        let mut best: Option<(u64, Vec<crate::postings::Entry>)> = None;
+        for c in &filter.conds {
+            let entries: Vec<_> = c
+                .values
+                .iter()
+                .filter_map(|&v| crate::postings::lookup(rel, meta.key_root, c.col, v))
+                .collect();
+            let n: u64 = entries.iter().map(|e| e.count as u64).sum();
+            if best.as_ref().is_none_or(|(b, _)| n < *b) {
+                best = Some((n, entries));
+            }
+        }
+        let Some((matching, entries)) = best else { return false };
+        let exact = match self.opts.filter_exact_limit {
+            Some(limit) => matching <= limit as u64,
+            None => exact_is_cheaper(matching, meta.element_count, self.opts.ef_search, meta.m as usize),
+        };
+        if !exact {
+            self.filter_plan = Some(FilterPlan::Graph { matching });
+            return false;
+        }
+        let mut tids: Vec<u64> = Vec::with_capacity(matching as usize);
+        for e in &entries {
+            crate::postings::for_each_posting(rel, e.head, |t| tids.push(t.to_u64()));
+        }
+        tids.sort_unstable();
+        tids.dedup();
+        self.filter_plan = Some(FilterPlan::Exact { candidates: tids.len() as u64 });
+        let query = std::mem::take(&mut self.query);
+        let q = words_as_bytes(&query, self.query_len);
+        self.out.clear();
+        let mut i = 0;
+        while i < tids.len() {
+            let blk = (tids[i] >> 16) as u32;
+            let page = rel.read(blk);
+            while i < tids.len() && (tids[i] >> 16) as u32 == blk {
+                let t = Tid::from_u64(tids[i]);
+                i += 1;
+                if let Some(e) = page.get(t.offset).and_then(ElementRef::parse) {
+                    if e.is_live() {
+                        let c = self.core.score(&self.metric, q, t, e);
+                        if c.pass {
+                            self.out.push(c);
+                        }
+                    }
+                }
+            }
+        }
+        self.query = query;
+        self.rounds = 1;
+        // Read from the end: farthest first.
+        self.out.sort_unstable_by(|a, b| b.cmp(a));
+        self.state = State::Done;
+        true
+    }
+
     /// Resumes an iterative scan, or once its budget is spent starts
     /// returning what it has evaluated and not returned.
     fn next_round<R: RelationRead>(&mut self, rel: &R) {
@@ -697,7 +829,10 @@ impl<M: Metric> Searcher<M> {
         self.core.results.clear();
         while self.core.results.len() < ef {
             let Some(Reverse(c)) = self.core.discarded.pop() else { break };
-            self.core.results.push(c);
+            // Filtered-out elements go on as ways through the graph only.
+            if c.pass {
+                self.core.results.push(c);
+            }
             self.core.candidates.push(Reverse(c));
         }
         // Moved out of `self` so the core can be borrowed mutably.
@@ -719,7 +854,7 @@ impl<M: Metric> Searcher<M> {
         let batch = self.opts.ef_search.max(1);
         while self.out.len() < batch {
             let Some(Reverse(c)) = self.core.discarded.pop() else { break };
-            if c.live {
+            if c.live && c.pass {
                 self.out.push(c);
             }
         }

@@ -13,7 +13,8 @@
 //! 16 [6] entry point element TID     22 u8 entry level 23 u8 has entry (0/1)
 //! 24 u64 element count (exact after build/vacuum, not maintained by insert)
 //! 32 u32 insert page hint            36 u16 vector kind (opaque to this crate)
-//! 38 u16 reserved                    40 u64 reserved
+//! 38 u16 filter key columns          40 u32 root of the key posting lists (0: none)
+//! 44 u32 reserved
 //! ```
 //!
 //! **Data pages** ([`PAGE_DATA`](crate::page::PAGE_DATA), blocks 1..) hold
@@ -89,6 +90,11 @@ pub struct Meta {
     pub insert_page: u32,
     /// Which SQL type the payloads are; chosen and interpreted by the glue.
     pub vector_kind: u16,
+    /// Filter key columns after the vector (0: payloads are plain vectors; else keyed, see
+    /// [`crate::keys`]).
+    pub key_columns: u16,
+    /// Block of the posting lists' root ([`crate::postings`]); 0 when there are no key columns.
+    pub key_root: u32,
 }
 
 impl Meta {
@@ -106,6 +112,8 @@ impl Meta {
         b[24..32].copy_from_slice(&self.element_count.to_le_bytes());
         b[32..36].copy_from_slice(&self.insert_page.to_le_bytes());
         b[36..38].copy_from_slice(&self.vector_kind.to_le_bytes());
+        b[38..40].copy_from_slice(&self.key_columns.to_le_bytes());
+        b[40..44].copy_from_slice(&self.key_root.to_le_bytes());
         b
     }
 
@@ -122,6 +130,8 @@ impl Meta {
             element_count: u64::from_le_bytes(b[24..32].try_into().unwrap()),
             insert_page: u32_at(b, 32),
             vector_kind: u16_at(b, 36),
+            key_columns: u16_at(b, 38),
+            key_root: u32_at(b, 40),
         })
     }
 }
@@ -367,6 +377,8 @@ mod tests {
             element_count: 123_456,
             insert_page: 77,
             vector_kind: 2,
+            key_columns: 2,
+            key_root: 9,
         };
         let b = meta.encode();
         assert_eq!(Meta::decode(&b), Some(meta));

@@ -39,7 +39,8 @@
 //!    page lock) and computes no distance: searches, distances and list
 //!    writes are spent only on the elements found cut off or nearly so.
 //!    Memory: five bytes per line pointer, plus the walk's stack.
-//! 5. **Free.** Mark dead elements deleted and empty their own lists:
+//! 5. **Free.** Take dead elements out of the key posting lists (an index
+//!    with filter keys), then mark them deleted and empty their own lists:
 //!    nothing links to them any more, and inserts may reuse their slots (the
 //!    meta insert hint moves back).
 //!
@@ -77,6 +78,8 @@ pub struct BulkDeleteStats {
     /// Reachable elements that at most one layer-0 list named, linked from
     /// their nearest neighbour too (step 4).
     pub elements_relinked: u64,
+    /// Entries of dead elements taken out of the key posting lists (step 5).
+    pub postings_removed: u64,
 }
 
 /// [`bulk_delete_with`] without an interrupt hook.
@@ -207,8 +210,13 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
     let mut rc = Reconnector::new(metric, &meta, slots, rep.arena, rep.loaded, rep.core);
     (stats.elements_reconnected, stats.elements_relinked) = rc.run(rel, &mut checkpoint);
 
-    // 5. Free the dead elements, emptying their lists too (no stale links
+    // 5. Take the dead elements out of the key posting lists, before their slots can be reused
+    // by elements with other keys. Then free them, emptying their lists too (no stale links
     // remain anywhere; a neighbour tuple on another page is a second write).
+    if meta.key_root != 0 {
+        checkpoint();
+        stats.postings_removed = crate::postings::remove(rel, meta.key_root, &|t: Tid| dead.contains_key(&t.to_u64()));
+    }
     let mut elsewhere = Vec::new();
     for (&blk, offs) in &newly_dead {
         checkpoint();

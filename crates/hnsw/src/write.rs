@@ -14,6 +14,9 @@ pub struct IndexOptions {
     pub ef_construction: u16,
     /// Stored in the meta page for the glue; this crate ignores it.
     pub vector_kind: u16,
+    /// Filter key columns after the vector (see [`crate::keys`]): payloads are keyed and the
+    /// index keeps posting lists ([`crate::postings`]).
+    pub key_columns: u16,
 }
 
 impl IndexOptions {
@@ -52,8 +55,14 @@ pub fn init_empty<R: RelationWrite>(rel: &R, opts: &IndexOptions) {
             element_count: 0,
             insert_page: 1,
             vector_kind: opts.vector_kind,
+            key_columns: opts.key_columns,
+            key_root: if opts.key_columns > 0 { 1 } else { 0 },
         },
     );
+    if opts.key_columns > 0 {
+        let root = crate::postings::init_root(rel);
+        debug_assert_eq!(root, 1);
+    }
 }
 
 fn write_meta_page<R: RelationWrite>(rel: &R, meta: &Meta) {
@@ -213,6 +222,9 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
             element_count: n as u64,
             insert_page: last_page.max(1),
             vector_kind: opts.vector_kind,
+            key_columns: opts.key_columns,
+            // The posting lists follow the data pages.
+            key_root: if opts.key_columns > 0 { last_page + 1 } else { 0 },
         },
     );
 
@@ -253,8 +265,23 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
             debug_assert_eq!(Tid::new(blk, off), want);
         }
     }
+    let mut pages_written = last_page + 1;
+    if opts.key_columns > 0 {
+        let mut lists: std::collections::HashMap<(u16, u64), Vec<Tid>> = std::collections::HashMap::new();
+        for node in 0..n {
+            let (_, keys) = crate::keys::split(arena.payload(node));
+            for (col, vals) in crate::keys::columns(keys).enumerate() {
+                for v in vals {
+                    lists.entry((col as u16, v)).or_default().push(element_tid[node]);
+                }
+            }
+        }
+        let root = crate::postings::write_all(rel, &lists);
+        assert_eq!(root, last_page + 1);
+        pages_written = rel.nblocks();
+    }
     Ok(WriteStats {
-        pages: last_page + 1,
+        pages: pages_written,
         elements: n as u64,
         heap_tuples: arena.heap_tuples() as u64,
     })

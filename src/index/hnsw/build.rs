@@ -114,6 +114,7 @@ unsafe fn build(
             m: m as u16,
             ef_construction: ef as u16,
             vector_kind: itype.kind as u16,
+            key_columns: key_columns,
         };
         let params = BuildParams {
             m: m as usize,

@@ -55,6 +55,7 @@ pub fn options(dims: usize, m: usize, ef_construction: usize) -> IndexOptions {
         m: m as u16,
         ef_construction: ef_construction as u16,
         vector_kind: 0,
+        key_columns: 0,
     }
 }
 
