@@ -483,25 +483,154 @@ BEGIN
 END
 $$;
 
+-- A filter given as one jsonb value (for ORMs: one parameter), as a boolean SQL expression over the
+-- columns of tbl, or NULL for no filter (NULL or {}). Every key is a column name; the conditions
+-- are ANDed:
+--   {"tenant_id": 7}                      tenant_id = 7
+--   {"lang": ["en", "de"]}                lang = ANY (ARRAY['en', 'de'])   (an IN list; [] matches nothing)
+--   {"deleted_at": null}                  deleted_at IS NULL
+--   {"score": {">=": 1, "<": 5}}          score >= 1 AND score < 5
+--   {"labels": {"&&": [1, 2]}}            labels && ARRAY[1, 2]   (also "@>", "<@": array columns)
+-- Operators: =, <>, !=, <, <=, >, >=, in (a list), &&, @>, <@ (pg_catalog's). Columns are quoted
+-- (%I), values are literals (%L) cast to the column's type (its element type in a list), so a value
+-- that does not cast raises that cast's error. An unknown column is undefined_column (42703),
+-- anything else malformed invalid_parameter_value (22023).
+CREATE FUNCTION semvec_filter_sql(tbl regclass, filter jsonb) RETURNS text
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    col text;
+    cond jsonb;
+    op text;
+    val jsonb;
+    typ text;
+    elem text;
+    conds text[] := '{}';
+BEGIN
+    IF filter IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF pg_catalog.jsonb_typeof(filter) <> 'object' THEN
+        RAISE EXCEPTION 'filter must be a JSON object of column names and values, not %', pg_catalog.jsonb_typeof(filter)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example {"tenant_id": 7, "lang": ["en", "de"]}.';
+    END IF;
+    FOR col, cond IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(filter) e ORDER BY e.key LOOP
+        SELECT pg_catalog.format_type(a.atttypid, NULL),
+               CASE WHEN t.typelem <> 0 AND t.typlen = -1 THEN pg_catalog.format_type(t.typelem, NULL) END
+          INTO typ, elem
+          FROM pg_catalog.pg_attribute a
+          JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+         WHERE a.attrelid = tbl AND a.attname::text = col AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'column "%" of relation "%" does not exist', col, tbl
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        -- The short forms: a scalar is {"=": value}, a list {"in": list}, null IS NULL.
+        CASE pg_catalog.jsonb_typeof(cond)
+            WHEN 'object' THEN
+                IF cond = '{}'::jsonb THEN
+                    RAISE EXCEPTION 'filter on column "%" has no condition', col
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+            WHEN 'array' THEN
+                cond := pg_catalog.jsonb_build_object('in', cond);
+            WHEN 'null' THEN
+                conds := conds || pg_catalog.format('%I IS NULL', col);
+                CONTINUE;
+            ELSE
+                cond := pg_catalog.jsonb_build_object('=', cond);
+        END CASE;
+        FOR op, val IN SELECT CASE e.key WHEN '!=' THEN '<>' ELSE e.key END, e.value
+                         FROM pg_catalog.jsonb_each(cond) e ORDER BY e.key LOOP
+            IF op NOT IN ('=', '<>', '!=', '<', '<=', '>', '>=', 'in', '&&', '@>', '<@') THEN
+                RAISE EXCEPTION 'filter on column "%": unknown operator "%"', col, op
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Operators: =, <>, !=, <, <=, >, >=, in, &&, @>, <@.';
+            END IF;
+            IF pg_catalog.jsonb_typeof(val) = 'array' AND EXISTS (
+                    SELECT FROM pg_catalog.jsonb_array_elements(val) v
+                     WHERE pg_catalog.jsonb_typeof(v) IN ('array', 'object')) THEN
+                RAISE EXCEPTION 'filter on column "%": a list takes scalar values', col
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF op = 'in' THEN
+                -- column = ANY (ARRAY[value::type, ...])
+                IF pg_catalog.jsonb_typeof(val) <> 'array' THEN
+                    RAISE EXCEPTION 'filter on column "%": "in" takes a list, not %', col, pg_catalog.jsonb_typeof(val)
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                IF elem IS NOT NULL THEN
+                    RAISE EXCEPTION 'filter on column "%": a list is an IN list, and the column is an array (%)', col, typ
+                        USING ERRCODE = 'invalid_parameter_value',
+                              HINT = 'On an array column use {"&&": [...]} (overlaps), {"@>": [...]} (contains) or {"=": [...]}.';
+                END IF;
+                conds := conds || pg_catalog.format('%I OPERATOR(pg_catalog.=) ANY (%s)', col,
+                    CASE WHEN pg_catalog.jsonb_array_length(val) = 0
+                         THEN pg_catalog.format('''{}''::%s[]', typ)
+                         ELSE (SELECT pg_catalog.format('ARRAY[%s]',
+                                          pg_catalog.string_agg(pg_catalog.format('%L::%s', v.value #>> '{}', typ), ', ' ORDER BY v.n))
+                                 FROM pg_catalog.jsonb_array_elements(val) WITH ORDINALITY v(value, n)) END);
+            ELSIF pg_catalog.jsonb_typeof(val) = 'array' THEN
+                -- A list against an array column: ARRAY[value::element type, ...]::column type.
+                IF elem IS NULL THEN
+                    RAISE EXCEPTION 'filter on column "%": operator % takes a list only on an array column, not on %', col, op, typ
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                conds := conds || pg_catalog.format('%I OPERATOR(pg_catalog.%s) %s', col, op,
+                    CASE WHEN pg_catalog.jsonb_array_length(val) = 0
+                         THEN pg_catalog.format('''{}''::%s', typ)
+                         ELSE (SELECT pg_catalog.format('ARRAY[%s]::%s',
+                                          pg_catalog.string_agg(pg_catalog.format('%L::%s', v.value #>> '{}', elem), ', ' ORDER BY v.n), typ)
+                                 FROM pg_catalog.jsonb_array_elements(val) WITH ORDINALITY v(value, n)) END);
+            ELSIF pg_catalog.jsonb_typeof(val) IN ('string', 'number', 'boolean') THEN
+                conds := conds || pg_catalog.format('%I OPERATOR(pg_catalog.%s) %L::%s', col, op, val #>> '{}', typ);
+            ELSE
+                RAISE EXCEPTION 'filter on column "%": operator % takes a value or a list, not %', col, op, pg_catalog.jsonb_typeof(val)
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF pg_catalog.cardinality(conds) = 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN (SELECT pg_catalog.string_agg(pg_catalog.format('(%s)', u.c), ' AND ' ORDER BY u.n)
+              FROM pg_catalog.unnest(conds) WITH ORDINALITY u(c, n));
+END
+$$;
+
 -- The keyword side as SQL: the best `limit_param` candidates (rows matching any lexeme, through the
 -- GIN index) as (k, s) = (key, BM25 score), best first. Each candidate's tsvector is read once: its
 -- term counts feed both the document frequencies (a window aggregate over all candidates) and its
 -- score (OFFSET 0 keeps the subquery, so the counts are computed once per row). `query_param` is a
--- bm25query from semvec_bm25_parse().
+-- bm25query from semvec_bm25_parse(). `filter_sql` (from semvec_filter_sql(), NULL: none) keeps the
+-- candidates it accepts; the document frequencies are still counted over all candidates, so a row
+-- scores the same with or without a filter (as through the bm25 index, whose statistics are global).
 CREATE FUNCTION semvec_bm25_ranking_sql(tbl regclass, doc_column name, key_expr text,
-                                        query_param text, limit_param text)
+                                        query_param text, limit_param text, filter_sql text DEFAULT NULL)
     RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE
     AS $$
 DECLARE
     doc text := @extschema@.semvec_bm25_document_expr(tbl, doc_column,
                     @extschema@.semvec_bm25_registered_config(tbl, doc_column));
 BEGIN
+    IF filter_sql IS NULL THEN
+        RETURN pg_catalog.format(
+            'SELECT k, @extschema@.semvec_bm25_score_counts(c, @extschema@.semvec_bm25_df_counts(c) OVER (), %4$s) AS s '
+            'FROM (SELECT %1$s AS k, @extschema@.semvec_bm25_term_counts(%2$s, (%4$s).lexemes) AS c '
+            '      FROM ONLY %3$s WHERE %2$s OPERATOR(pg_catalog.@@) (%4$s).or_query OFFSET 0) candidates '
+            'ORDER BY s DESC, k LIMIT %5$s',
+            key_expr, doc, tbl, query_param, limit_param);
+    END IF;
+    -- The filter outside the window aggregate: rows it rejects count in the document frequencies
+    -- and are not scored.
     RETURN pg_catalog.format(
-        'SELECT k, @extschema@.semvec_bm25_score_counts(c, @extschema@.semvec_bm25_df_counts(c) OVER (), %4$s) AS s '
-        'FROM (SELECT %1$s AS k, @extschema@.semvec_bm25_term_counts(%2$s, (%4$s).lexemes) AS c '
-        '      FROM ONLY %3$s WHERE %2$s OPERATOR(pg_catalog.@@) (%4$s).or_query OFFSET 0) candidates '
-        'ORDER BY s DESC, k LIMIT %5$s',
-        key_expr, doc, tbl, query_param, limit_param);
+        'SELECT k, s FROM ('
+        'SELECT k, CASE WHEN matches_filter THEN @extschema@.semvec_bm25_score_counts(c, @extschema@.semvec_bm25_df_counts(c) OVER (), %4$s) END AS s, matches_filter '
+        'FROM (SELECT %1$s AS k, @extschema@.semvec_bm25_term_counts(%2$s, (%4$s).lexemes) AS c, coalesce(%6$s, false) AS matches_filter '
+        '      FROM ONLY %3$s WHERE %2$s OPERATOR(pg_catalog.@@) (%4$s).or_query OFFSET 0) candidates) scored '
+        'WHERE matches_filter ORDER BY s DESC, k LIMIT %5$s',
+        key_expr, doc, tbl, query_param, limit_param, filter_sql);
 END
 $$;
 
@@ -521,24 +650,28 @@ CREATE FUNCTION semvec_bm25_scan_batch(n integer) RETURNS integer
 -- (the old path's GIN bitmap scan and the hnsw scan are not affected), and with jit off: that same
 -- full-scan price (about 0.6 per row) passes jit_above_cost from a few hundred thousand rows, and
 -- compiling the statement then costs 100-400 ms for a scan that takes a few (1M documents).
+-- `filter_sql` (from semvec_filter_sql(), NULL: none) is a condition on the scan: the rows it
+-- rejects are skipped (their scores and the index's statistics stay global).
 CREATE FUNCTION semvec_bm25_index_ranking_sql(tbl regclass, doc_column name, key_expr text,
-                                              query_param text, limit_param text)
+                                              query_param text, limit_param text, filter_sql text DEFAULT NULL)
     RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
     SELECT pg_catalog.format(
         'SELECT k, s FROM (SELECT %1$s AS k, -(%2$I OPERATOR(@extschema@.<@>) %4$s) AS s, '
         '       pg_catalog.rank() OVER (ORDER BY %2$I OPERATOR(@extschema@.<@>) %4$s) AS r '
-        '  FROM ONLY %3$s) ranked '
+        '  FROM ONLY %3$s%6$s) ranked '
         'WHERE r <= %5$s AND s > 0 ORDER BY s DESC, k LIMIT %5$s',
-        $3, $2, $1, $4, $5)
+        $3, $2, $1, $4, $5, ' WHERE ' || $6)
 $$;
 
 -- Top documents of a registered column by BM25. The candidates are the rows matching any query
 -- lexeme (GIN index); all of them are scored, the best top_k returned. bm25_search_as() takes the
 -- type to return the keys as in its first argument (NULL::uuid, NULL::text, ...), as
--- json_populate_record() does; bm25_search() returns bigint keys.
+-- json_populate_record() does; bm25_search() returns bigint keys. `filter` (jsonb, see
+-- semvec_filter_sql(); NULL: none) keeps only the rows it accepts, before the top_k cut.
 CREATE FUNCTION bm25_search_as(key_type anyelement, tbl regclass, key_column name, doc_column name, query text,
-                            top_k integer DEFAULT 10, k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
+                            top_k integer DEFAULT 10, k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75,
+                            filter jsonb DEFAULT NULL)
     RETURNS TABLE (id anyelement, score float8, rank integer)
     LANGUAGE plpgsql STABLE
     SET semvec.bm25_unmatched_rows = off
@@ -549,6 +682,7 @@ CREATE FUNCTION bm25_search_as(key_type anyelement, tbl regclass, key_column nam
 DECLARE
     q @extschema@.bm25query;
     key_expr text;
+    filter_sql text;
     idx regclass := @extschema@.semvec_bm25_index(tbl, doc_column);
 BEGIN
     IF top_k IS NULL OR top_k < 1 THEN
@@ -556,6 +690,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     key_expr := @extschema@.semvec_key_expr(tbl, key_column, pg_catalog.pg_typeof(key_type));
+    filter_sql := @extschema@.semvec_filter_sql(tbl, filter);
     -- One WAND pass for the top_k rows and the rows after them: rank() reads past the last row
     -- admitted to the end of its tie group and one more (restored on return: SET above).
     PERFORM pg_catalog.set_config('semvec.bm25_scan_batch', @extschema@.semvec_bm25_scan_batch(top_k)::text, true);
@@ -570,18 +705,19 @@ BEGIN
     RETURN QUERY EXECUTE pg_catalog.format(
         'SELECT k, s, (row_number() OVER (ORDER BY s DESC, k))::integer FROM (%s) t ORDER BY 3',
         CASE WHEN idx IS NULL
-             THEN @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, key_expr, '$1', '$2')
-             ELSE @extschema@.semvec_bm25_index_ranking_sql(tbl, doc_column, key_expr, '$1', '$2') END)
+             THEN @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, key_expr, '$1', '$2', filter_sql)
+             ELSE @extschema@.semvec_bm25_index_ranking_sql(tbl, doc_column, key_expr, '$1', '$2', filter_sql) END)
         USING q, top_k;
 END
 $$;
 
 CREATE FUNCTION bm25_search(tbl regclass, key_column name, doc_column name, query text,
-                            top_k integer DEFAULT 10, k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
+                            top_k integer DEFAULT 10, k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75,
+                            filter jsonb DEFAULT NULL)
     RETURNS TABLE (id bigint, score float8, rank integer)
     LANGUAGE sql STABLE
-    AS $$ SELECT * FROM @extschema@.bm25_search_as(NULL::bigint, $1, $2, $3, $4, $5, $6, $7) $$;
-COMMENT ON FUNCTION bm25_search(regclass, name, name, text, integer, float8, float8) IS
+    AS $$ SELECT * FROM @extschema@.bm25_search_as(NULL::bigint, $1, $2, $3, $4, $5, $6, $7, $8) $$;
+COMMENT ON FUNCTION bm25_search(regclass, name, name, text, integer, float8, float8, jsonb) IS
     'top documents by Okapi BM25 for a column with a bm25 index or registered with bm25_create()';
 
 -- The ordering operator of the column's HNSW index (so the vector side can use it), or cosine
@@ -623,10 +759,15 @@ $$;
 -- The statement behind hybrid_search(): two ranked candidate lists (BM25 through the GIN index,
 -- distance through the HNSW index) fused by RRF. Parameters: $1 bm25query, $2 query vector,
 -- $3 keyword depth, $4 vector depth, $5 keyword weight, $6 vector weight, $7 RRF k, $8 top_k.
+-- `filter` (jsonb, see semvec_filter_sql(); NULL: none) is a condition of both sides' scans, so
+-- each side's depth is filled from the rows it accepts: the vector side stays
+-- `WHERE filter ORDER BY distance LIMIT depth`, which the HNSW index serves.
 CREATE FUNCTION semvec_hybrid_sql(tbl regclass, key_column name, doc_column name, vector_column name,
-                                  key_type regtype)
+                                  key_type regtype, filter jsonb DEFAULT NULL)
     RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE
     AS $$
+DECLARE
+    filter_sql text := @extschema@.semvec_filter_sql(tbl, filter);
 BEGIN
     RETURN pg_catalog.format($q$
 WITH keyword AS (
@@ -635,7 +776,7 @@ WITH keyword AS (
 semantic AS (
     SELECT k, row_number() OVER (ORDER BY dist, k) AS r
       FROM (SELECT %1$s AS k, %4$I OPERATOR(%5$s) $2 AS dist
-              FROM ONLY %3$s
+              FROM ONLY %3$s%6$s
              ORDER BY dist
              LIMIT $4) vs)
 SELECT coalesce(keyword.k, semantic.k),
@@ -646,11 +787,12 @@ SELECT coalesce(keyword.k, semantic.k),
  LIMIT $8$q$,
         @extschema@.semvec_key_expr(tbl, key_column, key_type),
         CASE WHEN @extschema@.semvec_bm25_index(tbl, doc_column) IS NULL
-             THEN @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, @extschema@.semvec_key_expr(tbl, key_column, key_type), '$1', '$3')
-             ELSE @extschema@.semvec_bm25_index_ranking_sql(tbl, doc_column, @extschema@.semvec_key_expr(tbl, key_column, key_type), '$1', '$3') END,
+             THEN @extschema@.semvec_bm25_ranking_sql(tbl, doc_column, @extschema@.semvec_key_expr(tbl, key_column, key_type), '$1', '$3', filter_sql)
+             ELSE @extschema@.semvec_bm25_index_ranking_sql(tbl, doc_column, @extschema@.semvec_key_expr(tbl, key_column, key_type), '$1', '$3', filter_sql) END,
         tbl,
         vector_column,
-        @extschema@.semvec_vector_order_operator(tbl, vector_column));
+        @extschema@.semvec_vector_order_operator(tbl, vector_column),
+        E'\n             WHERE ' || filter_sql);
 END
 $$;
 
@@ -695,14 +837,17 @@ $$;
 -- rank fusion. Returns the best top_k keys with their fused score and their rank on each side (NULL
 -- when a side did not return them among its keyword_depth / vector_depth candidates). query_vector
 -- NULL embeds query_text with embed(), once. hybrid_search_as() takes the key type in its first
--- argument, as bm25_search_as() does; hybrid_search() returns bigint keys.
+-- argument, as bm25_search_as() does; hybrid_search() returns bigint keys. `filter` (jsonb, see
+-- semvec_filter_sql(); NULL: none) restricts both sides to the rows it accepts before their depth
+-- cuts (e.g. {"tenant_id": 7}).
 CREATE FUNCTION hybrid_search_as(key_type anyelement, tbl regclass, key_column name, doc_column name,
                               vector_column name, query_text text, query_vector vector DEFAULT NULL,
                               top_k integer DEFAULT 10,
                               keyword_depth integer DEFAULT 100, vector_depth integer DEFAULT 100,
                               rrf_k float8 DEFAULT 60,
                               keyword_weight float8 DEFAULT 1, vector_weight float8 DEFAULT 1,
-                              k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
+                              k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75,
+                              filter jsonb DEFAULT NULL)
     RETURNS TABLE (id anyelement, score float8, keyword_rank integer, vector_rank integer)
     LANGUAGE plpgsql VOLATILE
     SET semvec.bm25_unmatched_rows = off
@@ -721,14 +866,17 @@ BEGIN
                                               vector_weight, k1, b);
     PERFORM pg_catalog.set_config('semvec.bm25_scan_batch', @extschema@.semvec_bm25_scan_batch(keyword_depth)::text, true);
     stmt := @extschema@.semvec_hybrid_sql(tbl, key_column, doc_column, vector_column,
-                                          pg_catalog.pg_typeof(key_type));
+                                          pg_catalog.pg_typeof(key_type), filter);
     -- An HNSW scan returns at most ef_search rows unless iterative: widen it for this statement.
+    -- With a filter, the rows it rejects do not count towards vector_depth: an iterative scan goes
+    -- on until vector_depth rows pass it (or hnsw.max_scan_tuples have been visited).
     ef_before := pg_catalog.current_setting('hnsw.ef_search', true);
     iter_before := pg_catalog.current_setting('hnsw.iterative_scan', true);
     IF coalesce(ef_before::integer, 0) < LEAST(vector_depth, 1000) THEN
         PERFORM pg_catalog.set_config('hnsw.ef_search', LEAST(vector_depth, 1000)::text, true);
     END IF;
-    IF vector_depth > 1000 AND coalesce(iter_before, 'off') = 'off' THEN
+    IF (vector_depth > 1000 OR (filter IS NOT NULL AND filter <> '{}'::jsonb))
+       AND coalesce(iter_before, 'off') = 'off' THEN
         PERFORM pg_catalog.set_config('hnsw.iterative_scan', 'relaxed_order', true);
     END IF;
     RETURN QUERY EXECUTE stmt
@@ -744,12 +892,13 @@ CREATE FUNCTION hybrid_search(tbl regclass, key_column name, doc_column name, ve
                               keyword_depth integer DEFAULT 100, vector_depth integer DEFAULT 100,
                               rrf_k float8 DEFAULT 60,
                               keyword_weight float8 DEFAULT 1, vector_weight float8 DEFAULT 1,
-                              k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
+                              k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75,
+                              filter jsonb DEFAULT NULL)
     RETURNS TABLE (id bigint, score float8, keyword_rank integer, vector_rank integer)
     LANGUAGE sql VOLATILE
-    AS $$ SELECT * FROM @extschema@.hybrid_search_as(NULL::bigint, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) $$;
+    AS $$ SELECT * FROM @extschema@.hybrid_search_as(NULL::bigint, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) $$;
 COMMENT ON FUNCTION hybrid_search(regclass, name, name, name, text, vector, integer, integer, integer,
-                                  float8, float8, float8, float8, float8) IS
+                                  float8, float8, float8, float8, float8, jsonb) IS
     'hybrid search: BM25 (GIN) and vector distance (HNSW) rankings fused by reciprocal rank fusion';
 
 -- The plan hybrid_search() runs for the same arguments (EXPLAIN, without executing it).
@@ -759,7 +908,8 @@ CREATE FUNCTION hybrid_search_explain(tbl regclass, key_column name, doc_column 
                                       keyword_depth integer DEFAULT 100, vector_depth integer DEFAULT 100,
                                       rrf_k float8 DEFAULT 60,
                                       keyword_weight float8 DEFAULT 1, vector_weight float8 DEFAULT 1,
-                                      k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75)
+                                      k1 float8 DEFAULT 1.2, b float8 DEFAULT 0.75,
+                                      filter jsonb DEFAULT NULL)
     RETURNS SETOF text
     LANGUAGE plpgsql VOLATILE
     SET semvec.bm25_unmatched_rows = off
@@ -775,7 +925,7 @@ BEGIN
                                               keyword_depth, vector_depth, rrf_k, keyword_weight,
                                               vector_weight, k1, b);
     FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) '
-            || @extschema@.semvec_hybrid_sql(tbl, key_column, doc_column, vector_column, NULL)
+            || @extschema@.semvec_hybrid_sql(tbl, key_column, doc_column, vector_column, NULL, filter)
         USING prep.q, prep.qv, keyword_depth, vector_depth, keyword_weight, vector_weight, rrf_k, top_k
     LOOP
         RETURN NEXT line;
