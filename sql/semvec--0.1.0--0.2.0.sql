@@ -1481,3 +1481,40 @@ SELECT v.name,
          WHERE x.vectorizer_id = v.id) q ON true;
 GRANT SELECT ON semvec_vectorizer_status TO PUBLIC;
 COMMENT ON VIEW semvec_vectorizer_status IS 'vectorizers: pending, in progress, done and failed rows, speed, lag, last error';
+
+-- Filter key columns of hnsw indexes (issue 16).
+-- Filter key columns after the vector (USING hnsw (embedding vector_cosine_ops, tenant_id, labels)):
+-- default operator classes for the key types. pg_opfamily/pg_opclass/pg_amop: strategy 1 is `=`
+-- (scalar keys, also `IN (...)` / `= ANY(array)`), strategy 2 is `&&` (array keys). Integer
+-- types share one family so `int4_col = int8_value` is an index condition too. No support
+-- functions: the index stores integer values and 64-bit hashes of text, and the executor
+-- rechecks every condition.
+CREATE OPERATOR FAMILY integer_filter_ops USING hnsw;
+CREATE OPERATOR CLASS int2_filter_ops DEFAULT
+    FOR TYPE int2 USING hnsw FAMILY integer_filter_ops AS
+    OPERATOR 1 = (int2, int2);
+CREATE OPERATOR CLASS int4_filter_ops DEFAULT
+    FOR TYPE int4 USING hnsw FAMILY integer_filter_ops AS
+    OPERATOR 1 = (int4, int4);
+CREATE OPERATOR CLASS int8_filter_ops DEFAULT
+    FOR TYPE int8 USING hnsw FAMILY integer_filter_ops AS
+    OPERATOR 1 = (int8, int8);
+ALTER OPERATOR FAMILY integer_filter_ops USING hnsw ADD
+    OPERATOR 1 = (int2, int4), OPERATOR 1 = (int2, int8),
+    OPERATOR 1 = (int4, int2), OPERATOR 1 = (int4, int8),
+    OPERATOR 1 = (int8, int2), OPERATOR 1 = (int8, int4);
+CREATE OPERATOR CLASS text_filter_ops DEFAULT
+    FOR TYPE text USING hnsw AS
+    OPERATOR 1 = (text, text);
+CREATE OPERATOR CLASS int2_array_filter_ops DEFAULT
+    FOR TYPE int2[] USING hnsw AS
+    OPERATOR 2 && (anyarray, anyarray);
+CREATE OPERATOR CLASS int4_array_filter_ops DEFAULT
+    FOR TYPE int4[] USING hnsw AS
+    OPERATOR 2 && (anyarray, anyarray);
+CREATE OPERATOR CLASS int8_array_filter_ops DEFAULT
+    FOR TYPE int8[] USING hnsw AS
+    OPERATOR 2 && (anyarray, anyarray);
+CREATE OPERATOR CLASS text_array_filter_ops DEFAULT
+    FOR TYPE text[] USING hnsw AS
+    OPERATOR 2 && (anyarray, anyarray);

@@ -15,6 +15,9 @@ pub static HNSW_EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
 pub static HNSW_ITERATIVE_SCAN: GucSetting<IterativeScan> = GucSetting::<IterativeScan>::new(IterativeScan::off);
 pub static HNSW_MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20000);
 pub static HNSW_SCAN_MEM_MULTIPLIER: GucSetting<f64> = GucSetting::<f64>::new(1.0);
+/// `semvec.hnsw_filter_exact_limit`: -1 decides by cost, else the most matching rows a filtered
+/// hnsw scan answers exactly from its posting lists (0: always the graph).
+pub static HNSW_FILTER_EXACT_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(-1);
 
 pub static BM25_INDEX_SEARCH: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static BM25_UNMATCHED_ROWS: GucSetting<bool> = GucSetting::<bool>::new(true);
@@ -96,6 +99,16 @@ pub fn init() {
         c"",
         &HNSW_MAX_SCAN_TUPLES,
         1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"semvec.hnsw_filter_exact_limit",
+        c"Most rows matching the filter keys of an hnsw index that a scan ranks exactly from the index's posting lists.",
+        c"-1 (default) decides by cost: exact when that computes fewer distances than a graph search skipping the rows that do not match; 0 always searches the graph.",
+        &HNSW_FILTER_EXACT_LIMIT,
+        -1,
         i32::MAX,
         GucContext::Userset,
         GucFlags::default(),

@@ -36,8 +36,12 @@ pub fn build_result(heap_tuples: f64, index_tuples: f64) -> *mut pg_sys::IndexBu
 /// pgvector's files), with `ambuildphasename` beside the handler; `$amsupport` support functions.
 macro_rules! am_handler_routine {
     ($amsupport:expr) => {
+        crate::index::am_handler_routine!($amsupport, false)
+    };
+    ($amsupport:expr, $multicol:expr) => {
         crate::index::am_routine(crate::index::AmCallbacks {
             amsupport: $amsupport,
+            multicol: $multicol,
             ambuild: Some(build::ambuild),
             ambuildempty: Some(build::ambuildempty),
             aminsert: Some(insert::aminsert),
@@ -58,6 +62,8 @@ pub(crate) use am_handler_routine;
 /// The callbacks and support-function count in which semvec's access methods differ.
 pub struct AmCallbacks {
     pub amsupport: u16,
+    /// Key columns after the first (hnsw's filter keys), with `= ANY(array)` conditions.
+    pub multicol: bool,
     pub ambuild: pg_sys::ambuild_function,
     pub ambuildempty: pg_sys::ambuildempty_function,
     pub aminsert: pg_sys::aminsert_function,
@@ -89,9 +95,9 @@ pub unsafe fn am_routine(cb: AmCallbacks) -> pg_sys::Datum {
     am.amcanorderbyop = true;
     am.amcanbackward = false;
     am.amcanunique = false;
-    am.amcanmulticol = false;
+    am.amcanmulticol = cb.multicol;
     am.amoptionalkey = true;
-    am.amsearcharray = false;
+    am.amsearcharray = cb.multicol;
     am.amsearchnulls = false;
     am.amstorage = false;
     am.amclusterable = false;

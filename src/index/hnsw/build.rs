@@ -68,7 +68,7 @@ unsafe extern "C-unwind" fn build_callback(
         let heap_tid = item_pointer_tid(tid);
         let mut buf = std::mem::take(&mut st.buf);
         let outer = pg_sys::MemoryContextSwitchTo(st.tuple_cxt.value());
-        let added = match st.itype.payload(*values, &mut buf) {
+        let added = match st.itype.row_payload(st.index, values, isnull, &mut buf) {
             Some(payload) => Some(st.builder.add(&st.rel, payload, heap_tid, &mut st.hooks).or_raise_for(st.index)),
             None => None,
         };
@@ -114,7 +114,7 @@ unsafe fn build(
             m: m as u16,
             ef_construction: ef as u16,
             vector_kind: itype.kind as u16,
-            key_columns: key_columns,
+            key_columns: itype.keys.len() as u16,
         };
         let params = BuildParams {
             m: m as usize,

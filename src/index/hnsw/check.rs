@@ -114,9 +114,21 @@ unsafe fn check(index_oid: pg_sys::Oid, heapallindexed: bool) -> pg_sys::Datum {
         let itype = IndexType::of(index);
         let dims = crate::compat::index_key_attr(index).atttypmod;
         let rel = PgRelation::new(index, Logging::Generic);
-        let payload_check = move |p: &[u8]| payload_problem(itype, dims, p);
+        // With filter keys a payload is the vector, then its keys: check the vector part.
+        let keyed = !itype.keys.is_empty();
+        let vector_len = itype.kind.payload_len(dims);
+        let payload_check = move |p: &[u8]| {
+            if !keyed {
+                return payload_problem(itype, dims, p);
+            }
+            let v = semvec_hnsw::keys::split(p).0;
+            match vector_len {
+                Some(want) if v.len() != want => Some(format!("vector part of {} bytes, expected {want}", v.len())),
+                _ => payload_problem(itype, dims, v),
+            }
+        };
         let opts = CheckOptions {
-            payload_len: itype.kind.payload_len(dims),
+            payload_len: if keyed { None } else { vector_len },
             payload_check: Some(&payload_check),
             max_problems: MAX_PROBLEMS,
             collect_heap_tids: heapallindexed,
@@ -266,7 +278,7 @@ pub(crate) unsafe fn visible_rows(
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn heap_callback(
-    _index: pg_sys::Relation,
+    index: pg_sys::Relation,
     tid: pg_sys::ItemPointer,
     values: *mut pg_sys::Datum,
     isnull: *mut bool,
@@ -282,7 +294,7 @@ unsafe extern "C-unwind" fn heap_callback(
         let itype = st.itype;
         let mut buf = std::mem::take(&mut st.buf);
         // Detoasted copies go to a context reset per row.
-        let hash = st.tmp.switch_to(|_| itype.payload(*values, &mut buf).map(payload_hash));
+        let hash = st.tmp.switch_to(|_| itype.row_payload(index, values, isnull, &mut buf).map(payload_hash));
         st.tmp.reset();
         st.buf = buf;
         let Some(hash) = hash else { return }; // not indexed (a zero vector under cosine)
@@ -396,7 +408,7 @@ fn to_json(name: &str, r: &CheckReport, heap: &HeapPass, heapallindexed: bool) -
         s,
         ", \"warnings\": {{\"uninitialized_pages\": {}, \"orphan_neighbor_tuples\": {}, \"links_to_deleted\": {}, \
          \"links_above_target_level\": {}, \"self_links\": {}, \"duplicate_links\": {}, \"unreachable_live_elements\": {}, \
-         \"unreachable_rows\": {}, \"live_above_entry_level\": {}, \"live_without_entry_point\": {}}}",
+         \"unreachable_rows\": {}, \"live_above_entry_level\": {}, \"live_without_entry_point\": {}",
         w.uninitialized_pages,
         w.orphan_neighbor_tuples,
         w.links_to_deleted,
@@ -408,6 +420,15 @@ fn to_json(name: &str, r: &CheckReport, heap: &HeapPass, heapallindexed: bool) -
         w.live_above_entry_level,
         w.live_without_entry_point
     );
+    // Indexes with filter keys: their posting lists (only then, so other reports stay as they were).
+    if let Some(m) = r.meta.filter(|m| m.key_columns > 0) {
+        let _ = write!(
+            s,
+            ", \"filter_key_columns\": {}, \"unlisted_keys\": {}, \"posting_count_mismatches\": {}",
+            m.key_columns, w.unlisted_keys, w.posting_count_mismatches
+        );
+    }
+    s.push('}');
     let _ = write!(s, ", \"problem_count\": {}, \"problems\": [", r.problem_count);
     for (i, p) in r.problems.iter().enumerate() {
         if i > 0 {

@@ -45,6 +45,25 @@ pub unsafe extern "C-unwind" fn amcostestimate(
 
         // Startup cost is what it takes to produce the first row: the whole search.
         let costs = &base.costs;
+        // Conditions on filter key columns: genericcostestimate priced reading the matching
+        // fraction `sel` of the index. Few matches are ranked exactly from the posting lists
+        // (that price); otherwise the graph search skips the rest and evaluates about 1 / sel
+        // times as much of the index as an unfiltered one.
+        let sel = costs.indexSelectivity.clamp(1e-9, 1.0);
+        if sel < 1.0 {
+            let full = costs.indexTotalCost / sel;
+            let matching = (sel * tuples).max(1.0);
+            let ef = gucs::HNSW_EF_SEARCH.get().max(1) as usize;
+            let limit = gucs::HNSW_FILTER_EXACT_LIMIT.get();
+            let exact = if limit >= 0 {
+                matching <= limit as f64
+            } else {
+                semvec_hnsw::exact_is_cheaper(matching as u64, tuples as u64, ef, m as usize)
+            };
+            let startup = if exact { costs.indexTotalCost } else { full * (ratio / sel).min(1.0) };
+            cost_result(&out, &base, startup, startup.max(costs.indexTotalCost));
+            return;
+        }
         let mut startup = costs.indexTotalCost * ratio;
         // Vectors are usually TOASTed out of line in the heap while the index keeps them inline,
         // so price index pages beyond the heap's size like sequential reads.

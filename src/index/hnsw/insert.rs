@@ -23,7 +23,7 @@ pub unsafe extern "C-unwind" fn aminsert(
         }
         let itype = IndexType::cached(index);
         let mut buf = Vec::new();
-        let Some(payload) = itype.payload(*values, &mut buf) else {
+        let Some(payload) = itype.row_payload(index, values, isnull, &mut buf) else {
             return false;
         };
         let rel = PgRelation::new(index, Logging::Generic);

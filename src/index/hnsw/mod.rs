@@ -7,6 +7,7 @@ pub mod build;
 pub mod check;
 pub mod cost;
 pub mod insert;
+pub mod keys;
 pub mod opclass;
 pub mod options;
 pub mod returned;
@@ -22,7 +23,7 @@ pub fn init() {
     options::init();
 }
 
-pg_fn!(fn semvec_hnsw_handler(_fcinfo) { crate::index::am_handler_routine!(3) });
+pg_fn!(fn semvec_hnsw_handler(_fcinfo) { crate::index::am_handler_routine!(3, true) });
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {

@@ -71,6 +71,8 @@ pub enum AnyMetric {
     SparseL2(metric::SparseL2Squared),
     SparseIp(metric::SparseNegativeDot),
     SparseL1(metric::SparseL1),
+    /// The metric of an index with filter keys: the inner one on the payloads' vectors.
+    Keyed(Box<AnyMetric>),
 }
 
 macro_rules! each_metric {
@@ -87,6 +89,10 @@ macro_rules! each_metric {
             AnyMetric::SparseL2($m) => $e,
             AnyMetric::SparseIp($m) => $e,
             AnyMetric::SparseL1($m) => $e,
+            AnyMetric::Keyed(k) => {
+                let $m = &**k;
+                $e
+            }
         }
     };
 }
@@ -94,6 +100,9 @@ macro_rules! each_metric {
 impl Metric for AnyMetric {
     #[inline]
     fn distance(&self, a: &[u8], b: &[u8]) -> f32 {
+        if let AnyMetric::Keyed(k) = self {
+            return k.distance(semvec_hnsw::keys::split(a).0, semvec_hnsw::keys::split(b).0);
+        }
         each_metric!(self, m => m.distance(a, b))
     }
     #[inline]
@@ -117,6 +126,8 @@ pub enum Distance {
 pub struct IndexType {
     pub kind: Kind,
     pub distance: Distance,
+    /// Filter key columns after the vector.
+    pub keys: super::keys::KeyKinds,
 }
 
 impl IndexType {
@@ -158,7 +169,11 @@ impl IndexType {
                 (Kind::Bit, "jaccard_distance") => Distance::Jaccard,
                 _ => unsupported(format!("unknown support function {name}")),
             };
-            IndexType { kind, distance }
+            IndexType {
+                kind,
+                distance,
+                keys: super::keys::KeyKinds::of(index),
+            }
         }
     }
 
@@ -168,6 +183,29 @@ impl IndexType {
     }
 
     pub fn metric(&self) -> AnyMetric {
+        let m = self.plain_metric();
+        if self.keys.is_empty() {
+            m
+        } else {
+            AnyMetric::Keyed(Box::new(m))
+        }
+    }
+
+    /// The payload of a row: the vector column's, then the filter keys' when the index has any.
+    ///
+    /// # Safety
+    /// `values`/`isnull` hold the index columns of one row of `index`, the first not NULL.
+    pub unsafe fn row_payload<'a>(&self, index: pg_sys::Relation, values: *const Datum, isnull: *const bool, buf: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+        unsafe {
+            self.payload(*values, buf)?;
+            if !self.keys.is_empty() {
+                self.keys.append(index, values, isnull, buf);
+            }
+            Some(&buf[..])
+        }
+    }
+
+    fn plain_metric(&self) -> AnyMetric {
         // cosine: payloads are normalised, so the negative dot product orders like cosine
         match (self.kind, self.distance) {
             (Kind::Vector, Distance::L2) => AnyMetric::L2(metric::L2Squared::new()),

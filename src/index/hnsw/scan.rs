@@ -23,6 +23,8 @@ struct ScanState {
     /// Notes the distance of each returned row for the executor's evaluation of the ORDER BY
     /// expression (see `returned`).
     recorder: Recorder,
+    /// The conditions on filter key columns (text keys are hashes: the executor rechecks).
+    filter: Option<semvec_hnsw::keys::Filter>,
 }
 
 impl ScanState {
@@ -176,6 +178,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             searcher: Some(searcher(&itype)),
             started: false,
             recorder: Recorder::new(index, sql_distance(&itype)),
+            filter: None,
         };
         // Owned by the scan's memory context, so an aborted query frees it too.
         (*scan).opaque = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
@@ -186,14 +189,18 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amrescan(
     scan: pg_sys::IndexScanDesc,
-    _keys: pg_sys::ScanKey,
-    _nkeys: i32,
+    keys: pg_sys::ScanKey,
+    nkeys: i32,
     orderbys: pg_sys::ScanKey,
     norderbys: i32,
 ) {
     unsafe {
         let so = &mut *((*scan).opaque as *mut ScanState);
         so.started = false;
+        if !keys.is_null() && nkeys > 0 && keys != (*scan).keyData {
+            std::ptr::copy(keys, (*scan).keyData, nkeys as usize);
+        }
+        so.filter = so.itype.keys.filter((*scan).indexRelation, (*scan).keyData, (*scan).numberOfKeys);
         so.searcher().end();
         so.recorder = Recorder::new((*scan).indexRelation, sql_distance(&so.itype));
         rescan_orderbys(scan, orderbys, norderbys);
@@ -214,6 +221,7 @@ fn search_options() -> SearchOptions {
         ef_search: gucs::HNSW_EF_SEARCH.get().max(1) as usize,
         iterative,
         max_scan_tuples: (gucs::HNSW_MAX_SCAN_TUPLES.get().max(1) as usize).min(by_memory.max(1)),
+        filter_exact_limit: usize::try_from(gucs::HNSW_FILTER_EXACT_LIMIT.get()).ok(),
     }
 }
 
@@ -225,8 +233,15 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
         if !so.started {
             let value = begin_ordered_scan(scan, "hnsw");
             let meta = read_meta_page(&so.rel).or_raise_for(so.rel.rel);
-            let query = so.itype.query_payload(value, &meta);
+            let mut query = so.itype.query_payload(value, &meta);
+            if !so.itype.keys.is_empty() {
+                query = semvec_hnsw::keys::query_payload(&query);
+            }
             let upper = upper_layers(&so.rel, &meta);
+            let filter = so.filter.clone();
+            // Text keys are hashes, and the other conditions are the executor's to check anyway.
+            (*scan).xs_recheck = filter.is_some();
+            so.searcher().set_filter(filter);
             so.searcher().set_options(search_options());
             so.searcher().set_upper_layers(upper);
             so.searcher().begin_with_entry(&query, meta.entry);
@@ -236,6 +251,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
         match next {
             Some((tid, dist)) => {
                 let query = so.searcher.as_ref().expect("scan state in use").query();
+                let query = if so.itype.keys.is_empty() { query } else { semvec_hnsw::keys::split(query).0 };
                 so.recorder.record((*scan).heapRelation, tid, dist, query);
                 return_row(scan, tid);
                 true

@@ -85,6 +85,7 @@ impl IvfIndex {
                 itype: IndexType {
                     kind,
                     distance: hnsw_distance,
+                    keys: crate::index::hnsw::keys::KeyKinds::NONE,
                 },
                 elements,
                 distance,
