@@ -4,6 +4,33 @@ use crate::gucs;
 use crate::index::am::{cost_base, cost_result, with_index, CostOut};
 use pgrx::pg_sys;
 
+/// Selectivity of the table's conditions that `path` does not use as index conditions.
+unsafe fn other_selectivity(root: *mut pg_sys::PlannerInfo, path: *mut pg_sys::IndexPath) -> f64 {
+    unsafe {
+        let rel = (*(*path).indexinfo).rel;
+        let list = |l: *mut pg_sys::List| -> Vec<*mut std::ffi::c_void> {
+            if l.is_null() {
+                return Vec::new();
+            }
+            (0..(*l).length as usize).map(|i| (*(*l).elements.add(i)).ptr_value).collect()
+        };
+        let used: Vec<*mut std::ffi::c_void> = list((*path).indexclauses)
+            .into_iter()
+            .map(|c| (*(c as *mut pg_sys::IndexClause)).rinfo as *mut std::ffi::c_void)
+            .collect();
+        let mut other: *mut pg_sys::List = std::ptr::null_mut();
+        for r in list((*rel).baserestrictinfo) {
+            if !used.contains(&r) && !(*(r as *mut pg_sys::RestrictInfo)).pseudoconstant {
+                other = pg_sys::lappend(other, r);
+            }
+        }
+        if other.is_null() {
+            return 1.0;
+        }
+        pg_sys::clauselist_selectivity(root, other, (*rel).relid as i32, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut()).clamp(1e-6, 1.0)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amcostestimate(
@@ -50,7 +77,13 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         // (that price); otherwise the graph search skips the rest and evaluates about 1 / sel
         // times as much of the index as an unfiltered one.
         let sel = costs.indexSelectivity.clamp(1e-9, 1.0);
-        if sel < 1.0 {
+        // An index with key columns competes with itself: a path without some condition on a
+        // key finds its rows among those the search returns, and a search returns about as many
+        // rows as it would without the condition, so finding a LIMIT's rows costs 1 / (that
+        // condition's selectivity) times as much (or comes back short).
+        let keyed = (*base.info).nkeycolumns > 1;
+        let other = if keyed { other_selectivity(root, path) } else { 1.0 };
+        if sel < 1.0 || other < 1.0 {
             let full = costs.indexTotalCost / sel;
             let matching = (sel * tuples).max(1.0);
             let ef = gucs::HNSW_EF_SEARCH.get().max(1) as usize;
@@ -60,7 +93,11 @@ pub unsafe extern "C-unwind" fn amcostestimate(
             } else {
                 semvec_hnsw::exact_is_cheaper(matching as u64, tuples as u64, ef, m as usize)
             };
-            let startup = if exact { costs.indexTotalCost } else { full * (ratio / sel).min(1.0) };
+            let startup = if exact && sel < 1.0 {
+                costs.indexTotalCost
+            } else {
+                full * (ratio / (sel * other)).min(1.0)
+            };
             cost_result(&out, &base, startup, startup.max(costs.indexTotalCost));
             return;
         }

@@ -10,6 +10,7 @@ pub mod insert;
 pub mod keys;
 pub mod opclass;
 pub mod options;
+pub mod paths;
 pub mod returned;
 pub mod scan;
 pub mod vacuum;
@@ -21,6 +22,7 @@ pub const PHASE_WRITE: i64 = 4;
 
 pub fn init() {
     options::init();
+    paths::init();
 }
 
 pg_fn!(fn semvec_hnsw_handler(_fcinfo) { crate::index::am_handler_routine!(3, true) });
