@@ -64,7 +64,7 @@ impl KeyKinds {
             let mut k = KeyKinds::NONE;
             let tupdesc = (*index).rd_att;
             for i in 1..natts {
-                let att = &*(*tupdesc).attrs.as_ptr().add(i);
+                let att = crate::compat::tuple_desc_attr(tupdesc, i);
                 let kind = match att.atttypid {
                     pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID => KeyKind::Int,
                     pg_sys::TEXTOID | pg_sys::VARCHAROID => KeyKind::Text,
@@ -108,7 +108,7 @@ impl KeyKinds {
                     cols.push(Vec::new());
                     continue;
                 }
-                let typid = (*(*tupdesc).attrs.as_ptr().add(i + 1)).atttypid;
+                let typid = crate::compat::tuple_desc_attr(tupdesc, i + 1).atttypid;
                 let mut vals = datum_values(typid, *values.add(i + 1));
                 vals.sort_unstable();
                 vals.dedup();
@@ -155,7 +155,7 @@ impl KeyKinds {
                 } else {
                     // The right operand's type; the column's when the operator does not say.
                     let typid = match sk.sk_subtype {
-                        pg_sys::InvalidOid | pg_sys::ANYARRAYOID => (*(*(*index).rd_att).attrs.as_ptr().add(col as usize + 1)).atttypid,
+                        pg_sys::InvalidOid | pg_sys::ANYARRAYOID => crate::compat::tuple_desc_attr((*index).rd_att, col as usize + 1).atttypid,
                         t => t,
                     };
                     datum_values(typid, sk.sk_argument)
