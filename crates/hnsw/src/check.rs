@@ -593,7 +593,7 @@ fn page_header_ok(page: &Page, kind: u16) -> bool {
 /// The posting lists of an index with filter keys: every posting names an element holding that
 /// key (live or dead: vacuum takes postings out before it frees the element), every live
 /// element's keys are listed, and the counts match.
-fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, meta: &Meta, live_keys: &mut Vec<(u16, u64, Tid)>) {
+fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, meta: &Meta, live_keys: &mut [(u16, u64, Tid)]) {
     let root = meta.key_root;
     if root == 0 || root >= r.pages {
         r.problem(max, 0, 1, format!("meta page names key root block {root}, outside the index"));
@@ -617,7 +617,12 @@ fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, met
             continue;
         }
         if e.col >= meta.key_columns {
-            r.problem(max, root, 0, format!("posting list of key column {}, the index has {}", e.col, meta.key_columns));
+            r.problem(
+                max,
+                root,
+                0,
+                format!("posting list of key column {}, the index has {}", e.col, meta.key_columns),
+            );
         }
         let mut n = 0u64;
         crate::postings::for_each_posting(rel, e.head, |t| {

@@ -169,7 +169,9 @@ impl Filter {
     #[inline]
     pub fn matches(&self, keys: &[u8]) -> bool {
         'conds: for c in &self.conds {
-            let Some(mut vals) = columns(keys).nth(c.col as usize) else { return false };
+            let Some(mut vals) = columns(keys).nth(c.col as usize) else {
+                return false;
+            };
             if c.values.len() == 1 {
                 let want = c.values[0];
                 if vals.any(|v| v == want) {
@@ -248,7 +250,10 @@ mod tests {
         let mut ak = a.clone();
         append_keys(&mut ak, &[vec![7], vec![1, 2, 3]]);
         let m = KeyedMetric(crate::metric::L2Squared::new());
-        assert_eq!(m.distance(&ak, &query_payload(&b)), crate::metric::L2Squared::new().distance(&a, &b));
+        assert_eq!(
+            m.distance(&ak, &query_payload(&b)),
+            crate::metric::L2Squared::new().distance(&a, &b)
+        );
     }
 
     #[test]
@@ -256,7 +261,13 @@ mod tests {
         let mut f = Filter::default();
         f.intersect_scalar(0, vec![1, 2, 3]);
         f.intersect_scalar(0, vec![3, 2, 9]);
-        assert_eq!(f.conds, vec![Condition { col: 0, values: vec![2, 3] }]);
+        assert_eq!(
+            f.conds,
+            vec![Condition {
+                col: 0,
+                values: vec![2, 3]
+            }]
+        );
         f.intersect_scalar(0, vec![7]);
         assert!(f.is_unsatisfiable());
     }

@@ -9,12 +9,15 @@
 //! | `ambuild`      | [`IndexBuilder::add`] per heap tuple, [`IndexBuilder::finish`] (or by hand: [`BuildArena::push`], [`build_graph_parallel_polling`], [`write_graph`] / [`init_empty`], [`Inserter::insert`] past `maintenance_work_mem`) |
 //! | `ambuildempty` | [`init_empty`] |
 //! | `aminsert`     | [`fn@insert`] (or a reused [`Inserter`]) |
-//! | `amrescan` / `amgettuple` | [`Searcher::begin`] / [`Searcher::next`] |
+//! | `amrescan` / `amgettuple` | [`Searcher::set_filter`], [`Searcher::begin`] / [`Searcher::next`] |
 //! | `ambulkdelete` | [`bulk_delete_with`] |
 //! | `amvacuumcleanup` | [`count_tuples`] when no bulk delete ran |
 //!
 //! Payloads are opaque bytes compared by a [`Metric`]; see [`metric`] for the
-//! built-in payload layouts and [`mod@tuple`] for the on-page format.
+//! built-in payload layouts and [`mod@tuple`] for the on-page format. An index
+//! with filter key columns stores keyed payloads ([`keys`]: the vector, then its
+//! keys; compare them with [`keys::KeyedMetric`]) and per-key posting lists
+//! ([`postings`]) that filtered scans use when few elements match.
 //!
 //! Notes for the glue:
 //! * [`RelationRead::prefetch`] is called once per distinct block of each
@@ -41,7 +44,11 @@
 //!
 //! * **At most one page lock is held at any time**, by every operation. No
 //!   code path holds a page while locking another; meta page changes are
-//!   separate single-page writes too.
+//!   separate single-page writes too. The one exception is the key pages of
+//!   an index with filter keys ([`postings`]): a writer holding a key page may
+//!   lock a key page with a higher block number (or one it adds at the end), so
+//!   those locks are always taken in increasing block order and never wait in a
+//!   cycle; no other page is locked meanwhile.
 //! * Each [`RelationWrite::write`] guard is one atomic change (one Generic WAL
 //!   record) and leaves the index valid on its own. Multi-page changes are
 //!   ordered so every intermediate state is valid: an insert writes its new

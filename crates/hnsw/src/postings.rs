@@ -170,7 +170,8 @@ pub fn is_keys_page(p: &Page) -> bool {
 pub fn init_root<R: RelationWrite>(rel: &R) -> u32 {
     let (blk, mut page) = rel.extend();
     init_keys_page(&mut page);
-    page.alloc(&encode_root(&[Tid::INVALID; BUCKETS])).expect("the root fits an empty page");
+    page.alloc(&encode_root(&[Tid::INVALID; BUCKETS]))
+        .expect("the root fits an empty page");
     blk
 }
 
@@ -304,11 +305,20 @@ fn find<R: RelationRead>(rel: &R, root: u32, col: u16, value: u64) -> (Option<En
     let mut last = Tid::INVALID;
     while at.is_valid() {
         let page = rel.read(at.block);
-        let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else { break };
+        let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else {
+            break;
+        };
         for i in 0..ch.len() {
             let e = Entry::decode(ch.item(i));
             if e.col == col && e.value == value {
-                return (Some(EntryAt { chunk: at, index: i, entry: e }), at);
+                return (
+                    Some(EntryAt {
+                        chunk: at,
+                        index: i,
+                        entry: e,
+                    }),
+                    at,
+                );
             }
         }
         last = at;
@@ -324,7 +334,9 @@ pub fn for_each_posting<R: RelationRead>(rel: &R, head: Tid, mut f: impl FnMut(T
     while at.is_valid() && guard < u32::MAX as u64 {
         guard += 1;
         let page = rel.read(at.block);
-        let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_POSTINGS)) else { break };
+        let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_POSTINGS)) else {
+            break;
+        };
         for i in 0..ch.len() {
             f(Tid::read(ch.item(i)));
         }
@@ -434,7 +446,11 @@ fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last
         for i in 0..ch.len() {
             let e = Entry::decode(ch.item(i));
             if e.col == col && e.value == value {
-                return Some(EntryAt { chunk: last, index: i, entry: e });
+                return Some(EntryAt {
+                    chunk: last,
+                    index: i,
+                    entry: e,
+                });
             }
         }
     } else {
@@ -445,7 +461,13 @@ fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last
     }
     // The postings chunk first (nothing links to it yet), on this page or a later one.
     let postings = alloc_chunk(rel, blk, page, &new_chunk(CHUNK_POSTINGS, FIRST_CAP));
-    let entry = Entry { col, value, count: 0, head: postings, tail: postings };
+    let entry = Entry {
+        col,
+        value,
+        count: 0,
+        head: postings,
+        tail: postings,
+    };
     if last.is_valid() {
         let (n, cap) = {
             let ch = ChunkRef::parse(page.get(off)?, CHUNK_DIR)?;
@@ -455,14 +477,22 @@ fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last
             let b = page.get_mut(off)?;
             encode_entry(&entry, &mut b[HDR + n * DIR_STRIDE..HDR + (n + 1) * DIR_STRIDE]);
             set_len(b, n + 1);
-            return Some(EntryAt { chunk: last, index: n, entry });
+            return Some(EntryAt {
+                chunk: last,
+                index: n,
+                entry,
+            });
         }
         let mut fresh = new_chunk(CHUNK_DIR, (cap * 2).clamp(FIRST_CAP, max_cap(DIR_STRIDE)));
         encode_entry(&entry, &mut fresh[HDR..HDR + DIR_STRIDE]);
         set_len(&mut fresh, 1);
         let nt = alloc_chunk(rel, blk, page, &fresh);
         set_next(page.get_mut(off)?, nt);
-        Some(EntryAt { chunk: nt, index: 0, entry })
+        Some(EntryAt {
+            chunk: nt,
+            index: 0,
+            entry,
+        })
     } else {
         let mut fresh = new_chunk(CHUNK_DIR, FIRST_CAP);
         encode_entry(&entry, &mut fresh[HDR..HDR + DIR_STRIDE]);
@@ -470,7 +500,11 @@ fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last
         let nt = alloc_chunk(rel, blk, page, &fresh);
         let b = page.get_mut(1)?;
         nt.write(&mut b[8 + k * TID_SIZE..8 + (k + 1) * TID_SIZE]);
-        Some(EntryAt { chunk: nt, index: 0, entry })
+        Some(EntryAt {
+            chunk: nt,
+            index: 0,
+            entry,
+        })
     }
 }
 
@@ -487,7 +521,9 @@ pub fn entries<R: RelationRead>(rel: &R, root: u32) -> Vec<Entry> {
     for mut at in heads {
         while at.is_valid() {
             let page = rel.read(at.block);
-            let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else { break };
+            let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else {
+                break;
+            };
             out.extend((0..ch.len()).map(|i| Entry::decode(ch.item(i))));
             at = ch.next();
         }
@@ -510,21 +546,33 @@ pub fn remove<R: RelationWrite>(rel: &R, root: u32, dead: &dyn Fn(Tid) -> bool) 
         while at.is_valid() {
             let (n, next) = {
                 let page = rel.read(at.block);
-                let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else { break };
+                let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else {
+                    break;
+                };
                 (ch.len(), ch.next())
             };
             for i in 0..n {
                 let e = {
                     let page = rel.read(at.block);
-                    let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else { break };
+                    let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else {
+                        break;
+                    };
                     Entry::decode(ch.item(i))
                 };
                 let removed = remove_from_chain(rel, e.head, dead);
                 if removed > 0 {
                     removed_total += removed;
-                    update_entry(rel, EntryAt { chunk: at, index: i, entry: e }, |e| {
-                        e.count = e.count.saturating_sub(removed.min(u32::MAX as u64) as u32);
-                    });
+                    update_entry(
+                        rel,
+                        EntryAt {
+                            chunk: at,
+                            index: i,
+                            entry: e,
+                        },
+                        |e| {
+                            e.count = e.count.saturating_sub(removed.min(u32::MAX as u64) as u32);
+                        },
+                    );
                 }
             }
             at = next;
@@ -539,7 +587,9 @@ fn remove_from_chain<R: RelationWrite>(rel: &R, head: Tid, dead: &dyn Fn(Tid) ->
     while at.is_valid() {
         let any_dead = {
             let page = rel.read(at.block);
-            let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_POSTINGS)) else { break };
+            let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_POSTINGS)) else {
+                break;
+            };
             (0..ch.len()).any(|i| dead(Tid::read(ch.item(i))))
         };
         let next = if any_dead {
@@ -556,7 +606,9 @@ fn remove_from_chain<R: RelationWrite>(rel: &R, head: Tid, dead: &dyn Fn(Tid) ->
             next
         } else {
             let page = rel.read(at.block);
-            let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_POSTINGS)) else { break };
+            let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_POSTINGS)) else {
+                break;
+            };
             ch.next()
         };
         at = next;
@@ -617,7 +669,12 @@ mod tests {
         }
         assert_eq!(got_sorted, want_sorted);
         // Small keys share pages: far fewer pages than keys.
-        assert!((rel.nblocks() as usize) < want.len() / 4, "{} pages for {} keys", rel.nblocks(), want.len());
+        assert!(
+            (rel.nblocks() as usize) < want.len() / 4,
+            "{} pages for {} keys",
+            rel.nblocks(),
+            want.len()
+        );
 
         // Bulk written.
         let bulk = MemRelation::new();
@@ -633,7 +690,7 @@ mod tests {
         assert!(lookup(&bulk, root, 5, 5).is_none());
 
         // Removal keeps the rest, in order, and the counts.
-        let dead = |t: Tid| t.offset % 3 == 0;
+        let dead = |t: Tid| t.offset.is_multiple_of(3);
         let removed = remove(&bulk, root, &dead);
         let after = lists_of(&bulk, root);
         let mut n = 0;

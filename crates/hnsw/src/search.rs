@@ -785,7 +785,9 @@ impl<M: Metric> Searcher<M> {
         }
         tids.sort_unstable();
         tids.dedup();
-        self.filter_plan = Some(FilterPlan::Exact { candidates: tids.len() as u64 });
+        self.filter_plan = Some(FilterPlan::Exact {
+            candidates: tids.len() as u64,
+        });
         let query = std::mem::take(&mut self.query);
         let q = words_as_bytes(&query, self.query_len);
         self.out.clear();

@@ -268,11 +268,11 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
     let mut pages_written = last_page + 1;
     if opts.key_columns > 0 {
         let mut lists: std::collections::HashMap<(u16, u64), Vec<Tid>> = std::collections::HashMap::new();
-        for node in 0..n {
+        for (node, &tid) in element_tid.iter().enumerate().take(n) {
             let (_, keys) = crate::keys::split(arena.payload(node));
             for (col, vals) in crate::keys::columns(keys).enumerate() {
                 for v in vals {
-                    lists.entry((col as u16, v)).or_default().push(element_tid[node]);
+                    lists.entry((col as u16, v)).or_default().push(tid);
                 }
             }
         }

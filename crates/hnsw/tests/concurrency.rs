@@ -79,6 +79,7 @@ fn concurrent_inserts_into_an_empty_index_agree_on_one_entry_point() {
             ef_search: 40,
             iterative: IterativeScan::Relaxed,
             max_scan_tuples: usize::MAX,
+            filter_exact_limit: None,
         },
     );
     sr.begin(f32_bytes(&data[0]));
@@ -126,6 +127,7 @@ fn vacuum_runs_safely_alongside_inserts_and_scans() {
             ef_search: 40,
             iterative: IterativeScan::Relaxed,
             max_scan_tuples: usize::MAX,
+            filter_exact_limit: None,
         },
     );
     sr.begin(f32_bytes(&queries[0]));

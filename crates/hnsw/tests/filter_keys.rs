@@ -54,9 +54,7 @@ fn build(data: &[Vec<f32>], tenants: u64) -> MemRelation {
 }
 
 fn matches(f: &Filter, keys: &[Vec<u64>]) -> bool {
-    f.conds
-        .iter()
-        .all(|c| keys[c.col as usize].iter().any(|v| c.values.contains(v)))
+    f.conds.iter().all(|c| keys[c.col as usize].iter().any(|v| c.values.contains(v)))
 }
 
 /// Runs `queries` with `filter`; returns (recall@10, short results, plans seen). Every row
@@ -215,7 +213,10 @@ fn inserts_and_vacuum_of_a_whole_tenant_keep_the_lists_right() {
     let gone = |i: usize| keys_of(i, tenants)[0][0] == 7;
     let stats = bulk_delete(&rel, &metric, |t| gone(row_of(t))).unwrap();
     let n7 = (0..data.len()).filter(|&i| gone(i)).count() as u64;
-    let postings: u64 = (0..data.len()).filter(|&i| gone(i)).map(|i| keys_of(i, tenants).iter().map(|c| c.len() as u64).sum::<u64>()).sum();
+    let postings: u64 = (0..data.len())
+        .filter(|&i| gone(i))
+        .map(|i| keys_of(i, tenants).iter().map(|c| c.len() as u64).sum::<u64>())
+        .sum();
     assert_eq!(stats.postings_removed, postings, "tenant, lang and labels postings of each row");
     let meta = semvec_hnsw::write::read_meta(&rel).unwrap();
     assert_eq!(semvec_hnsw::postings::lookup(&rel, meta.key_root, 0, 7).unwrap().count, 0);
@@ -240,7 +241,10 @@ fn inserts_and_vacuum_of_a_whole_tenant_keep_the_lists_right() {
         assert!(gone(row_of(t) - 100_000));
         n += 1;
     }
-    assert_eq!(n as u64, n7, "the exact plan returns every matching row (ef_search caps nothing there)");
+    assert_eq!(
+        n as u64, n7,
+        "the exact plan returns every matching row (ef_search caps nothing there)"
+    );
     let report = check_index(&rel, &CheckOptions::default(), &mut || {});
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.warnings.unlisted_keys, 0);

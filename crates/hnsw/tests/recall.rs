@@ -124,6 +124,7 @@ fn vacuum_after_deleting_half_keeps_recall() {
             ef_search: 40,
             iterative: IterativeScan::Relaxed,
             max_scan_tuples: usize::MAX,
+            filter_exact_limit: None,
         },
     );
     s.begin(f32_bytes(&queries[0]));

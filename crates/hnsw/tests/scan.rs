@@ -69,6 +69,7 @@ fn iterative_scan_finds_rows_passing_a_selective_filter() {
             ef_search: 40,
             iterative: IterativeScan::Relaxed,
             max_scan_tuples: 20_000,
+            filter_exact_limit: None,
         },
     );
     let (mut hits, mut plain_found, mut total) = (0, 0, 0);
@@ -103,6 +104,7 @@ fn unbounded_iterative_scan_returns_every_row_exactly_once() {
                 ef_search: 40,
                 iterative: mode,
                 max_scan_tuples: usize::MAX,
+                filter_exact_limit: None,
             },
         );
         let got = stream(&mut s, rel, &queries[0], usize::MAX);
@@ -131,6 +133,7 @@ fn relaxed_order_is_nearly_sorted() {
             ef_search: 40,
             iterative: IterativeScan::Relaxed,
             max_scan_tuples: usize::MAX,
+            filter_exact_limit: None,
         },
     );
     let got = stream(&mut s, rel, &queries[1], 400);
@@ -147,6 +150,7 @@ fn max_scan_tuples_bounds_the_work_of_an_iterative_scan() {
             ef_search: 40,
             iterative: IterativeScan::Relaxed,
             max_scan_tuples: 500,
+            filter_exact_limit: None,
         },
     );
     let got = stream(&mut s, rel, &queries[2], usize::MAX);
@@ -308,6 +312,7 @@ fn an_iterative_scan_reaches_rows_that_only_upper_layers_connect() {
                 ef_search: 40,
                 iterative: mode,
                 max_scan_tuples: usize::MAX,
+                filter_exact_limit: None,
             },
         );
         let got = stream(&mut s, &rel, q, usize::MAX);

@@ -294,7 +294,9 @@ unsafe extern "C-unwind" fn heap_callback(
         let itype = st.itype;
         let mut buf = std::mem::take(&mut st.buf);
         // Detoasted copies go to a context reset per row.
-        let hash = st.tmp.switch_to(|_| itype.row_payload(index, values, isnull, &mut buf).map(payload_hash));
+        let hash = st
+            .tmp
+            .switch_to(|_| itype.row_payload(index, values, isnull, &mut buf).map(payload_hash));
         st.tmp.reset();
         st.buf = buf;
         let Some(hash) = hash else { return }; // not indexed (a zero vector under cosine)

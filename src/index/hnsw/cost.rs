@@ -27,7 +27,8 @@ unsafe fn other_selectivity(root: *mut pg_sys::PlannerInfo, path: *mut pg_sys::I
         if other.is_null() {
             return 1.0;
         }
-        pg_sys::clauselist_selectivity(root, other, (*rel).relid as i32, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut()).clamp(1e-6, 1.0)
+        pg_sys::clauselist_selectivity(root, other, (*rel).relid as i32, pg_sys::JoinType::JOIN_INNER, std::ptr::null_mut())
+            .clamp(1e-6, 1.0)
     }
 }
 

@@ -73,7 +73,10 @@ impl KeyKinds {
                     _ => raise(
                         FEATURE_NOT_SUPPORTED,
                         "type not supported for an hnsw filter key column",
-                        Some("Filter key columns may be smallint, integer, bigint, text or varchar, or arrays of them (matched with &&).".into()),
+                        Some(
+                            "Filter key columns may be smallint, integer, bigint, text or varchar, or arrays of them (matched with &&)."
+                                .into(),
+                        ),
                         None,
                     ),
                 };
@@ -119,7 +122,10 @@ impl KeyKinds {
                 raise(
                     PROGRAM_LIMIT_EXCEEDED,
                     "too many filter key values for an hnsw index row",
-                    Some(format!("The row's filter keys take {len} bytes; an element holds at most {}.", u16::MAX / 4)),
+                    Some(format!(
+                        "The row's filter keys take {len} bytes; an element holds at most {}.",
+                        u16::MAX / 4
+                    )),
                     None,
                 );
             }
@@ -155,7 +161,9 @@ impl KeyKinds {
                 } else {
                     // The right operand's type; the column's when the operator does not say.
                     let typid = match sk.sk_subtype {
-                        pg_sys::InvalidOid | pg_sys::ANYARRAYOID => crate::compat::tuple_desc_attr((*index).rd_att, col as usize + 1).atttypid,
+                        pg_sys::InvalidOid | pg_sys::ANYARRAYOID => {
+                            crate::compat::tuple_desc_attr((*index).rd_att, col as usize + 1).atttypid
+                        }
                         t => t,
                     };
                     datum_values(typid, sk.sk_argument)

@@ -195,7 +195,13 @@ impl IndexType {
     ///
     /// # Safety
     /// `values`/`isnull` hold the index columns of one row of `index`, the first not NULL.
-    pub unsafe fn row_payload<'a>(&self, index: pg_sys::Relation, values: *const Datum, isnull: *const bool, buf: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    pub unsafe fn row_payload<'a>(
+        &self,
+        index: pg_sys::Relation,
+        values: *const Datum,
+        isnull: *const bool,
+        buf: &'a mut Vec<u8>,
+    ) -> Option<&'a [u8]> {
         unsafe {
             self.payload(*values, buf)?;
             if !self.keys.is_empty() {

@@ -251,7 +251,11 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
         match next {
             Some((tid, dist)) => {
                 let query = so.searcher.as_ref().expect("scan state in use").query();
-                let query = if so.itype.keys.is_empty() { query } else { semvec_hnsw::keys::split(query).0 };
+                let query = if so.itype.keys.is_empty() {
+                    query
+                } else {
+                    semvec_hnsw::keys::split(query).0
+                };
                 so.recorder.record((*scan).heapRelation, tid, dist, query);
                 return_row(scan, tid);
                 true
