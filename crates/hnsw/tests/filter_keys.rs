@@ -268,3 +268,64 @@ fn same_vector_with_other_keys_is_another_element() {
     assert_eq!(s.next(&rel).map(|x| row_of(x.0)), Some(0));
     assert_eq!(s.next(&rel), None);
 }
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// On random data, keys and filters: every row a filtered scan returns satisfies the
+        /// filter, once; the exact plan returns exactly the filtered top k in distance order; the
+        /// graph plan (iterative, relaxed, unbounded) never returns a row the filter rejects and
+        /// is never short.
+        #[test]
+        fn filtered_scans_agree_with_exact_filtered_search(
+            n in 200usize..1500,
+            tenants in 2u64..60,
+            seed in 0u64..1000,
+            want in proptest::collection::vec(0u64..60, 1..4),
+            label in proptest::option::of(0u64..20),
+            k in 1usize..30,
+        ) {
+            let (data, queries) = clustered_with_queries(n, 3, DIMS, 8, seed);
+            let rel = build(&data, tenants);
+            let mut f = Filter::default();
+            f.intersect_scalar(0, want.clone());
+            if let Some(l) = label {
+                f.add(2, vec![l]);
+            }
+            let keep = |i: usize| matches(&f, &keys_of(i, tenants));
+            for (plan, opts) in [
+                ("exact", SearchOptions { filter_exact_limit: Some(usize::MAX), ..Default::default() }),
+                ("graph", SearchOptions { filter_exact_limit: Some(0), iterative: IterativeScan::Relaxed, max_scan_tuples: usize::MAX, ..Default::default() }),
+            ] {
+                let mut s = Searcher::new(KeyedMetric(L2Squared::new()), opts);
+                s.set_filter(Some(f.clone()));
+                for q in &queries {
+                    let truth = brute_force(&L2Squared::new(), &data, q, k, keep);
+                    s.begin(&query_payload(f32_bytes(q)));
+                    let mut got = Vec::new();
+                    let mut last = f32::NEG_INFINITY;
+                    while got.len() < k {
+                        let Some((t, d)) = s.next(&rel) else { break };
+                        let row = row_of(t);
+                        prop_assert!(keep(row), "{plan}: row {row} fails the filter");
+                        prop_assert!(!got.contains(&row), "{plan}: row {row} twice");
+                        prop_assert!(plan != "exact" || d >= last, "{plan}: distances decrease");
+                        last = d;
+                        got.push(row);
+                    }
+                    // Every matching row is reachable: neither plan comes back short.
+                    prop_assert_eq!(got.len(), truth.len(), "{} short", plan);
+                    if plan == "exact" {
+                        let dist = |i: usize| L2Squared::new().distance(f32_bytes(q), f32_bytes(&data[i]));
+                        let gd: Vec<f32> = got.iter().map(|&i| dist(i)).collect();
+                        let td: Vec<f32> = truth.iter().map(|&i| dist(i)).collect();
+                        prop_assert_eq!(gd, td, "exact plan: the filtered top k by distance");
+                    }
+                }
+            }
+        }
+    }
+}
