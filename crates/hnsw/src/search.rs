@@ -468,6 +468,9 @@ pub struct Searcher<M: Metric> {
     layer0_from: usize,
     /// How the last query with a filter was answered (None: no filter).
     filter_plan: Option<FilterPlan>,
+    /// The exact plan's matching elements not yet moved to `out`, unsorted: each batch of the
+    /// closest is sorted when `out` runs dry (a LIMIT 10 sorts 64 of 2000, not all).
+    exact_rest: Vec<Cand>,
 }
 
 /// How a filtered query was answered.
@@ -499,6 +502,7 @@ impl<M: Metric> Searcher<M> {
             reseeded: false,
             layer0_from: 0,
             filter_plan: None,
+            exact_rest: Vec::new(),
         }
     }
 
@@ -548,6 +552,7 @@ impl<M: Metric> Searcher<M> {
         unsafe { std::ptr::copy_nonoverlapping(query.as_ptr(), self.query.as_mut_ptr() as *mut u8, query.len()) };
         self.core.reset();
         self.out.clear();
+        self.exact_rest.clear();
         self.pending.clear();
         self.last_emitted = f32::NEG_INFINITY;
         self.rounds = 0;
@@ -568,6 +573,7 @@ impl<M: Metric> Searcher<M> {
     pub fn end(&mut self) {
         self.state = State::Done;
         self.out.clear();
+        self.exact_rest.clear();
         self.pending.clear();
     }
 
@@ -610,6 +616,10 @@ impl<M: Metric> Searcher<M> {
                     return Some((Tid::from_u64(c.heap), c.dist));
                 }
                 self.load_duplicates(rel, &c);
+                continue;
+            }
+            if !self.exact_rest.is_empty() {
+                self.next_exact_batch();
                 continue;
             }
             match self.state {
@@ -783,7 +793,10 @@ impl<M: Metric> Searcher<M> {
         for e in &entries {
             crate::postings::for_each_posting(rel, e.head, |t| tids.push(t.to_u64()));
         }
-        tids.sort_unstable();
+        // Lists are kept in TID order (build) or nearly (appends): sort only when needed.
+        if !tids.is_sorted() {
+            tids.sort_unstable();
+        }
         tids.dedup();
         self.filter_plan = Some(FilterPlan::Exact {
             candidates: tids.len() as u64,
@@ -791,6 +804,7 @@ impl<M: Metric> Searcher<M> {
         let query = std::mem::take(&mut self.query);
         let q = words_as_bytes(&query, self.query_len);
         self.out.clear();
+        self.exact_rest.clear();
         let mut i = 0;
         while i < tids.len() {
             let blk = (tids[i] >> 16) as u32;
@@ -802,7 +816,7 @@ impl<M: Metric> Searcher<M> {
                     if e.is_live() {
                         let c = self.core.score(&self.metric, q, t, e);
                         if c.pass {
-                            self.out.push(c);
+                            self.exact_rest.push(c);
                         }
                     }
                 }
@@ -810,10 +824,22 @@ impl<M: Metric> Searcher<M> {
         }
         self.query = query;
         self.rounds = 1;
-        // Read from the end: farthest first.
-        self.out.sort_unstable_by(|a, b| b.cmp(a));
         self.state = State::Done;
         true
+    }
+
+    /// Moves the closest batch of the exact plan's remaining elements to `out`, sorted.
+    fn next_exact_batch(&mut self) {
+        const BATCH: usize = 64;
+        let rest = &mut self.exact_rest;
+        let take = BATCH.min(rest.len());
+        if take < rest.len() {
+            rest.select_nth_unstable(take - 1);
+        }
+        self.out.clear();
+        self.out.extend(rest.drain(..take));
+        // Read from the end: farthest first.
+        self.out.sort_unstable_by(|a, b| b.cmp(a));
     }
 
     /// Resumes an iterative scan, or once its budget is spent starts

@@ -286,6 +286,9 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
                 }
             }
         }
+        for l in lists.values_mut() {
+            l.sort_unstable();
+        }
         let root = crate::postings::write_all(rel, &lists);
         assert_eq!(root, last_page + 1);
         pages_written = rel.nblocks();
