@@ -90,6 +90,17 @@ pub unsafe fn tuple_desc_attr<'a>(desc: pg_sys::TupleDesc, i: usize) -> &'a pg_s
     }
 }
 
+/// The pointers of a `List` of nodes (none for NIL).
+///
+/// # Safety
+/// `list` is NIL or a valid pointer `List`.
+pub unsafe fn list_ptrs(list: *mut pg_sys::List) -> Vec<*mut std::ffi::c_void> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    unsafe { (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).ptr_value).collect() }
+}
+
 /// The catalog row of an index's (first and only) key column.
 ///
 /// # Safety

@@ -18,6 +18,7 @@
 //! LIMIT), no row locks; the first sort key is a semvec distance operator; no run-time partition
 //! pruning; not in a parallel plan. `semvec.shard_limit_pushdown = off` turns it off.
 
+use crate::compat::list_ptrs as ptrs;
 use crate::{compat, gucs};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -111,19 +112,6 @@ unsafe fn walk(plan: *mut pg_sys::Plan, f: &mut dyn FnMut(*mut pg_sys::Plan)) {
             walk(child.cast(), f);
         }
     }
-}
-
-/// The pointers of a `List` of nodes (none for NIL).
-unsafe fn ptrs(list: *mut pg_sys::List) -> Vec<*mut std::ffi::c_void> {
-    let mut out = Vec::new();
-    if !list.is_null() {
-        unsafe {
-            for i in 0..(*list).length as usize {
-                out.push((*(*list).elements.add(i)).ptr_value);
-            }
-        }
-    }
-    out
 }
 
 /// How the pushed-down LIMIT reads in every shard's remote SQL.

@@ -8,18 +8,12 @@ use pgrx::pg_sys;
 unsafe fn other_selectivity(root: *mut pg_sys::PlannerInfo, path: *mut pg_sys::IndexPath) -> f64 {
     unsafe {
         let rel = (*(*path).indexinfo).rel;
-        let list = |l: *mut pg_sys::List| -> Vec<*mut std::ffi::c_void> {
-            if l.is_null() {
-                return Vec::new();
-            }
-            (0..(*l).length as usize).map(|i| (*(*l).elements.add(i)).ptr_value).collect()
-        };
-        let used: Vec<*mut std::ffi::c_void> = list((*path).indexclauses)
+        let used: Vec<*mut std::ffi::c_void> = crate::compat::list_ptrs((*path).indexclauses)
             .into_iter()
             .map(|c| (*(c as *mut pg_sys::IndexClause)).rinfo as *mut std::ffi::c_void)
             .collect();
         let mut other: *mut pg_sys::List = std::ptr::null_mut();
-        for r in list((*rel).baserestrictinfo) {
+        for r in crate::compat::list_ptrs((*rel).baserestrictinfo) {
             if !used.contains(&r) && !(*(r as *mut pg_sys::RestrictInfo)).pseudoconstant {
                 other = pg_sys::lappend(other, r);
             }

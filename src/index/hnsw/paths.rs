@@ -12,6 +12,8 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+use crate::compat::list_ptrs as ptrs;
+
 static mut PREV: pg_sys::set_rel_pathlist_hook_type = None;
 
 pub fn init() {
@@ -36,19 +38,6 @@ unsafe extern "C-unwind" fn set_rel_pathlist(
         }
         add_key_array_paths(root, rel);
     }
-}
-
-fn ptrs(list: *mut pg_sys::List) -> Vec<*mut std::ffi::c_void> {
-    let mut out = Vec::new();
-    if !list.is_null() {
-        // SAFETY: a valid pointer List of the planner.
-        unsafe {
-            for i in 0..(*list).length as usize {
-                out.push((*(*list).elements.add(i)).ptr_value);
-            }
-        }
-    }
-    out
 }
 
 unsafe fn strip(mut n: *mut pg_sys::Node) -> *mut pg_sys::Node {
