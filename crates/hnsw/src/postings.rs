@@ -403,7 +403,7 @@ pub fn append<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, elem: 
         elem.write(&mut fresh[HDR..HDR + TID_SIZE]);
         set_len(&mut fresh, 1);
         let nt = alloc_chunk(rel, t.block, page, &fresh);
-        // The parent may have moved within its page? Slots never move: offsets are stable.
+        // Line pointers never move: the parent chunk is still at its offset.
         let b = page.get_mut(t.offset).expect("parent chunk");
         set_next(b, nt);
         new_tail = Some(nt);
@@ -508,8 +508,8 @@ fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last
     }
 }
 
-/// Every entry, bucket by bucket.
-pub fn entries<R: RelationRead>(rel: &R, root: u32) -> Vec<Entry> {
+/// Every directory chunk with its entries, bucket by bucket (one share lock per page read).
+fn dir_chunks<R: RelationRead>(rel: &R, root: u32) -> Vec<(Tid, Vec<Entry>)> {
     let heads: Vec<Tid> = {
         let page = rel.read(root);
         match page.get(1) {
@@ -524,58 +524,32 @@ pub fn entries<R: RelationRead>(rel: &R, root: u32) -> Vec<Entry> {
             let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else {
                 break;
             };
-            out.extend((0..ch.len()).map(|i| Entry::decode(ch.item(i))));
+            out.push((at, (0..ch.len()).map(|i| Entry::decode(ch.item(i))).collect()));
             at = ch.next();
         }
     }
     out
 }
 
+/// Every entry, bucket by bucket.
+pub fn entries<R: RelationRead>(rel: &R, root: u32) -> Vec<Entry> {
+    dir_chunks(rel, root).into_iter().flat_map(|(_, e)| e).collect()
+}
+
 /// Removes from every list the elements `dead` says are gone (packed TIDs), lowering the counts.
-/// Returns how many postings were removed. Each chunk is rewritten under its own lock.
+/// Returns how many postings were removed. Each chunk is rewritten under its own lock. Entries
+/// added meanwhile are new keys of live elements: nothing to remove there.
 pub fn remove<R: RelationWrite>(rel: &R, root: u32, dead: &dyn Fn(Tid) -> bool) -> u64 {
     let mut removed_total = 0u64;
-    let heads: Vec<Tid> = {
-        let page = rel.read(root);
-        match page.get(1) {
-            Some(b) if b.len() >= ROOT_SIZE && b[0] == ROOT => (0..BUCKETS).map(|k| root_head(b, k)).collect(),
-            _ => return 0,
-        }
-    };
-    for mut at in heads {
-        while at.is_valid() {
-            let (n, next) = {
-                let page = rel.read(at.block);
-                let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else {
-                    break;
-                };
-                (ch.len(), ch.next())
-            };
-            for i in 0..n {
-                let e = {
-                    let page = rel.read(at.block);
-                    let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_DIR)) else {
-                        break;
-                    };
-                    Entry::decode(ch.item(i))
-                };
-                let removed = remove_from_chain(rel, e.head, dead);
-                if removed > 0 {
-                    removed_total += removed;
-                    update_entry(
-                        rel,
-                        EntryAt {
-                            chunk: at,
-                            index: i,
-                            entry: e,
-                        },
-                        |e| {
-                            e.count = e.count.saturating_sub(removed.min(u32::MAX as u64) as u32);
-                        },
-                    );
-                }
+    for (chunk, entries) in dir_chunks(rel, root) {
+        for (index, entry) in entries.into_iter().enumerate() {
+            let removed = remove_from_chain(rel, entry.head, dead);
+            if removed > 0 {
+                removed_total += removed;
+                update_entry(rel, EntryAt { chunk, index, entry }, |e| {
+                    e.count = e.count.saturating_sub(removed.min(u32::MAX as u64) as u32);
+                });
             }
-            at = next;
         }
     }
     removed_total
