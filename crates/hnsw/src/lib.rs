@@ -28,7 +28,7 @@
 //!   whole neighbour batch (page headers, then element tuples) before taking
 //!   its first lock; the glue returns where it last saw the page, unpinned.
 //! * A [`Searcher`] reused across scans keeps its grown buffers; pass the
-//!   entry point read with [`read_meta_page`] to [`Searcher::begin_with_entry`]
+//!   meta page read with [`read_meta_page`] to [`Searcher::begin_with_meta`]
 //!   so a query reads the meta page once.
 //! * During `ambuild` nothing runs concurrently, so `lock_update` may be a
 //!   no-op there; `write_graph` only calls `extend()` (each page written once,

@@ -459,6 +459,8 @@ pub struct Searcher<M: Metric> {
     rounds: usize,
     /// The meta page's entry point, when the caller read it for this query.
     entry: Option<Option<(Tid, u8)>>,
+    /// The whole meta page, when the caller read it for this query ([`Searcher::begin_with_meta`]).
+    meta: Option<crate::tuple::Meta>,
     upper: Option<Arc<UpperLayers>>,
     /// An iterative scan that ran out of layer-0 candidates has restarted
     /// from the upper layers' elements (done at most once per query).
@@ -498,6 +500,7 @@ impl<M: Metric> Searcher<M> {
             last_emitted: f32::NEG_INFINITY,
             rounds: 0,
             entry: None,
+            meta: None,
             upper: None,
             reseeded: false,
             layer0_from: 0,
@@ -557,6 +560,7 @@ impl<M: Metric> Searcher<M> {
         self.last_emitted = f32::NEG_INFINITY;
         self.rounds = 0;
         self.entry = None;
+        self.meta = None;
         self.reseeded = false;
         self.layer0_from = 0;
         self.state = State::Start;
@@ -567,6 +571,13 @@ impl<M: Metric> Searcher<M> {
     pub fn begin_with_entry(&mut self, query: &[u8], entry: Option<(Tid, u8)>) {
         self.begin(query);
         self.entry = Some(entry);
+    }
+
+    /// [`Searcher::begin_with_entry`] with the whole meta page the caller has just read: a
+    /// filtered query then finds its posting lists without reading it again.
+    pub fn begin_with_meta(&mut self, query: &[u8], meta: &crate::tuple::Meta) {
+        self.begin_with_entry(query, meta.entry);
+        self.meta = Some(*meta);
     }
 
     /// Ends the query; [`Searcher::next`] returns `None` until the next `begin`.
@@ -763,7 +774,13 @@ impl<M: Metric> Searcher<M> {
             self.filter_plan = Some(FilterPlan::Empty);
             return true;
         }
-        let Ok(meta) = read_meta(rel) else { return false };
+        let meta = match self.meta {
+            Some(m) => m,
+            None => match read_meta(rel) {
+                Ok(m) => m,
+                Err(_) => return false,
+            },
+        };
         if meta.key_root == 0 {
             return false;
         }

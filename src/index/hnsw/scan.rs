@@ -244,7 +244,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
             so.searcher().set_filter(filter);
             so.searcher().set_options(search_options());
             so.searcher().set_upper_layers(upper);
-            so.searcher().begin_with_entry(&query, meta.entry);
+            so.searcher().begin_with_meta(&query, &meta);
             so.started = true;
         }
         let next = so.searcher.as_mut().expect("scan state in use").next(&so.rel);
