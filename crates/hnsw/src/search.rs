@@ -32,6 +32,9 @@ pub(crate) struct Cand {
     pub live: bool,
     /// Whether its keys satisfy the scan's filter (always, without one).
     pub pass: bool,
+    /// Scored from a posting's inline vector: the element itself (liveness, keys, heap TIDs) is
+    /// read only when the candidate is about to be returned.
+    pub unresolved: bool,
 }
 
 impl PartialEq for Cand {
@@ -64,6 +67,23 @@ impl Cand {
             version: e.version(),
             live: e.is_live(),
             pass: true,
+            unresolved: false,
+        }
+    }
+
+    /// A candidate scored from a posting's inline vector, to be resolved before it is returned.
+    #[inline]
+    fn unresolved(dist: f32, elem: Tid) -> Cand {
+        Cand {
+            dist,
+            elem: elem.to_u64(),
+            nbrs: 0,
+            heap: 0,
+            ntids: 0,
+            version: 0,
+            live: true,
+            pass: true,
+            unresolved: true,
         }
     }
 }
@@ -410,13 +430,21 @@ impl Default for SearchOptions {
 
 /// Whether computing the distance of all `matching` elements costs less than a graph search
 /// that skips the others: that search computes about `ef_search * 2m` distances unfiltered,
-/// and `1 / selectivity` times as many to collect the same number of matching ones.
-pub fn exact_is_cheaper(matching: u64, elements: u64, ef_search: usize, m: usize) -> bool {
+/// and `1 / selectivity` times as many to collect the same number of matching ones. With the
+/// vectors inline in the posting lists (`inline`), an exact distance costs a sequential read of
+/// the list instead of a page access per element: [`INLINE_EXACT_ADVANTAGE`] times less.
+pub fn exact_is_cheaper(matching: u64, elements: u64, ef_search: usize, m: usize, inline: bool) -> bool {
     let per_search = (ef_search.max(1) * 2 * m.max(1)) as f64;
     let elements = elements.max(matching).max(1) as f64;
     let matching = matching as f64;
-    matching * matching <= per_search * elements
+    let advantage = if inline { INLINE_EXACT_ADVANTAGE } else { 1.0 };
+    matching * matching <= advantage * per_search * elements
 }
+
+/// How many times cheaper a distance from a posting's inline vector is than one the graph search
+/// computes (page lookup, lock, neighbour list, visited set), measured on GloVe-50 200k (see
+/// benches/RESULTS.md, "Filtered search").
+pub const INLINE_EXACT_ADVANTAGE: f64 = 4.0;
 
 /// Counters of one scan.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -618,7 +646,19 @@ impl<M: Metric> Searcher<M> {
             if let Some(x) = self.pending.pop() {
                 return Some(x);
             }
-            if let Some(c) = self.out.pop() {
+            if let Some(mut c) = self.out.pop() {
+                if c.unresolved {
+                    match self.resolve(rel, &c) {
+                        Some(r) if r.dist.to_bits() == c.dist.to_bits() => c = r,
+                        Some(r) => {
+                            // The posting's vector is not the element's (a damaged posting):
+                            // back into the pool at the element's own distance.
+                            self.exact_rest.push(r);
+                            continue;
+                        }
+                        None => continue,
+                    }
+                }
                 if self.opts.iterative == IterativeScan::Strict && c.dist < self.last_emitted {
                     continue;
                 }
@@ -640,6 +680,24 @@ impl<M: Metric> Searcher<M> {
                 State::Draining => self.drain(),
             }
         }
+    }
+
+    /// Reads the element of a candidate scored from a posting's inline vector: the candidate
+    /// as the element gives it, or `None` when it is gone, deleted or fails the filter.
+    fn resolve<R: RelationRead>(&mut self, rel: &R, c: &Cand) -> Option<Cand> {
+        let t = Tid::from_u64(c.elem);
+        let q = words_as_bytes(&self.query, self.query_len);
+        let page = rel.read(t.block);
+        let e = page.get(t.offset).and_then(ElementRef::parse)?;
+        if !e.is_live() {
+            return None;
+        }
+        let d = self.metric.distance(q, e.payload());
+        let mut r = Cand::from_element(d, t, e);
+        if let Some(f) = &self.core.filter {
+            r.pass = f.matches_payload(e.payload());
+        }
+        r.pass.then_some(r)
     }
 
     /// Re-reads an element with several heap TIDs and queues them all.
@@ -798,30 +856,49 @@ impl<M: Metric> Searcher<M> {
             }
         }
         let Some((matching, entries)) = best else { return false };
+        let inline = meta.key_vector_len > 0;
         let exact = match self.opts.filter_exact_limit {
             Some(limit) => matching <= limit as u64,
-            None => exact_is_cheaper(matching, meta.element_count, self.opts.ef_search, meta.m as usize),
+            None => exact_is_cheaper(matching, meta.element_count, self.opts.ef_search, meta.m as usize, inline),
         };
         if !exact {
             self.filter_plan = Some(FilterPlan::Graph { matching });
             return false;
         }
-        let mut tids: Vec<u64> = Vec::with_capacity(matching as usize);
+        let query = std::mem::take(&mut self.query);
+        let q = words_as_bytes(&query, self.query_len);
+        self.out.clear();
+        self.exact_rest.clear();
+        // Postings without an inline vector name elements to read.
+        let mut tids: Vec<u64> = Vec::with_capacity(if inline { 0 } else { matching as usize });
         for e in &entries {
-            crate::postings::for_each_posting(rel, e.head, |t| tids.push(t.to_u64()));
+            let (metric, rest, evaluated) = (&self.metric, &mut self.exact_rest, &mut self.core.evaluated);
+            crate::postings::for_each_posting_vector(rel, e.head, |t, v| {
+                if v.is_empty() {
+                    tids.push(t.to_u64());
+                } else {
+                    *evaluated += 1;
+                    rest.push(Cand::unresolved(metric.distance(q, v), t));
+                }
+            });
+        }
+        if entries.len() > 1 && !self.exact_rest.is_empty() {
+            // An element in several of the values' lists (labels) is one candidate.
+            self.exact_rest.sort_unstable_by_key(|c| c.elem);
+            self.exact_rest.dedup_by_key(|c| c.elem);
         }
         // Lists are kept in TID order (build) or nearly (appends): sort only when needed.
         if !tids.is_sorted() {
             tids.sort_unstable();
         }
         tids.dedup();
+        if !self.exact_rest.is_empty() && !tids.is_empty() {
+            let listed: std::collections::HashSet<u64> = self.exact_rest.iter().map(|c| c.elem).collect();
+            tids.retain(|t| !listed.contains(t));
+        }
         self.filter_plan = Some(FilterPlan::Exact {
-            candidates: tids.len() as u64,
+            candidates: (tids.len() + self.exact_rest.len()) as u64,
         });
-        let query = std::mem::take(&mut self.query);
-        let q = words_as_bytes(&query, self.query_len);
-        self.out.clear();
-        self.exact_rest.clear();
         let mut i = 0;
         while i < tids.len() {
             let blk = (tids[i] >> 16) as u32;

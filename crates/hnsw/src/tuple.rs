@@ -95,6 +95,8 @@ pub struct Meta {
     pub key_columns: u16,
     /// Block of the posting lists' root ([`crate::postings`]); 0 when there are no key columns.
     pub key_root: u32,
+    /// Bytes of the vector each posting keeps inline (`key_vectors = on`); 0: TIDs only.
+    pub key_vector_len: u16,
 }
 
 impl Meta {
@@ -114,6 +116,7 @@ impl Meta {
         b[36..38].copy_from_slice(&self.vector_kind.to_le_bytes());
         b[38..40].copy_from_slice(&self.key_columns.to_le_bytes());
         b[40..44].copy_from_slice(&self.key_root.to_le_bytes());
+        b[44..46].copy_from_slice(&self.key_vector_len.to_le_bytes());
         b
     }
 
@@ -132,6 +135,7 @@ impl Meta {
             vector_kind: u16_at(b, 36),
             key_columns: u16_at(b, 38),
             key_root: u32_at(b, 40),
+            key_vector_len: u16_at(b, 44),
         })
     }
 }
@@ -379,6 +383,7 @@ mod tests {
             vector_kind: 2,
             key_columns: 2,
             key_root: 9,
+            key_vector_len: 200,
         };
         let b = meta.encode();
         assert_eq!(Meta::decode(&b), Some(meta));

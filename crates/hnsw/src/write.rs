@@ -17,12 +17,26 @@ pub struct IndexOptions {
     /// Filter key columns after the vector (see [`crate::keys`]): payloads are keyed and the
     /// index keeps posting lists ([`crate::postings`]).
     pub key_columns: u16,
+    /// With key columns: bytes of the vector every posting keeps inline (`key_vectors = on`;
+    /// the glue knows the vector format), at most [`crate::postings::max_inline_vector_len`];
+    /// 0: postings hold TIDs only.
+    pub key_vector_len: u16,
 }
 
 impl IndexOptions {
     /// pgvector's reloption ranges: m in 2..=100, ef_construction in 4..=1000.
     pub const M_RANGE: std::ops::RangeInclusive<u16> = 2..=100;
     pub const EF_CONSTRUCTION_RANGE: std::ops::RangeInclusive<u16> = 4..=1000;
+
+    /// The inline vector length the index gets: `key_vector_len` when there are key columns and
+    /// it fits, else 0.
+    pub fn inline_len(&self) -> u16 {
+        if self.key_columns > 0 && (self.key_vector_len as usize) <= crate::postings::max_inline_vector_len() {
+            self.key_vector_len
+        } else {
+            0
+        }
+    }
 
     /// The cross-option check pgvector makes at build time (the ranges
     /// above are checked by the reloption machinery).
@@ -57,6 +71,7 @@ pub fn init_empty<R: RelationWrite>(rel: &R, opts: &IndexOptions) {
             vector_kind: opts.vector_kind,
             key_columns: opts.key_columns,
             key_root: if opts.key_columns > 0 { 1 } else { 0 },
+            key_vector_len: opts.inline_len(),
         },
     );
     if opts.key_columns > 0 {
@@ -235,6 +250,7 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
             key_columns: opts.key_columns,
             // The posting lists follow the data pages.
             key_root: if opts.key_columns > 0 { last_page + 1 } else { 0 },
+            key_vector_len: opts.inline_len(),
         },
     );
 
@@ -277,19 +293,33 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
     }
     let mut pages_written = last_page + 1;
     if opts.key_columns > 0 {
-        let mut lists: std::collections::HashMap<(u16, u64), Vec<Tid>> = std::collections::HashMap::new();
+        let mut lists: std::collections::HashMap<(u16, u64), Vec<(Tid, u32)>> = std::collections::HashMap::new();
         for (node, &tid) in element_tid.iter().enumerate().take(n) {
             let (_, keys) = crate::keys::split(arena.payload(node));
             for (col, vals) in crate::keys::columns(keys).enumerate() {
                 for v in vals {
-                    lists.entry((col as u16, v)).or_default().push(tid);
+                    lists.entry((col as u16, v)).or_default().push((tid, node as u32));
                 }
             }
         }
         for l in lists.values_mut() {
             l.sort_unstable();
         }
-        let root = crate::postings::write_all(rel, &lists);
+        let vlen = opts.inline_len() as usize;
+        let root = crate::postings::write_all_with(
+            rel,
+            &lists,
+            |&(t, _)| t,
+            vlen,
+            |&(_, node)| {
+                let v = crate::keys::split(arena.payload(node as usize)).0;
+                if v.len() == vlen {
+                    v
+                } else {
+                    &[]
+                }
+            },
+        );
         assert_eq!(root, last_page + 1);
         pages_written = rel.nblocks();
     }

@@ -36,7 +36,19 @@ fn keyed_options() -> IndexOptions {
     }
 }
 
+/// With `inline`, the posting lists keep each element's vector (`key_vectors = on`).
+fn keyed_options_inline(inline: bool) -> IndexOptions {
+    IndexOptions {
+        key_vector_len: if inline { (DIMS * 4) as u16 } else { 0 },
+        ..keyed_options()
+    }
+}
+
 fn build(data: &[Vec<f32>], tenants: u64) -> MemRelation {
+    build_inline(data, tenants, false)
+}
+
+fn build_inline(data: &[Vec<f32>], tenants: u64, inline: bool) -> MemRelation {
     let rel = MemRelation::new();
     let mut arena = BuildArena::new();
     for (i, v) in data.iter().enumerate() {
@@ -49,7 +61,8 @@ fn build(data: &[Vec<f32>], tenants: u64) -> MemRelation {
     };
     let metric = KeyedMetric(L2Squared::new());
     let graph = build_graph_parallel(&arena, &params, &metric, 2, &AtomicBool::new(false), &AtomicUsize::new(0)).unwrap();
-    write_graph(&rel, &arena, &graph, &keyed_options()).unwrap();
+    write_graph(&rel, &arena, &graph, &keyed_options_inline(inline)).unwrap();
+    assert_eq!(semvec_hnsw::write::read_meta(&rel).unwrap().key_vector_len > 0, inline);
     rel
 }
 
@@ -108,9 +121,18 @@ fn tenant(t: u64) -> Filter {
 
 #[test]
 fn filtered_scans_match_exact_filtered_search_at_every_selectivity() {
+    filtered_scans_at_every_selectivity(false);
+}
+
+#[test]
+fn filtered_scans_with_vectors_in_the_postings_match_exact_filtered_search() {
+    filtered_scans_at_every_selectivity(true);
+}
+
+fn filtered_scans_at_every_selectivity(inline: bool) {
     let (data, queries) = clustered_with_queries(6000, 30, DIMS, 20, 7);
     let tenants = 200; // 0.5% each
-    let rel = build(&data, tenants);
+    let rel = build_inline(&data, tenants, inline);
     let all = |_: usize| true;
     let opts = SearchOptions {
         ef_search: 40,
@@ -190,10 +212,19 @@ fn without_reranking_by_filter_the_graph_plan_would_come_back_short() {
 
 #[test]
 fn inserts_and_vacuum_of_a_whole_tenant_keep_the_lists_right() {
+    inserts_and_vacuum(false);
+}
+
+#[test]
+fn inserts_and_vacuum_keep_the_inline_vectors_right() {
+    inserts_and_vacuum(true);
+}
+
+fn inserts_and_vacuum(inline: bool) {
     let (data, queries) = clustered_with_queries(5000, 20, DIMS, 20, 11);
     let tenants = 100;
     // Build over the first 3000, insert the rest one by one.
-    let rel = build(&data[..3000], tenants);
+    let rel = build_inline(&data[..3000], tenants, inline);
     let metric = KeyedMetric(L2Squared::new());
     let mut ins = Inserter::with_seed(metric.clone(), 5);
     for (i, v) in data.iter().enumerate().skip(3000) {
@@ -269,6 +300,73 @@ fn same_vector_with_other_keys_is_another_element() {
     assert_eq!(s.next(&rel), None);
 }
 
+#[test]
+fn a_damaged_inline_vector_is_reported_and_scans_stay_in_order() {
+    let (data, queries) = clustered_with_queries(3000, 10, DIMS, 20, 3);
+    let tenants = 20;
+    let rel = build_inline(&data, tenants, true);
+    assert!(check_index(&rel, &CheckOptions::default(), &mut || {}).is_ok());
+    // Overwrite the first posting's vector of tenant 4 (items start after the chunk's 16-byte
+    // header) with another row's vector.
+    let meta = semvec_hnsw::write::read_meta(&rel).unwrap();
+    let head = semvec_hnsw::postings::lookup(&rel, meta.key_root, 0, 4).unwrap().head;
+    {
+        let mut page = rel.write(head.block);
+        let b = page.get_mut(head.offset).unwrap();
+        b[16..16 + DIMS * 4].copy_from_slice(f32_bytes(&queries[0]));
+    }
+    let report = check_index(&rel, &CheckOptions::default(), &mut || {});
+    assert!(
+        report.problems.iter().any(|p| p.message.contains("holds another vector")),
+        "{:?}",
+        report.problems
+    );
+    // Scans return its row at the element's own distance, in order (`run` checks), never
+    // short; only that one row can come back late (ranked by the posting's vector).
+    let all = |_: usize| true;
+    let opts = SearchOptions {
+        filter_exact_limit: Some(usize::MAX),
+        ..Default::default()
+    };
+    let (r, short, _) = run(&rel, &data, &all, tenants, &queries, &tenant(4), opts);
+    assert_eq!(short, 0);
+    assert!(r >= 0.99, "recall {r}");
+}
+
+#[test]
+fn inline_postings_read_fewer_pages_than_elements() {
+    // The point of key_vectors: an exact plan over one key reads its list's pages (a few), not
+    // one page per matching element.
+    let (data, queries) = clustered_with_queries(6000, 3, DIMS, 20, 9);
+    let tenants = 3; // a third of the rows each, spread over the pages
+    let mut f = Filter::default();
+    f.intersect_scalar(2, vec![5]); // labels: not the key the build groups by
+    for inline in [false, true] {
+        let rel = build_inline(&data, tenants, inline);
+        let opts = SearchOptions {
+            filter_exact_limit: Some(usize::MAX),
+            ..Default::default()
+        };
+        let mut s = Searcher::new(KeyedMetric(L2Squared::new()), opts);
+        s.set_filter(Some(f.clone()));
+        let before = rel.read_count();
+        s.begin(&query_payload(f32_bytes(&queries[0])));
+        for _ in 0..10 {
+            s.next(&rel).unwrap();
+        }
+        let reads = (rel.read_count() - before) as usize;
+        let matching = (0..data.len()).filter(|&i| keys_of(i, tenants)[2].contains(&5)).count();
+        if inline {
+            assert!(reads * 4 < matching, "{reads} page reads for {matching} matching elements");
+        } else {
+            assert!(
+                reads * 2 > matching.min(rel.nblocks() as usize),
+                "{reads} reads without inline vectors"
+            );
+        }
+    }
+}
+
 mod property {
     use super::*;
     use proptest::prelude::*;
@@ -287,9 +385,10 @@ mod property {
             want in proptest::collection::vec(0u64..60, 1..4),
             label in proptest::option::of(0u64..20),
             k in 1usize..30,
+            inline in any::<bool>(),
         ) {
             let (data, queries) = clustered_with_queries(n, 3, DIMS, 8, seed);
-            let rel = build(&data, tenants);
+            let rel = build_inline(&data, tenants, inline);
             let mut f = Filter::default();
             f.intersect_scalar(0, want.clone());
             if let Some(l) = label {

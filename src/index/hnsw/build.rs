@@ -90,6 +90,32 @@ unsafe extern "C-unwind" fn build_callback(
     }
 }
 
+/// Bytes of the vector each posting keeps (`WITH (key_vectors = on)` on an index with key
+/// columns), else 0. Refused where it cannot pay: sparse vectors (no fixed size), and vectors so
+/// large that a page of postings holds fewer than two (their own element pages are as dense).
+unsafe fn key_vector_len(index: pg_sys::Relation, itype: &IndexType, dims: u32) -> u16 {
+    unsafe {
+        if itype.keys.is_empty() || !options::key_vectors(index) {
+            return 0;
+        }
+        let max = semvec_hnsw::postings::max_inline_vector_len();
+        match itype.kind.payload_len(dims as i32) {
+            None => raise(INVALID_PARAMETER_VALUE, "key_vectors is not supported for sparsevec", None, None),
+            Some(n) if n > max => raise(
+                INVALID_PARAMETER_VALUE,
+                format!("key_vectors supports vectors of at most {max} bytes, this column's have {n}"),
+                None,
+                Some(format!(
+                    "That is {} dimensions of vector or {} of halfvec; larger vectors fill a page each, where key_vectors saves nothing.",
+                    max / 4,
+                    max / 2
+                )),
+            ),
+            Some(n) => n as u16,
+        }
+    }
+}
+
 unsafe fn build(
     heap: pg_sys::Relation,
     index: pg_sys::Relation,
@@ -115,6 +141,7 @@ unsafe fn build(
             ef_construction: ef as u16,
             vector_kind: itype.kind as u16,
             key_columns: itype.keys.len() as u16,
+            key_vector_len: key_vector_len(index, &itype, dims),
         };
         let params = BuildParams {
             m: m as usize,

@@ -426,8 +426,11 @@ fn to_json(name: &str, r: &CheckReport, heap: &HeapPass, heapallindexed: bool) -
     if let Some(m) = r.meta.filter(|m| m.key_columns > 0) {
         let _ = write!(
             s,
-            ", \"filter_key_columns\": {}, \"unlisted_keys\": {}, \"posting_count_mismatches\": {}",
-            m.key_columns, w.unlisted_keys, w.posting_count_mismatches
+            ", \"filter_key_columns\": {}, \"key_vectors\": {}, \"unlisted_keys\": {}, \"posting_count_mismatches\": {}",
+            m.key_columns,
+            m.key_vector_len > 0,
+            w.unlisted_keys,
+            w.posting_count_mismatches
         );
     }
     s.push('}');

@@ -49,7 +49,9 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         let Some(base) = cost_base(root, path, loop_count, &out) else {
             return;
         };
-        let (m, _) = with_index(base.info, |index| super::options::get(index));
+        let (m, inline) = with_index(base.info, |index| {
+            (super::options::get(index).0, super::options::key_vectors(index))
+        });
 
         // Fraction of the index a top-k search touches: the greedy descent visits about m
         // elements per upper layer, layer 0 about ef_search * 2m neighbours, most of them
@@ -86,7 +88,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
             let exact = if limit >= 0 {
                 matching <= limit as f64
             } else {
-                semvec_hnsw::exact_is_cheaper(matching as u64, tuples as u64, ef, m as usize)
+                semvec_hnsw::exact_is_cheaper(matching as u64, tuples as u64, ef, m as usize, inline)
             };
             let startup = if exact && sel < 1.0 {
                 costs.indexTotalCost

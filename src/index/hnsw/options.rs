@@ -1,4 +1,6 @@
-//! `WITH (m = 16, ef_construction = 64)`: reloptions with pgvector's names, defaults and ranges.
+//! `WITH (m = 16, ef_construction = 64)`: reloptions with pgvector's names, defaults and ranges,
+//! and semvec's `key_vectors` (an index with filter key columns keeps each vector in its keys'
+//! posting lists too: docs/filtered-search.md).
 
 use pgrx::pg_sys;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,6 +20,7 @@ pub struct HnswOptions {
     vl_len_: i32,
     pub m: i32,
     pub ef_construction: i32,
+    pub key_vectors: bool,
 }
 
 pub fn init() {
@@ -42,6 +45,13 @@ pub fn init() {
             MAX_EF_CONSTRUCTION,
             pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
         );
+        pg_sys::add_bool_reloption(
+            kind as _,
+            c"key_vectors".as_ptr(),
+            c"Keep each vector in its filter keys' posting lists too".as_ptr(),
+            false,
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        );
     }
 }
 
@@ -54,6 +64,11 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
                 c"ef_construction",
                 pg_sys::relopt_type::RELOPT_TYPE_INT,
                 std::mem::offset_of!(HnswOptions, ef_construction),
+            ),
+            crate::compat::relopt(
+                c"key_vectors",
+                pg_sys::relopt_type::RELOPT_TYPE_BOOL,
+                std::mem::offset_of!(HnswOptions, key_vectors),
             ),
         ];
         pg_sys::build_reloptions(
@@ -76,5 +91,13 @@ pub unsafe fn get(index: pg_sys::Relation) -> (i32, i32) {
         } else {
             ((*opts).m, (*opts).ef_construction)
         }
+    }
+}
+
+/// Whether an index was created `WITH (key_vectors = on)`.
+pub unsafe fn key_vectors(index: pg_sys::Relation) -> bool {
+    unsafe {
+        let opts = (*index).rd_options as *const HnswOptions;
+        !opts.is_null() && (*opts).key_vectors
     }
 }

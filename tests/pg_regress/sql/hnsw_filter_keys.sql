@@ -84,6 +84,33 @@ SELECT (c->>'ok')::boolean AS ok, c->'warnings'->>'filter_key_columns' AS key_co
 REINDEX INDEX fk_idx;
 SELECT * FROM fk_compare('tenant IN (7, 8)');
 SELECT (c->>'ok')::boolean AS ok FROM semvec_index_check('fk_idx', true) c;
+-- WITH (key_vectors = on): each vector is also kept in its keys' posting lists, so an exact
+-- filtered scan reads only those lists' pages; the answers are the same.
+DROP INDEX fk_idx;
+CREATE INDEX fk_idx ON fk USING hnsw (v vector_cosine_ops, tenant, lang, labels, big, tags) WITH (key_vectors = on);
+SELECT * FROM fk_compare('tenant = 8');
+SELECT * FROM fk_compare('tenant IN (7, 8, 9) AND lang = ''de''');
+SELECT * FROM fk_compare('labels && ''{3,11}'' AND tenant = 8::bigint');
+SELECT * FROM fk_compare('tags && ''{t2}'' AND big = 2');
+SELECT * FROM fk_compare('tenant = 8 AND id % 3 = 0', 5);
+INSERT INTO fk SELECT i, 8, 2, 'de', ARRAY[i % 7], ARRAY['t2'],
+       (SELECT array_agg(((hashint8(i::bigint * 100003 + j) & 2147483647) % 100000) / 1000.0 - 50) FROM generate_series(1, 8) j)::vector
+FROM generate_series(50001, 50500) i;
+SELECT * FROM fk_compare('tenant = 8', 150);
+DELETE FROM fk WHERE tenant = 9 OR id BETWEEN 50001 AND 50250;
+VACUUM fk;
+SELECT * FROM fk_compare('tenant IN (8, 9)', 100);
+SELECT (c->>'ok')::boolean AS ok, c->'warnings'->>'key_vectors' AS key_vectors,
+       c->'warnings'->>'unlisted_keys' AS unlisted, c->>'problem_count' AS problems
+  FROM semvec_index_check('fk_idx', true) c;
+-- Refused where it cannot pay: sparse vectors, and vectors too large to share a page.
+CREATE TABLE fk_kv (v vector(1100), s sparsevec(5), t int);
+CREATE INDEX ON fk_kv USING hnsw (v vector_l2_ops, t) WITH (key_vectors = on);
+CREATE INDEX ON fk_kv USING hnsw (s sparsevec_l2_ops, t) WITH (key_vectors = on);
+CREATE INDEX fk_kv_half ON fk_kv USING hnsw ((v::halfvec(1100)) halfvec_l2_ops, t) WITH (key_vectors = on);
+-- Without key columns it changes nothing.
+CREATE INDEX fk_kv_plain ON fk_kv USING hnsw (v vector_l2_ops) WITH (key_vectors = on);
+DROP TABLE fk_kv;
 -- NULL keys are indexed and never match; a NULL vector is not indexed.
 INSERT INTO fk VALUES (40001, NULL, NULL, NULL, NULL, NULL, '[1,1,1,1,1,1,1,1]'), (40002, 7, 1, 'en', '{1}', '{a}', NULL);
 SELECT id FROM fk WHERE tenant IS NULL ORDER BY v <=> '[1,1,1,1,1,1,1,1]' LIMIT 3;

@@ -56,6 +56,7 @@ pub fn options(dims: usize, m: usize, ef_construction: usize) -> IndexOptions {
         ef_construction: ef_construction as u16,
         vector_kind: 0,
         key_columns: 0,
+        key_vector_len: 0,
     }
 }
 
