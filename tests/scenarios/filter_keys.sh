@@ -10,22 +10,25 @@
 #      page images of the posting-list pages too): every acknowledged row is found through the
 #      index by its own vector and tenant, and the index passes semvec_index_check.
 #
-# Environment: FK_ROWS (default 6000), FK_DIMS (default 16), FK_SECONDS (insert time, default 8).
+# Environment: FK_ROWS (default 6000), FK_DIMS (default 16), FK_SECONDS (insert time, default 8),
+# FK_KEY_VECTORS (on: the index keeps each vector in its posting lists too, `key_vectors = on`;
+# filter_keys_vectors.sh runs it so).
 source "$(dirname "$0")/../../scripts/lib.sh"
 source "$(dirname "$0")/lib/cluster.bash"
 
 ROWS=${FK_ROWS:-6000}
 DIMS=${FK_DIMS:-16}
 SECS=${FK_SECONDS:-8}
+KV=${FK_KEY_VECTORS:-off}
 
-log "filter keys: concurrent writers, a replica and a crash on an hnsw index with key columns"
+log "filter keys: concurrent writers, a replica and a crash on an hnsw index with key columns (key_vectors $KV)"
 node_init fkp 28830 "checkpoint_timeout = 5min" "max_wal_size = 1GB" "autovacuum = off"
 node_start fkp
 node_testdb fkp
 node_psql fkp <<SQL
 CREATE TABLE items (id int PRIMARY KEY, tenant int, labels int[], v vector($DIMS));
 INSERT INTO items SELECT i, i % 300, ARRAY[i % 7, 100 + i % 5], random_vector($DIMS, i) FROM generate_series(1, $ROWS) i;
-CREATE INDEX items_fk ON items USING hnsw (v vector_l2_ops, tenant, labels) WITH (m = 12, ef_construction = 48);
+CREATE INDEX items_fk ON items USING hnsw (v vector_l2_ops, tenant, labels) WITH (m = 12, ef_construction = 48, key_vectors = $KV);
 CREATE TABLE queries (id int, v vector($DIMS));
 INSERT INTO queries SELECT i, random_vector($DIMS, -i) FROM generate_series(1, 20) i;
 -- Queries whose index top-10 differs from exact filtered search (index scans off), over the
@@ -50,6 +53,8 @@ BEGIN
     RETURN bad;
 END \$\$;
 SQL
+check_eq "the index has key_vectors $KV" \
+    "$(node_sql fkp "SELECT semvec_index_check('items_fk')->'warnings'->>'key_vectors'")" "$([ "$KV" = on ] && echo true || echo false)"
 check_eq "the filtered plan uses the index with the tenant as an index condition" \
     "$(node_sql fkp "EXPLAIN (COSTS OFF) SELECT id FROM items WHERE tenant = 5 ORDER BY v <-> random_vector($DIMS, 1) LIMIT 10" | grep -c "Index Cond: (tenant = 5)")" 1
 
