@@ -150,7 +150,12 @@ impl RaBitQ {
         assert!((1..=crate::MAX_DIMS).contains(&dims), "RaBitQ dimension {dims} out of range");
         let rotation = Rotation::new(dims, seed);
         let rotated_centroid = rotation.rotate(&centroid);
-        RaBitQ { rotation, centroid, rotated_centroid, epsilon0: RaBitQ::EPSILON0 }
+        RaBitQ {
+            rotation,
+            centroid,
+            rotated_centroid,
+            epsilon0: RaBitQ::EPSILON0,
+        }
     }
 
     /// The same quantizer with another confidence parameter `ε₀`.
@@ -234,7 +239,11 @@ impl Quantizer for RaBitQ {
         let c_dot_r = dot64(&self.centroid, &residual);
         // alpha = <x̄, o> = Σ|o_i| / √D; a zero residual has nothing to estimate (every
         // estimate is scaled by r_norm = 0), and alpha = 1 keeps the arithmetic finite.
-        let alpha = if r_norm > 0.0 { rotated.iter().map(|&x| (x as f64).abs()).sum::<f64>() / (r_norm * (d as f64).sqrt()) } else { 1.0 };
+        let alpha = if r_norm > 0.0 {
+            rotated.iter().map(|&x| (x as f64).abs()).sum::<f64>() / (r_norm * (d as f64).sqrt())
+        } else {
+            1.0
+        };
         for f in [r_norm as f32, x_norm as f32, alpha as f32, c_dot_r as f32] {
             out.extend_from_slice(&f.to_le_bytes());
         }
@@ -257,10 +266,21 @@ impl Quantizer for RaBitQ {
         }
         let q_norm = dot64(q, q).sqrt();
         let u_norm = match metric {
-            Metric::L2Squared => q.iter().zip(&self.centroid).map(|(&x, &c)| (x as f64 - c as f64).powi(2)).sum::<f64>().sqrt(),
+            Metric::L2Squared => q
+                .iter()
+                .zip(&self.centroid)
+                .map(|(&x, &c)| (x as f64 - c as f64).powi(2))
+                .sum::<f64>()
+                .sqrt(),
             Metric::NegativeDot | Metric::Cosine => q_norm,
         };
-        RaBitQQuery { metric, rotated, u_norm, q_norm, c_dot_q: dot64(&self.centroid, q) }
+        RaBitQQuery {
+            metric,
+            rotated,
+            u_norm,
+            q_norm,
+            c_dot_q: dot64(&self.centroid, q),
+        }
     }
 
     fn estimate(&self, q: &RaBitQQuery, code: &[u8]) -> Estimate {
@@ -282,7 +302,10 @@ impl Quantizer for RaBitQ {
                 }
             }
         };
-        Estimate { dist: dist as f32, bound: bound as f32 }
+        Estimate {
+            dist: dist as f32,
+            bound: bound as f32,
+        }
     }
 
     fn estimate_codes(&self, a: &[u8], b: &[u8], metric: Metric) -> Estimate {
@@ -312,6 +335,9 @@ impl Quantizer for RaBitQ {
                 }
             }
         };
-        Estimate { dist: dist as f32, bound: bound as f32 }
+        Estimate {
+            dist: dist as f32,
+            bound: bound as f32,
+        }
     }
 }

@@ -133,7 +133,10 @@ impl Sq8 {
                 }
             }
         };
-        Estimate { dist: dist as f32, bound: bound as f32 }
+        Estimate {
+            dist: dist as f32,
+            bound: bound as f32,
+        }
     }
 }
 
@@ -196,7 +199,11 @@ impl Quantizer for Sq8 {
         out.resize(start + HEADER, 0);
         let (mut norm_sq, mut xhat_sq, mut err_sq, mut xhat_err) = (0f64, 0f64, 0f64, 0f64);
         for &x in v {
-            let c = if step > 0.0 { ((x - lo) / step).round().clamp(0.0, 255.0) as u8 } else { 0 };
+            let c = if step > 0.0 {
+                ((x - lo) / step).round().clamp(0.0, 255.0) as u8
+            } else {
+                0
+            };
             out.push(c);
             let x = x as f64;
             let xhat = lo64 + step64 * c as f64;
@@ -218,7 +225,12 @@ impl Quantizer for Sq8 {
         assert_eq!(q.len(), self.dims, "SQ8 query of the wrong dimension");
         let sum = q.iter().map(|&x| x as f64).sum();
         let norm_sq = q.iter().map(|&x| x as f64 * x as f64).sum();
-        Sq8Query { metric, q: q.to_vec(), sum, norm_sq }
+        Sq8Query {
+            metric,
+            q: q.to_vec(),
+            sum,
+            norm_sq,
+        }
     }
 
     fn estimate(&self, q: &Sq8Query, code: &[u8]) -> Estimate {
@@ -237,10 +249,8 @@ impl Quantizer for Sq8 {
     fn estimate_codes(&self, a: &[u8], b: &[u8], metric: Metric) -> Estimate {
         let (ha, hb) = (Header::read(a), Header::read(b));
         let (cc, sa, sb) = dot_u8_u8(&a[HEADER..HEADER + self.dims], &b[HEADER..HEADER + self.dims]);
-        let ip = self.dims as f64 * ha.lo * hb.lo
-            + ha.lo * hb.step * sb as f64
-            + hb.lo * ha.step * sa as f64
-            + ha.step * hb.step * cc as f64;
+        let ip =
+            self.dims as f64 * ha.lo * hb.lo + ha.lo * hb.step * sb as f64 + hb.lo * ha.step * sa as f64 + ha.step * hb.step * cc as f64;
         let (xa, xb) = (ha.xhat_norm_sq.max(0.0).sqrt(), hb.xhat_norm_sq.max(0.0).sqrt());
         let bound = xa * hb.err_norm + ha.err_norm * xb + ha.err_norm * hb.err_norm;
         Sq8::finish(metric, ip, bound, ha.norm * ha.norm, hb.norm)

@@ -142,7 +142,18 @@ fn rotation_output_is_pinned() {
         assert!((a - b).abs() < 1e-6, "{out:?}");
     }
 }
-const PINNED: [f32; 8] = [2.4748738, -3.8890872, -2.828427, -1.4142135, -1.4142135, -0.70710677, 0.35355338, -4.596194];
+// Pinned outputs that happen to be multiples of √2/4 (three Hadamard rounds on 8 dimensions).
+#[allow(clippy::approx_constant)]
+const PINNED: [f32; 8] = [
+    2.4748738,
+    -3.8890872,
+    -2.828427,
+    -1.4142135,
+    -1.4142135,
+    -0.70710677,
+    0.35355338,
+    -4.596194,
+];
 
 /// Signed and absolute errors of RaBitQ's estimates over many random pairs,
 /// and how often each stays within its bound.
@@ -171,7 +182,12 @@ fn rabitq_errors(dims: usize, metric: Metric, pairs: usize, near: bool, seed: u6
         within += (err.abs() <= est.bound as f64) as usize;
     }
     let n = pairs as f64;
-    Errors { mean_signed: signed / n, mean_abs: abs / n, mean_bound: bound / n, within: within as f64 / n }
+    Errors {
+        mean_signed: signed / n,
+        mean_abs: abs / n,
+        mean_bound: bound / n,
+        within: within as f64 / n,
+    }
 }
 
 #[test]
@@ -182,11 +198,19 @@ fn rabitq_estimates_are_unbiased_and_within_bound_at_the_documented_confidence()
                 let e = rabitq_errors(dims, metric, 600, near, 7 + i as u64);
                 eprintln!(
                     "rabitq {dims:>5} {metric:?} near={near}: mean err {:+.4}, mean |err| {:.4}, mean bound {:.4} ({:.1}x), within {:.3}",
-                    e.mean_signed, e.mean_abs, e.mean_bound, e.mean_bound / e.mean_abs, e.within
+                    e.mean_signed,
+                    e.mean_abs,
+                    e.mean_bound,
+                    e.mean_bound / e.mean_abs,
+                    e.within
                 );
                 // Unbiased: the mean error is a small fraction of the typical error
                 // (about 1/sqrt(600) ≈ 0.04 for a zero-mean error).
-                assert!(e.mean_signed.abs() <= 0.15 * e.mean_abs, "{dims} {metric:?}: biased, mean {}", e.mean_signed);
+                assert!(
+                    e.mean_signed.abs() <= 0.15 * e.mean_abs,
+                    "{dims} {metric:?}: biased, mean {}",
+                    e.mean_signed
+                );
                 // ε₀ = 1.9 is a two-sided ~1.9σ bound: >= 94% in theory.
                 assert!(e.within >= 0.90, "{dims} {metric:?}: bound held for only {}", e.within);
             }
@@ -246,7 +270,11 @@ fn rabitq_code_to_code_estimate_is_nearly_unbiased_and_mostly_within_bound() {
         for i in 0..n {
             let a = rng.gaussian(dims);
             // Half the pairs near each other (angles of 20-40 degrees), half random.
-            let b = if i % 2 == 0 { perturbed(&mut rng, &a, 0.5) } else { rng.gaussian(dims) };
+            let b = if i % 2 == 0 {
+                perturbed(&mut rng, &a, 0.5)
+            } else {
+                rng.gaussian(dims)
+            };
             let (mut ca, mut cb) = (Vec::new(), Vec::new());
             rq.encode(&a, &mut ca);
             rq.encode(&b, &mut cb);
@@ -256,7 +284,11 @@ fn rabitq_code_to_code_estimate_is_nearly_unbiased_and_mostly_within_bound() {
             abs += err.abs();
             within += (err.abs() <= est.bound as f64) as usize;
         }
-        eprintln!("code-to-code {metric:?}: mean err {:+.4}, mean |err| {:.4}, within {within}/{n}", signed / n as f64, abs / n as f64);
+        eprintln!(
+            "code-to-code {metric:?}: mean err {:+.4}, mean |err| {:.4}, within {within}/{n}",
+            signed / n as f64,
+            abs / n as f64
+        );
         assert!(signed.abs() <= 0.2 * abs, "{metric:?}: biased");
         assert!(within as f64 >= 0.9 * n as f64, "{metric:?}: {within}/{n}");
     }

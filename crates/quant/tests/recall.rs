@@ -21,7 +21,10 @@ fn data(metric: Metric) -> Data {
     let mut rng = Rng::new(2024);
     let mut all = clustered(&mut rng, N + QUERIES, DIMS, 40, 0.8);
     let queries = all.split_off(N);
-    let truth = queries.iter().map(|q| top(&all, |i| exact_distance(metric, q, &all[i]), K)).collect();
+    let truth = queries
+        .iter()
+        .map(|q| top(&all, |i| exact_distance(metric, q, &all[i]), K))
+        .collect();
     Data { base: all, queries, truth }
 }
 
@@ -45,7 +48,9 @@ fn recall<Q: Quantizer>(quant: &Q, d: &Data, metric: Metric, rerank: usize) -> f
     let mut hits = 0;
     for (q, truth) in d.queries.iter().zip(&d.truth) {
         let pq = quant.prepare_query(q, metric);
-        let mut cands: Vec<(f32, usize)> = (0..N).map(|i| (quant.estimate(&pq, &codes[i * len..(i + 1) * len]).dist, i)).collect();
+        let mut cands: Vec<(f32, usize)> = (0..N)
+            .map(|i| (quant.estimate(&pq, &codes[i * len..(i + 1) * len]).dist, i))
+            .collect();
         cands.sort_by(|a, b| a.0.total_cmp(&b.0));
         cands.truncate(rerank);
         let mut exact: Vec<(f64, usize)> = cands.iter().map(|&(_, i)| (exact_distance(metric, q, &d.base[i]), i)).collect();
@@ -97,8 +102,10 @@ fn bound_pruned_recall<Q: Quantizer>(quant: &Q, d: &Data, metric: Metric) -> (f6
         let mut uppers: Vec<f32> = est.iter().map(|e| e.upper()).collect();
         uppers.select_nth_unstable_by(K - 1, f32::total_cmp);
         let kth_upper = uppers[K - 1];
-        let mut exact: Vec<(f64, usize)> =
-            (0..N).filter(|&i| est[i].lower() <= kth_upper).map(|i| (exact_distance(metric, q, &d.base[i]), i)).collect();
+        let mut exact: Vec<(f64, usize)> = (0..N)
+            .filter(|&i| est[i].lower() <= kth_upper)
+            .map(|i| (exact_distance(metric, q, &d.base[i]), i))
+            .collect();
         reranked += exact.len();
         exact.sort_by(|a, b| a.0.total_cmp(&b.0));
         hits += exact.iter().take(K).filter(|(_, i)| truth.contains(i)).count();
