@@ -8,7 +8,7 @@
 //! * [`Sq8`]: 8 bits per dimension with a per-vector scale and offset. The
 //!   bound is **deterministic**: `|estimate - exact| <= bound` always holds in
 //!   exact arithmetic (the `f32` evaluation adds a relative error of order
-//!   `dims / 8 * 2^-24`, see [`Sq8`]). 4x smaller than `f32`.
+//!   `dims / 16 * 2^-24`, see [`Sq8`]). 4x smaller than `f32`.
 //! * [`RaBitQ`]: 1 bit per (padded) dimension after a seeded random rotation,
 //!   Gao & Long, SIGMOD 2024. The estimator is unbiased and the bound is
 //!   **probabilistic**: it holds with the confidence of its `epsilon0`
@@ -41,6 +41,7 @@
 //! inner product, `<=>` by cosine distance. The exact reference is
 //! [`exact_distance`].
 
+pub mod kernels;
 mod rabitq;
 mod rotation;
 mod sq8;

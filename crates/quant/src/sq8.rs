@@ -47,18 +47,18 @@
 //! * `<=>`: `1 - q·x / (|q| |x|)`, bound `b / (|q| |x|)`; NaN for a zero vector.
 //!
 //! The bounds hold in exact arithmetic. The estimate sums `dims` products in
-//! eight `f32` lanes, which adds a relative error of order
-//! `(dims / 8) * 2^-24` of `Σ|q_i| step c_i`; the property tests allow that
+//! sixteen `f32` lanes, which adds a relative error of order
+//! `(dims / 16) * 2^-24` of `Σ|q_i| step c_i`; the property tests allow that
 //! much slack.
 //!
 //! Code to code: `a·b ≈ x̂a·x̂b` (integer dot product of the bytes, exact),
 //! error `x̂a·eb + ea·x̂b + ea·eb`, bounded by
 //! `|x̂a| |eb| + |ea| |x̂b| + |ea| |eb|`.
 
+use crate::kernels::{dot_f32_u8, dot_u8_u8};
 use crate::{read_f32, Estimate, Metric, Quantizer};
 
 const HEADER: usize = 24;
-const LANES: usize = 8;
 
 /// 8-bit scalar quantizer for vectors of one dimension (see the module docs
 /// for the scheme, the code layout and the bounds).
@@ -138,44 +138,6 @@ impl Sq8 {
             bound: bound as f32,
         }
     }
-}
-
-/// Σ q_i c_i in eight `f32` lanes (vectorizes on the baseline target).
-#[inline]
-fn dot_f32_u8(q: &[f32], c: &[u8]) -> f32 {
-    let (qc, qt) = q.as_chunks::<LANES>();
-    let (cc, ct) = c.as_chunks::<LANES>();
-    let mut acc = [0f32; LANES];
-    for (qa, ca) in qc.iter().zip(cc) {
-        for j in 0..LANES {
-            acc[j] += qa[j] * ca[j] as f32;
-        }
-    }
-    let tail: f32 = qt.iter().zip(ct).map(|(&x, &y)| x * y as f32).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
-/// (Σ a_i b_i, Σ a_i, Σ b_i) of two byte codes, exact in `u32`
-/// (255² · 16000 < 2³²).
-#[inline]
-fn dot_u8_u8(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
-    let (ac, at) = a.as_chunks::<LANES>();
-    let (bc, bt) = b.as_chunks::<LANES>();
-    let (mut d, mut sa, mut sb) = ([0u32; LANES], [0u32; LANES], [0u32; LANES]);
-    for (x, y) in ac.iter().zip(bc) {
-        for j in 0..LANES {
-            d[j] += x[j] as u32 * y[j] as u32;
-            sa[j] += x[j] as u32;
-            sb[j] += y[j] as u32;
-        }
-    }
-    let mut out = (d.iter().sum::<u32>(), sa.iter().sum::<u32>(), sb.iter().sum::<u32>());
-    for (&x, &y) in at.iter().zip(bt) {
-        out.0 += x as u32 * y as u32;
-        out.1 += x as u32;
-        out.2 += y as u32;
-    }
-    out
 }
 
 impl Quantizer for Sq8 {

@@ -164,9 +164,9 @@ struct Errors {
     within: f64,
 }
 
-fn rabitq_errors(dims: usize, metric: Metric, pairs: usize, near: bool, seed: u64) -> Errors {
+fn rabitq_errors(rq: &RaBitQ, metric: Metric, pairs: usize, near: bool, seed: u64) -> Errors {
+    let dims = rq.dims();
     let mut rng = Rng::new(seed);
-    let rq = RaBitQ::new(dims, seed);
     let (mut signed, mut abs, mut bound, mut within) = (0.0, 0.0, 0.0, 0usize);
     let mut code = Vec::new();
     for _ in 0..pairs {
@@ -195,24 +195,31 @@ fn rabitq_estimates_are_unbiased_and_within_bound_at_the_documented_confidence()
     for (i, dims) in [50usize, 384, 1000].into_iter().enumerate() {
         for metric in METRICS {
             for near in [false, true] {
-                let e = rabitq_errors(dims, metric, 600, near, 7 + i as u64);
-                eprintln!(
-                    "rabitq {dims:>5} {metric:?} near={near}: mean err {:+.4}, mean |err| {:.4}, mean bound {:.4} ({:.1}x), within {:.3}",
+                for f32_query in [false, true] {
+                    let rq = if f32_query {
+                        RaBitQ::new(dims, 7 + i as u64).with_f32_query()
+                    } else {
+                        RaBitQ::new(dims, 7 + i as u64)
+                    };
+                    let e = rabitq_errors(&rq, metric, 600, near, 7 + i as u64);
+                    eprintln!(
+                    "rabitq {dims:>5} {metric:?} near={near} f32_query={f32_query}: mean err {:+.4}, mean |err| {:.4}, mean bound {:.4} ({:.1}x), within {:.3}",
                     e.mean_signed,
                     e.mean_abs,
                     e.mean_bound,
                     e.mean_bound / e.mean_abs,
                     e.within
                 );
-                // Unbiased: the mean error is a small fraction of the typical error
-                // (about 1/sqrt(600) ≈ 0.04 for a zero-mean error).
-                assert!(
-                    e.mean_signed.abs() <= 0.15 * e.mean_abs,
-                    "{dims} {metric:?}: biased, mean {}",
-                    e.mean_signed
-                );
-                // ε₀ = 1.9 is a two-sided ~1.9σ bound: >= 94% in theory.
-                assert!(e.within >= 0.90, "{dims} {metric:?}: bound held for only {}", e.within);
+                    // Unbiased: the mean error is a small fraction of the typical error
+                    // (about 1/sqrt(600) ≈ 0.04 for a zero-mean error).
+                    assert!(
+                        e.mean_signed.abs() <= 0.15 * e.mean_abs,
+                        "{dims} {metric:?}: biased, mean {}",
+                        e.mean_signed
+                    );
+                    // ε₀ = 1.9 is a two-sided ~1.9σ bound: >= 94% in theory.
+                    assert!(e.within >= 0.90, "{dims} {metric:?}: bound held for only {}", e.within);
+                }
             }
         }
     }
@@ -292,4 +299,30 @@ fn rabitq_code_to_code_estimate_is_nearly_unbiased_and_mostly_within_bound() {
         assert!(signed.abs() <= 0.2 * abs, "{metric:?}: biased");
         assert!(within as f64 >= 0.9 * n as f64, "{metric:?}: {within}/{n}");
     }
+}
+
+#[test]
+fn rabitq_four_bit_query_estimates_track_the_f32_query() {
+    let dims = 768;
+    let mut rng = Rng::new(21);
+    let (fast, reference) = (RaBitQ::new(dims, 21), RaBitQ::new(dims, 21).with_f32_query());
+    let (mut diff, mut err) = (0.0, 0.0);
+    let mut code = Vec::new();
+    for _ in 0..300 {
+        let (x, q) = (rng.gaussian(dims), rng.gaussian(dims));
+        code.clear();
+        fast.encode(&x, &mut code);
+        let a = fast.estimate(&fast.prepare_query(&q, Metric::NegativeDot), &code);
+        let b = reference.estimate(&reference.prepare_query(&q, Metric::NegativeDot), &code);
+        diff += (a.dist as f64 - b.dist as f64).abs();
+        err += (b.dist as f64 - exact_distance(Metric::NegativeDot, &q, &x)).abs();
+        assert!(a.bound >= b.bound);
+    }
+    eprintln!(
+        "4-bit query vs f32 query: mean |difference| {:.4}, f32 mean |error| {:.4}",
+        diff / 300.0,
+        err / 300.0
+    );
+    // The query's rounding is small next to the code's own error.
+    assert!(diff < 0.25 * err);
 }

@@ -1,0 +1,211 @@
+//! The hot loops of the estimators, each as a scalar reference (one element
+//! at a time, for tests) and a lane-unrolled body that is compiled twice: for
+//! the baseline target, and with AVX2 (+POPCNT) enabled, chosen at run time
+//! when the CPU has it (`is_x86_feature_detected!` caches its answer). Nothing
+//! needs a special `-C target-cpu`. They would sit well in `semvec-simd`
+//! once the index uses them; they live here while the crate stays standalone.
+
+/// Accumulator lanes: two AVX2 registers of `f32`, enough to hide add latency.
+const LANES: usize = 16;
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("popcnt")
+}
+
+/// Defines `pub fn $name` that runs `$body` compiled for AVX2+POPCNT when the
+/// CPU has them, else for the baseline, and `$name_portable` for the latter.
+macro_rules! dispatched {
+    ($(#[$m:meta])* fn $name:ident / $portable:ident / $avx2:ident ($($arg:ident: $ty:ty),*) -> $ret:ty = $body:ident) => {
+        $(#[$m])*
+        #[inline]
+        pub fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                // SAFETY: the CPU supports every feature `$avx2` is compiled for.
+                return unsafe { $avx2($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+
+        /// The baseline-target build of the same body (tests compare it with the others).
+        pub fn $portable($($arg: $ty),*) -> $ret {
+            $body($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,popcnt")]
+        unsafe fn $avx2($($arg: $ty),*) -> $ret {
+            $body($($arg),*)
+        }
+    };
+}
+
+dispatched!(
+    /// Σ q_i c_i, `f32` times byte.
+    fn dot_f32_u8 / dot_f32_u8_portable / dot_f32_u8_avx2(q: &[f32], c: &[u8]) -> f32 = dot_f32_u8_body
+);
+dispatched!(
+    /// (Σ a_i b_i, Σ a_i, Σ b_i) of bytes, exact (fits `u32` up to 66,000 dimensions).
+    fn dot_u8_u8 / dot_u8_u8_portable / dot_u8_u8_avx2(a: &[u8], b: &[u8]) -> (u32, u32, u32) = dot_u8_u8_body
+);
+dispatched!(
+    /// Σ s_i u_i with s_i = +1 where bit i of `bits` is set, else -1.
+    fn signed_sum / signed_sum_portable / signed_sum_avx2(bits: &[u8], u: &[f32]) -> f32 = signed_sum_body
+);
+dispatched!(
+    /// (Σ_j 2^j popcount(code & plane_j), popcount(code)) over 64-bit words:
+    /// the inner product of a bit code with a query of `planes.len() / words`
+    /// bit planes stored word-major (`planes[w * bits + j]`).
+    fn plane_dot / plane_dot_portable / plane_dot_avx2(code: &[u8], planes: &[u64], bits: usize) -> (u32, u32) = plane_dot_body
+);
+dispatched!(
+    /// Number of differing bits.
+    fn hamming / hamming_portable / hamming_avx2(a: &[u8], b: &[u8]) -> u32 = hamming_body
+);
+
+#[inline(always)]
+fn dot_f32_u8_body(q: &[f32], c: &[u8]) -> f32 {
+    assert_eq!(q.len(), c.len());
+    let (qc, qt) = q.as_chunks::<LANES>();
+    let (cc, ct) = c.as_chunks::<LANES>();
+    let mut acc = [0f32; LANES];
+    for (qa, ca) in qc.iter().zip(cc) {
+        for j in 0..LANES {
+            acc[j] += qa[j] * ca[j] as f32;
+        }
+    }
+    let tail: f32 = qt.iter().zip(ct).map(|(&x, &y)| x * y as f32).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn dot_u8_u8_body(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
+    assert_eq!(a.len(), b.len());
+    let (ac, at) = a.as_chunks::<LANES>();
+    let (bc, bt) = b.as_chunks::<LANES>();
+    let (mut d, mut sa, mut sb) = ([0u32; LANES], [0u32; LANES], [0u32; LANES]);
+    for (x, y) in ac.iter().zip(bc) {
+        for j in 0..LANES {
+            d[j] += x[j] as u32 * y[j] as u32;
+            sa[j] += x[j] as u32;
+            sb[j] += y[j] as u32;
+        }
+    }
+    let mut out = (d.iter().sum::<u32>(), sa.iter().sum::<u32>(), sb.iter().sum::<u32>());
+    for (&x, &y) in at.iter().zip(bt) {
+        out.0 += x as u32 * y as u32;
+        out.1 += x as u32;
+        out.2 += y as u32;
+    }
+    out
+}
+
+/// Eight ±1 signs per byte value: `SIGNS[b][j] = +1` iff bit `j` of `b` is set.
+static SIGNS: [[f32; 8]; 256] = {
+    let mut t = [[0f32; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            t[b][j] = if (b >> j) & 1 == 1 { 1.0 } else { -1.0 };
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn signed_sum_body(bits: &[u8], u: &[f32]) -> f32 {
+    assert!(bits.len() >= u.len().div_ceil(8));
+    let (uc, ut) = u.as_chunks::<16>();
+    let mut acc = [0f32; 16];
+    for (pair, lane) in bits.chunks_exact(2).zip(uc) {
+        let (s0, s1) = (&SIGNS[pair[0] as usize], &SIGNS[pair[1] as usize]);
+        for j in 0..8 {
+            acc[j] += s0[j] * lane[j];
+            acc[8 + j] += s1[j] * lane[8 + j];
+        }
+    }
+    let mut tail = 0f32;
+    for (i, &x) in ut.iter().enumerate() {
+        let k = uc.len() * 16 + i;
+        tail += SIGNS[bits[k / 8] as usize][k % 8] * x;
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The `w`-th little-endian 64-bit word of a byte string, zero-padded.
+#[inline(always)]
+fn word(bytes: &[u8], w: usize) -> u64 {
+    let at = w * 8;
+    match bytes.get(at..at + 8) {
+        Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+        None => {
+            let mut b = [0u8; 8];
+            let rest = &bytes[at.min(bytes.len())..];
+            b[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(b)
+        }
+    }
+}
+
+#[inline(always)]
+fn plane_dot_body(code: &[u8], planes: &[u64], bits: usize) -> (u32, u32) {
+    let words = code.len().div_ceil(8);
+    assert_eq!(planes.len(), words * bits);
+    let (mut dot, mut ones) = (0u32, 0u32);
+    for (w, p) in planes.chunks_exact(bits).enumerate() {
+        let c = word(code, w);
+        ones += c.count_ones();
+        for (j, &plane) in p.iter().enumerate() {
+            dot += (c & plane).count_ones() << j;
+        }
+    }
+    (dot, ones)
+}
+
+#[inline(always)]
+fn hamming_body(a: &[u8], b: &[u8]) -> u32 {
+    assert_eq!(a.len(), b.len());
+    (0..a.len().div_ceil(8)).map(|w| (word(a, w) ^ word(b, w)).count_ones()).sum()
+}
+
+/// One-element-at-a-time references, for tests.
+pub mod scalar {
+    pub fn dot_f32_u8(q: &[f32], c: &[u8]) -> f64 {
+        q.iter().zip(c).map(|(&x, &y)| x as f64 * y as f64).sum()
+    }
+
+    pub fn dot_u8_u8(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
+        a.iter().zip(b).fold((0, 0, 0), |(d, sa, sb), (&x, &y)| {
+            (d + x as u32 * y as u32, sa + x as u32, sb + y as u32)
+        })
+    }
+
+    pub fn signed_sum(bits: &[u8], u: &[f32]) -> f64 {
+        u.iter()
+            .enumerate()
+            .map(|(i, &x)| if bits[i / 8] >> (i % 8) & 1 == 1 { x as f64 } else { -(x as f64) })
+            .sum()
+    }
+
+    pub fn plane_dot(code: &[u8], planes: &[u64], bits: usize) -> (u32, u32) {
+        let (mut dot, mut ones) = (0, 0);
+        for i in 0..code.len() * 8 {
+            if code[i / 8] >> (i % 8) & 1 == 1 {
+                ones += 1;
+                for j in 0..bits {
+                    dot += ((planes[(i / 64) * bits + j] >> (i % 64) & 1) as u32) << j;
+                }
+            }
+        }
+        (dot, ones)
+    }
+
+    pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
+        a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+    }
+}
