@@ -3,9 +3,10 @@
 //!
 //! CARGO_BUILD_JOBS=1 cargo run --release -p semvec-quant --example quant_speed
 //!
-//! Per dimension: ns per estimate (a query against codes stored back to back,
+//! Per dimension: ns per estimate (best of 5 passes of 20 queries against
+//! codes stored back to back,
 //! as a graph search reads a neighbour list's codes) next to an exact `f32`
-//! distance on the full vectors, encode and query-preparation times, and
+//! distance on the full vectors (`semvec-simd`'s dispatched `dot_f32`), encode and query-preparation times, and
 //! on clustered unit vectors (cosine) the mean |error|, the mean bound and
 //! their ratio, over all pairs and over each query's 100 nearest.
 
@@ -17,18 +18,6 @@ use std::time::Instant;
 
 use common::{clustered, Rng};
 use semvec_quant::{exact_distance, Metric, Quantizer, RaBitQ, Sq8};
-
-fn exact_dot(a: &[f32], b: &[f32]) -> f32 {
-    let (ac, at) = a.as_chunks::<8>();
-    let (bc, bt) = b.as_chunks::<8>();
-    let mut acc = [0f32; 8];
-    for (x, y) in ac.iter().zip(bc) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    acc.iter().sum::<f32>() + at.iter().zip(bt).map(|(x, y)| x * y).sum::<f32>()
-}
 
 fn report<Q: Quantizer>(name: &str, quant: &Q, base: &[Vec<f32>], queries: &[Vec<f32>]) {
     let metric = Metric::Cosine;
@@ -43,15 +32,19 @@ fn report<Q: Quantizer>(name: &str, quant: &Q, base: &[Vec<f32>], queries: &[Vec
     let prepared: Vec<_> = queries.iter().map(|q| quant.prepare_query(q, metric)).collect();
     let prep_ns = t.elapsed().as_nanos() as f64 / queries.len() as f64;
 
-    let t = Instant::now();
-    let mut sink = 0f32;
-    for pq in &prepared {
-        for code in codes.chunks_exact(len) {
-            sink += quant.estimate(pq, black_box(code)).dist;
+    // Best of 5 passes: the box is shared, the minimum is the least disturbed.
+    let mut est_ns = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let mut sink = 0f32;
+        for pq in &prepared {
+            for code in codes.chunks_exact(len) {
+                sink += quant.estimate(pq, black_box(code)).dist;
+            }
         }
+        black_box(sink);
+        est_ns = est_ns.min(t.elapsed().as_nanos() as f64 / (prepared.len() * base.len()) as f64);
     }
-    black_box(sink);
-    let est_ns = t.elapsed().as_nanos() as f64 / (prepared.len() * base.len()) as f64;
 
     // Bound tightness: all pairs, and each query's 100 nearest.
     let (mut err_all, mut bound_all, mut err_near, mut bound_near, mut n_near) = (0.0, 0.0, 0.0, 0.0, 0);
@@ -76,7 +69,7 @@ fn report<Q: Quantizer>(name: &str, quant: &Q, base: &[Vec<f32>], queries: &[Vec
     }
     let n_all = (queries.len() * base.len()) as f64;
     println!(
-        "| {name:<7} | {:>5} | {len:>6} | {est_ns:>7.1} | {encode_ns:>8.0} | {prep_ns:>7.0} | {:.2e} / {:.2e} = {:>4.1}x | {:.2e} / {:.2e} = {:>4.1}x |",
+        "| {name:<8} | {:>5} | {len:>6} | {est_ns:>7.1} | {encode_ns:>8.0} | {prep_ns:>7.0} | {:.2e} / {:.2e} = {:>4.1}x | {:.2e} / {:.2e} = {:>4.1}x |",
         quant.dims(),
         bound_all / n_all,
         err_all / n_all,
@@ -95,17 +88,22 @@ fn main() {
         let mut all = clustered(&mut rng, n + 20, dims, 50, 0.8);
         let queries = all.split_off(n);
 
-        let t = Instant::now();
-        let mut sink = 0f32;
-        for q in &queries {
-            for v in &all {
-                sink += exact_dot(q, black_box(v));
+        let simd = semvec_simd::Backend::detected();
+        let mut exact_ns = f64::INFINITY;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let mut sink = 0f32;
+            for q in &queries {
+                for v in &all {
+                    sink += simd.dot_f32(q, black_box(v));
+                }
             }
+            black_box(sink);
+            exact_ns = exact_ns.min(t.elapsed().as_nanos() as f64 / (queries.len() * all.len()) as f64);
         }
-        black_box(sink);
-        let exact_ns = t.elapsed().as_nanos() as f64 / (queries.len() * all.len()) as f64;
         println!("| exact   | {dims:>5} | {:>6} | {exact_ns:>7.1} |           |         |                                     |                                       |", dims * 4);
         report("sq8", &Sq8::new(dims), &all, &queries);
         report("rabitq", &RaBitQ::new(dims, 1), &all, &queries);
+        report("rabitq32", &RaBitQ::new(dims, 1).with_f32_query(), &all, &queries);
     }
 }

@@ -9,18 +9,60 @@
 const LANES: usize = 16;
 
 #[cfg(target_arch = "x86_64")]
-#[inline]
-fn has_avx2() -> bool {
+fn detect_avx2() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("popcnt")
 }
 
-/// Defines `pub fn $name` that runs `$body` compiled for AVX2+POPCNT when the
-/// CPU has them, else for the baseline, and `$name_portable` for the latter.
+/// AVX-512 with vector popcount (Ice Lake and later, Zen 4).
+#[cfg(target_arch = "x86_64")]
+fn detect_avx512() -> bool {
+    detect_avx2()
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
+}
+
+/// The detected level, cached once: 0 baseline, 1 AVX2, 2 AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn level() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static LEVEL: AtomicU8 = AtomicU8::new(u8::MAX);
+    let l = LEVEL.load(Ordering::Relaxed);
+    if l != u8::MAX {
+        return l;
+    }
+    let l = if detect_avx512() { 2 } else { detect_avx2() as u8 };
+    LEVEL.store(l, Ordering::Relaxed);
+    l
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx2() -> bool {
+    level() >= 1
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx512() -> bool {
+    level() >= 2
+}
+
+/// Defines `pub fn $name` that runs `$body` compiled for AVX-512 (with
+/// VPOPCNTDQ) or AVX2+POPCNT when the CPU has them, else for the baseline;
+/// the baseline build and the AVX2 one (where supported) are public for the tests.
 macro_rules! dispatched {
-    ($(#[$m:meta])* fn $name:ident / $portable:ident / $avx2:ident ($($arg:ident: $ty:ty),*) -> $ret:ty = $body:ident) => {
+    ($(#[$m:meta])* fn $name:ident / $portable:ident / $avx2_checked:ident / $avx2:ident / $avx512:ident ($($arg:ident: $ty:ty),*) -> $ret:ty = $body:ident) => {
         $(#[$m])*
         #[inline]
         pub fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                // SAFETY: the CPU supports every feature `$avx512` is compiled for.
+                return unsafe { $avx512($($arg),*) };
+            }
             #[cfg(target_arch = "x86_64")]
             if has_avx2() {
                 // SAFETY: the CPU supports every feature `$avx2` is compiled for.
@@ -34,9 +76,25 @@ macro_rules! dispatched {
             $body($($arg),*)
         }
 
+        /// The AVX2+POPCNT build, `None` where the CPU lacks them.
+        pub fn $avx2_checked($($arg: $ty),*) -> Option<$ret> {
+            #[cfg(target_arch = "x86_64")]
+            if has_avx2() {
+                // SAFETY: checked just above.
+                return Some(unsafe { $avx2($($arg),*) });
+            }
+            None
+        }
+
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,popcnt")]
         unsafe fn $avx2($($arg: $ty),*) -> $ret {
+            $body($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,popcnt,avx512f,avx512bw,avx512vl,avx512vpopcntdq")]
+        unsafe fn $avx512($($arg: $ty),*) -> $ret {
             $body($($arg),*)
         }
     };
@@ -44,25 +102,25 @@ macro_rules! dispatched {
 
 dispatched!(
     /// Σ q_i c_i, `f32` times byte.
-    fn dot_f32_u8 / dot_f32_u8_portable / dot_f32_u8_avx2(q: &[f32], c: &[u8]) -> f32 = dot_f32_u8_body
+    fn dot_f32_u8 / dot_f32_u8_portable / dot_f32_u8_avx2 / dot_f32_u8_avx2_impl / dot_f32_u8_avx512_impl(q: &[f32], c: &[u8]) -> f32 = dot_f32_u8_body
 );
 dispatched!(
     /// (Σ a_i b_i, Σ a_i, Σ b_i) of bytes, exact (fits `u32` up to 66,000 dimensions).
-    fn dot_u8_u8 / dot_u8_u8_portable / dot_u8_u8_avx2(a: &[u8], b: &[u8]) -> (u32, u32, u32) = dot_u8_u8_body
+    fn dot_u8_u8 / dot_u8_u8_portable / dot_u8_u8_avx2 / dot_u8_u8_avx2_impl / dot_u8_u8_avx512_impl(a: &[u8], b: &[u8]) -> (u32, u32, u32) = dot_u8_u8_body
 );
 dispatched!(
     /// Σ s_i u_i with s_i = +1 where bit i of `bits` is set, else -1.
-    fn signed_sum / signed_sum_portable / signed_sum_avx2(bits: &[u8], u: &[f32]) -> f32 = signed_sum_body
+    fn signed_sum / signed_sum_portable / signed_sum_avx2 / signed_sum_avx2_impl / signed_sum_avx512_impl(bits: &[u8], u: &[f32]) -> f32 = signed_sum_body
 );
 dispatched!(
     /// (Σ_j 2^j popcount(code & plane_j), popcount(code)) over 64-bit words:
-    /// the inner product of a bit code with a query of `planes.len() / words`
-    /// bit planes stored word-major (`planes[w * bits + j]`).
-    fn plane_dot / plane_dot_portable / plane_dot_avx2(code: &[u8], planes: &[u64], bits: usize) -> (u32, u32) = plane_dot_body
+    /// the inner product of a bit code with a 4-bit query stored as four bit
+    /// planes per word (`planes[w] = [plane_0, .., plane_3]` of word `w`).
+    fn plane_dot4 / plane_dot4_portable / plane_dot4_avx2 / plane_dot4_avx2_impl / plane_dot4_avx512_impl(code: &[u8], planes: &[[u64; 4]]) -> (u32, u32) = plane_dot4_body
 );
 dispatched!(
     /// Number of differing bits.
-    fn hamming / hamming_portable / hamming_avx2(a: &[u8], b: &[u8]) -> u32 = hamming_body
+    fn hamming / hamming_portable / hamming_avx2 / hamming_avx2_impl / hamming_avx512_impl(a: &[u8], b: &[u8]) -> u32 = hamming_body
 );
 
 #[inline(always)]
@@ -153,16 +211,19 @@ fn word(bytes: &[u8], w: usize) -> u64 {
 }
 
 #[inline(always)]
-fn plane_dot_body(code: &[u8], planes: &[u64], bits: usize) -> (u32, u32) {
-    let words = code.len().div_ceil(8);
-    assert_eq!(planes.len(), words * bits);
+fn plane_dot4_body(code: &[u8], planes: &[[u64; 4]]) -> (u32, u32) {
+    assert_eq!(planes.len(), code.len().div_ceil(8));
+    let (full, _) = code.as_chunks::<8>();
     let (mut dot, mut ones) = (0u32, 0u32);
-    for (w, p) in planes.chunks_exact(bits).enumerate() {
-        let c = word(code, w);
+    let mut add = |c: u64, p: &[u64; 4]| {
         ones += c.count_ones();
-        for (j, &plane) in p.iter().enumerate() {
-            dot += (c & plane).count_ones() << j;
-        }
+        dot += (c & p[0]).count_ones() + ((c & p[1]).count_ones() << 1) + ((c & p[2]).count_ones() << 2) + ((c & p[3]).count_ones() << 3);
+    };
+    for (c, p) in full.iter().zip(planes) {
+        add(u64::from_le_bytes(*c), p);
+    }
+    if full.len() < planes.len() {
+        add(word(code, full.len()), &planes[full.len()]);
     }
     (dot, ones)
 }
@@ -192,13 +253,13 @@ pub mod scalar {
             .sum()
     }
 
-    pub fn plane_dot(code: &[u8], planes: &[u64], bits: usize) -> (u32, u32) {
+    pub fn plane_dot4(code: &[u8], planes: &[[u64; 4]]) -> (u32, u32) {
         let (mut dot, mut ones) = (0, 0);
         for i in 0..code.len() * 8 {
             if code[i / 8] >> (i % 8) & 1 == 1 {
                 ones += 1;
-                for j in 0..bits {
-                    dot += ((planes[(i / 64) * bits + j] >> (i % 64) & 1) as u32) << j;
+                for (j, plane) in planes[i / 64].iter().enumerate() {
+                    dot += ((plane >> (i % 64) & 1) as u32) << j;
                 }
             }
         }

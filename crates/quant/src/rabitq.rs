@@ -76,12 +76,12 @@
 //! than the query estimator's: a graph build that has the exact vectors at
 //! hand should use them.
 
-use crate::kernels::{hamming, plane_dot, signed_sum};
+use crate::kernels::{hamming, plane_dot4, signed_sum};
 use crate::rotation::Rotation;
 use crate::{read_f32, Estimate, Metric, Quantizer};
 
 const HEADER: usize = 16;
-/// Bits per coordinate of the quantized query (the paper's `B_q`).
+/// Bits per coordinate of the quantized query (the paper's `B_q`; the kernel is `plane_dot4`).
 const QUERY_BITS: usize = 4;
 
 /// 1-bit RaBitQ quantizer for vectors of one dimension (see the module docs).
@@ -100,9 +100,9 @@ pub struct RaBitQQuery {
     metric: Metric,
     /// `R u`, `padded_dims` long (the `f32` path).
     rotated: Vec<f32>,
-    /// `R u` quantized to `QUERY_BITS`, as bit planes `planes[word * QUERY_BITS + j]`
+    /// `R u` quantized to `QUERY_BITS`, as bit planes `planes[word][j]`
     /// (empty on the `f32` path): `R u ≈ lo + step * Σ_j 2^j plane_j`.
-    planes: Vec<u64>,
+    planes: Vec<[u64; QUERY_BITS]>,
     lo: f64,
     step: f64,
     /// `Σ_i (lo + step * q_i)`, the sum of the dequantized query.
@@ -262,7 +262,7 @@ impl Quantizer for RaBitQ {
             let min = rotated.iter().copied().fold(f32::INFINITY, f32::min);
             let max = rotated.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let s = (max - min) / levels;
-            planes = vec![0u64; rotated.len().div_ceil(64) * QUERY_BITS];
+            planes = vec![[0u64; QUERY_BITS]; rotated.len().div_ceil(64)];
             let mut sum_q = 0u64;
             for (i, &x) in rotated.iter().enumerate() {
                 let v = if s > 0.0 {
@@ -271,8 +271,8 @@ impl Quantizer for RaBitQ {
                     0
                 };
                 sum_q += v;
-                for j in 0..QUERY_BITS {
-                    planes[(i / 64) * QUERY_BITS + j] |= (v >> j & 1) << (i % 64);
+                for (j, plane) in planes[i / 64].iter_mut().enumerate() {
+                    *plane |= (v >> j & 1) << (i % 64);
                 }
             }
             (lo, step) = (min as f64, s as f64);
@@ -300,7 +300,7 @@ impl Quantizer for RaBitQ {
         let (xbar_u, rounding_sd) = if q.planes.is_empty() {
             (signed_sum(bits, &q.rotated) as f64 / sqrt_d, 0.0)
         } else {
-            let (dot, ones) = plane_dot(bits, &q.planes, QUERY_BITS);
+            let (dot, ones) = plane_dot4(bits, &q.planes);
             let b_u = q.lo * ones as f64 + q.step * dot as f64;
             ((2.0 * b_u - q.sum_hat) / sqrt_d, q.step / 12f64.sqrt())
         };

@@ -1,4 +1,5 @@
-//! Every build of each kernel (dispatched, baseline) against the
+//! Every build of each kernel (dispatched: AVX-512 on this CI's CPUs, AVX2,
+//! baseline) against the
 //! one-element-at-a-time reference, over awkward tail lengths.
 
 mod common;
@@ -20,7 +21,7 @@ proptest! {
         let (q, c) = (rng.gaussian(n), bytes(&mut rng, n));
         let want = scalar::dot_f32_u8(&q, &c);
         let scale: f64 = q.iter().zip(&c).map(|(&x, &y)| (x as f64 * y as f64).abs()).sum::<f64>() + 1.0;
-        for got in [kernels::dot_f32_u8(&q, &c), kernels::dot_f32_u8_portable(&q, &c)] {
+        for got in [Some(kernels::dot_f32_u8(&q, &c)), Some(kernels::dot_f32_u8_portable(&q, &c)), kernels::dot_f32_u8_avx2(&q, &c)].into_iter().flatten() {
             prop_assert!((got as f64 - want).abs() <= 1e-5 * scale, "{got} vs {want}");
         }
     }
@@ -32,6 +33,7 @@ proptest! {
         let want = scalar::dot_u8_u8(&a, &b);
         prop_assert_eq!(kernels::dot_u8_u8(&a, &b), want);
         prop_assert_eq!(kernels::dot_u8_u8_portable(&a, &b), want);
+        prop_assert!(kernels::dot_u8_u8_avx2(&a, &b).is_none_or(|got| got == want));
     }
 
     #[test]
@@ -40,22 +42,22 @@ proptest! {
         let (bits, u) = (bytes(&mut rng, n.div_ceil(8)), rng.gaussian(n));
         let want = scalar::signed_sum(&bits, &u);
         let scale: f64 = u.iter().map(|&x| (x as f64).abs()).sum::<f64>() + 1.0;
-        for got in [kernels::signed_sum(&bits, &u), kernels::signed_sum_portable(&bits, &u)] {
+        for got in [Some(kernels::signed_sum(&bits, &u)), Some(kernels::signed_sum_portable(&bits, &u)), kernels::signed_sum_avx2(&bits, &u)].into_iter().flatten() {
             prop_assert!((got as f64 - want).abs() <= 1e-5 * scale, "{got} vs {want}");
         }
     }
 
     #[test]
-    fn plane_dot_matches_the_reference(nbytes in 1usize..100, planes in 1usize..6, seed: u64) {
+    fn plane_dot4_matches_the_reference(nbytes in 1usize..100, seed: u64) {
         let mut rng = Rng::new(seed);
         let code = bytes(&mut rng, nbytes);
-        let words = nbytes.div_ceil(8);
         // Planes only have bits where the code has dimensions, as a query's do.
         let valid = |w: usize| if (w + 1) * 64 <= nbytes * 8 { u64::MAX } else { (1u64 << (nbytes * 8 - w * 64)) - 1 };
-        let p: Vec<u64> = (0..words * planes).map(|i| rng.next_u64() & valid(i / planes)).collect();
-        let want = scalar::plane_dot(&code, &p, planes);
-        prop_assert_eq!(kernels::plane_dot(&code, &p, planes), want);
-        prop_assert_eq!(kernels::plane_dot_portable(&code, &p, planes), want);
+        let p: Vec<[u64; 4]> = (0..nbytes.div_ceil(8)).map(|w| [(); 4].map(|_| rng.next_u64() & valid(w))).collect();
+        let want = scalar::plane_dot4(&code, &p);
+        prop_assert_eq!(kernels::plane_dot4(&code, &p), want);
+        prop_assert_eq!(kernels::plane_dot4_portable(&code, &p), want);
+        prop_assert!(kernels::plane_dot4_avx2(&code, &p).is_none_or(|got| got == want));
     }
 
     #[test]
@@ -65,5 +67,6 @@ proptest! {
         let want = scalar::hamming(&a, &b);
         prop_assert_eq!(kernels::hamming(&a, &b), want);
         prop_assert_eq!(kernels::hamming_portable(&a, &b), want);
+        prop_assert!(kernels::hamming_avx2(&a, &b).is_none_or(|got| got == want));
     }
 }
