@@ -5,7 +5,7 @@
 //! needs a special `-C target-cpu`. They would sit well in `semvec-simd`
 //! once the index uses them; they live here while the crate stays standalone.
 
-/// Accumulator lanes: two AVX2 registers of `f32`, enough to hide add latency.
+/// Accumulator lanes of the autovectorized kernels.
 const LANES: usize = 16;
 
 #[cfg(target_arch = "x86_64")]
@@ -100,10 +100,110 @@ macro_rules! dispatched {
     };
 }
 
-dispatched!(
-    /// Σ q_i c_i, `f32` times byte.
-    fn dot_f32_u8 / dot_f32_u8_portable / dot_f32_u8_avx2 / dot_f32_u8_avx2_impl / dot_f32_u8_avx512_impl(q: &[f32], c: &[u8]) -> f32 = dot_f32_u8_body
-);
+/// Σ q_i c_i, `f32` times byte: SQ8's inner loop. Hand-written for AVX-512 and
+/// AVX2 (four independent FMA accumulators; the autovectorized body keeps one
+/// and waits on its add latency).
+#[inline]
+pub fn dot_f32_u8(q: &[f32], c: &[u8]) -> f32 {
+    assert_eq!(q.len(), c.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512F; lengths are equal.
+        return unsafe { x86::dot_f32_u8_avx512(q, c) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA; lengths are equal.
+        return unsafe { x86::dot_f32_u8_avx2(q, c) };
+    }
+    dot_f32_u8_body(q, c)
+}
+
+/// The baseline-target build (tests compare it with the others).
+pub fn dot_f32_u8_portable(q: &[f32], c: &[u8]) -> f32 {
+    dot_f32_u8_body(q, c)
+}
+
+/// The AVX2+FMA build, `None` where the CPU lacks them.
+pub fn dot_f32_u8_avx2(q: &[f32], c: &[u8]) -> Option<f32> {
+    assert_eq!(q.len(), c.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: checked just above.
+        return Some(unsafe { x86::dot_f32_u8_avx2(q, c) });
+    }
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// AVX-512F must be available and `q.len() == c.len()`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_f32_u8_avx512(q: &[f32], c: &[u8]) -> f32 {
+        let n = q.len();
+        let (qp, cp) = (q.as_ptr(), c.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY (all loads): i + 64 <= n, resp. i + 16 <= n, and both slices have n elements.
+        unsafe {
+            while i + 64 <= n {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let at = i + 16 * k;
+                    let bytes = _mm_loadu_si128(cp.add(at) as *const __m128i);
+                    let x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
+                    *a = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(at)), x, *a);
+                }
+                i += 64;
+            }
+            while i + 16 <= n {
+                let bytes = _mm_loadu_si128(cp.add(i) as *const __m128i);
+                let x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
+                acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(qp.add(i)), x, acc[0]);
+                i += 16;
+            }
+        }
+        let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        let tail: f32 = q[i..].iter().zip(&c[i..]).map(|(&x, &y)| x * y as f32).sum();
+        _mm512_reduce_add_ps(sum) + tail
+    }
+
+    /// # Safety
+    /// AVX2 and FMA must be available and `q.len() == c.len()`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_f32_u8_avx2(q: &[f32], c: &[u8]) -> f32 {
+        let n = q.len();
+        let (qp, cp) = (q.as_ptr(), c.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY (all loads): i + 32 <= n, resp. i + 8 <= n, and both slices have n elements.
+        unsafe {
+            while i + 32 <= n {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    let at = i + 8 * k;
+                    let bytes = _mm_loadl_epi64(cp.add(at) as *const __m128i);
+                    let x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+                    *a = _mm256_fmadd_ps(_mm256_loadu_ps(qp.add(at)), x, *a);
+                }
+                i += 32;
+            }
+            while i + 8 <= n {
+                let bytes = _mm_loadl_epi64(cp.add(i) as *const __m128i);
+                let x = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+                acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(qp.add(i)), x, acc[0]);
+                i += 8;
+            }
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let mut lanes = [0f32; 8];
+        // SAFETY: lanes holds 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), s) };
+        let tail: f32 = q[i..].iter().zip(&c[i..]).map(|(&x, &y)| x * y as f32).sum();
+        lanes.iter().sum::<f32>() + tail
+    }
+}
 dispatched!(
     /// (Σ a_i b_i, Σ a_i, Σ b_i) of bytes, exact (fits `u32` up to 66,000 dimensions).
     fn dot_u8_u8 / dot_u8_u8_portable / dot_u8_u8_avx2 / dot_u8_u8_avx2_impl / dot_u8_u8_avx512_impl(a: &[u8], b: &[u8]) -> (u32, u32, u32) = dot_u8_u8_body

@@ -21,7 +21,9 @@ proptest! {
         let (q, c) = (rng.gaussian(n), bytes(&mut rng, n));
         let want = scalar::dot_f32_u8(&q, &c);
         let scale: f64 = q.iter().zip(&c).map(|(&x, &y)| (x as f64 * y as f64).abs()).sum::<f64>() + 1.0;
-        for got in [Some(kernels::dot_f32_u8(&q, &c)), Some(kernels::dot_f32_u8_portable(&q, &c)), kernels::dot_f32_u8_avx2(&q, &c)].into_iter().flatten() {
+        for got in [Some(kernels::dot_f32_u8(&q, &c)), Some(kernels::dot_f32_u8_portable(&q, &c)), kernels::dot_f32_u8_avx2(&q, &c)]
+            .into_iter()
+            .flatten() {
             prop_assert!((got as f64 - want).abs() <= 1e-5 * scale, "{got} vs {want}");
         }
     }
