@@ -55,10 +55,13 @@
 //! | bytes  | field    | meaning                                  |
 //! |--------|----------|------------------------------------------|
 //! | 0..4   | `r_norm` | `|x - c|`                                |
-//! | 4..8   | `x_norm` | `|x|` (cosine)                           |
-//! | 8..12  | `alpha`  | `<x̄, o>`                                 |
-//! | 12..16 | `c_dot_r`| `<c, x - c>` (code-to-code inner product) |
+//! | 4..8   | `x_norm` | `|x|` (cosine; with `r_norm` and `|c|` it gives `<c, x - c>`) |
+//! | 8..12  | `r_over_alpha` | `|x - c| / α`, scales `<x̄, u'>` to `<x - c, u>` |
+//! | 12..16 | `err`    | `|x - c| sqrt(1 - α²) / α`, the bound per `ε₀ |u| / sqrt(D - 1)` |
 //! | 16..   | bits     | `b_i` at bit `i % 8` of byte `i / 8`     |
+//!
+//! The header stores products rather than `α` itself so that an estimate costs
+//! no division or square root beyond the query's own.
 //!
 //! # Code to code
 //!
@@ -92,6 +95,8 @@ pub struct RaBitQ {
     rotated_centroid: Vec<f32>,
     epsilon0: f64,
     f32_query: bool,
+    /// `|c|²`.
+    centroid_norm_sq: f64,
 }
 
 /// A query prepared for RaBitQ estimates of one metric.
@@ -103,23 +108,27 @@ pub struct RaBitQQuery {
     /// `R u` quantized to `QUERY_BITS`, as bit planes `planes[word][j]`
     /// (empty on the `f32` path): `R u ≈ lo + step * Σ_j 2^j plane_j`.
     planes: Vec<[u64; QUERY_BITS]>,
-    lo: f64,
-    step: f64,
-    /// `Σ_i (lo + step * q_i)`, the sum of the dequantized query.
-    sum_hat: f64,
     /// `|u|`.
     u_norm: f64,
     /// `|q|`.
     q_norm: f64,
     /// `<c, q>`.
     c_dot_q: f64,
+    /// `ε₀ |u| / sqrt(D - 1)`: times a code's `err`, the bound of the code's error.
+    code_scale: f64,
+    /// `ε₀ Δ / √12` (0 on the `f32` path): times `r_over_alpha`, the bound of the query's rounding.
+    rounding: f64,
+    /// `2 lo / √D`, `2 Δ / √D`, `Σû / √D` (4-bit path): `<x̄, û> = a·ones + b·dot - c`.
+    xbar_lo: f64,
+    xbar_step: f64,
+    xbar_sum: f64,
 }
 
 struct Header {
     r_norm: f64,
     x_norm: f64,
-    alpha: f64,
-    c_dot_r: f64,
+    r_over_alpha: f64,
+    err: f64,
 }
 
 impl Header {
@@ -127,8 +136,8 @@ impl Header {
         Header {
             r_norm: read_f32(code, 0) as f64,
             x_norm: read_f32(code, 4) as f64,
-            alpha: read_f32(code, 8) as f64,
-            c_dot_r: read_f32(code, 12) as f64,
+            r_over_alpha: read_f32(code, 8) as f64,
+            err: read_f32(code, 12) as f64,
         }
     }
 }
@@ -155,12 +164,14 @@ impl RaBitQ {
         assert!((1..=crate::MAX_DIMS).contains(&dims), "RaBitQ dimension {dims} out of range");
         let rotation = Rotation::new(dims, seed);
         let rotated_centroid = rotation.rotate(&centroid);
+        let centroid_norm_sq = dot64(&centroid, &centroid);
         RaBitQ {
             rotation,
             centroid,
             rotated_centroid,
             epsilon0: RaBitQ::EPSILON0,
             f32_query: false,
+            centroid_norm_sq,
         }
     }
 
@@ -193,10 +204,9 @@ impl RaBitQ {
         self.rotation.padded_dims()
     }
 
-    /// The bound on `<o, u'>` per unit `|u|`, for a code's `alpha`.
-    fn unit_bound(&self, alpha: f64) -> f64 {
-        let d1 = (self.padded() as f64 - 1.0).max(1.0);
-        ((1.0 - alpha * alpha).max(0.0) / (alpha * alpha)).sqrt() * self.epsilon0 / d1.sqrt()
+    /// `<c, x - c>` of a code, from its norms: `|x|² = |x - c|² + 2<c, x - c> + |c|²`.
+    fn c_dot_r(&self, h: &Header) -> f64 {
+        (h.x_norm * h.x_norm - h.r_norm * h.r_norm - self.centroid_norm_sq) / 2.0
     }
 }
 
@@ -218,7 +228,6 @@ impl Quantizer for RaBitQ {
         let rotated = self.rotation.rotate(&residual);
         let r_norm = dot64(&rotated, &rotated).sqrt();
         let x_norm = dot64(v, v).sqrt();
-        let c_dot_r = dot64(&self.centroid, &residual);
         // alpha = <x̄, o> = Σ|o_i| / √D; a zero residual has nothing to estimate (every
         // estimate is scaled by r_norm = 0), and alpha = 1 keeps the arithmetic finite.
         let alpha = if r_norm > 0.0 {
@@ -226,7 +235,8 @@ impl Quantizer for RaBitQ {
         } else {
             1.0
         };
-        for f in [r_norm as f32, x_norm as f32, alpha as f32, c_dot_r as f32] {
+        let err = r_norm * (1.0 - alpha * alpha).max(0.0).sqrt() / alpha;
+        for f in [r_norm as f32, x_norm as f32, (r_norm / alpha) as f32, err as f32] {
             out.extend_from_slice(&f.to_le_bytes());
         }
         let start = out.len();
@@ -256,6 +266,8 @@ impl Quantizer for RaBitQ {
                 .sqrt(),
             Metric::NegativeDot | Metric::Cosine => q_norm,
         };
+        let (d, sqrt_d) = (self.padded(), (self.padded() as f64).sqrt());
+        // û = lo + step * q, Σû (4-bit path).
         let (mut planes, mut lo, mut step, mut sum_hat) = (Vec::new(), 0.0, 0.0, 0.0);
         if !self.f32_query {
             let levels = ((1 << QUERY_BITS) - 1) as f32;
@@ -282,12 +294,14 @@ impl Quantizer for RaBitQ {
             metric,
             rotated,
             planes,
-            lo,
-            step,
-            sum_hat,
             u_norm,
             q_norm,
             c_dot_q: dot64(&self.centroid, q),
+            code_scale: self.epsilon0 * u_norm / (d as f64 - 1.0).max(1.0).sqrt(),
+            rounding: self.epsilon0 * step / 12f64.sqrt(),
+            xbar_lo: 2.0 * lo / sqrt_d,
+            xbar_step: 2.0 * step / sqrt_d,
+            xbar_sum: sum_hat / sqrt_d,
         }
     }
 
@@ -295,20 +309,18 @@ impl Quantizer for RaBitQ {
         let h = Header::read(code);
         let d = self.padded();
         let bits = &code[HEADER..HEADER + d.div_ceil(8)];
-        let sqrt_d = (d as f64).sqrt();
-        // <x̄, u'>, and on the 4-bit path the standard deviation its query rounding adds.
-        let (xbar_u, rounding_sd) = if q.planes.is_empty() {
-            (signed_sum(bits, &q.rotated) as f64 / sqrt_d, 0.0)
+        // <x̄, u'> (4-bit path: <x̄, û> = (2<b, û> - Σû) / √D).
+        let xbar_u = if q.planes.is_empty() {
+            signed_sum(bits, &q.rotated) as f64 / (d as f64).sqrt()
         } else {
             let (dot, ones) = plane_dot4(bits, &q.planes);
-            let b_u = q.lo * ones as f64 + q.step * dot as f64;
-            ((2.0 * b_u - q.sum_hat) / sqrt_d, q.step / 12f64.sqrt())
+            q.xbar_lo * ones as f64 + q.xbar_step * dot as f64 - q.xbar_sum
         };
-        // <r, u> and its bound.
-        let r_u = h.r_norm * xbar_u / h.alpha;
-        // The code's error and the query's rounding are independent and close to normal:
-        // their ε₀-σ bounds add in quadrature.
-        let b = h.r_norm * (q.u_norm * self.unit_bound(h.alpha)).hypot(self.epsilon0 * rounding_sd / h.alpha);
+        // <r, u> and its bound. The code's error and the query's rounding are independent
+        // and close to normal: their ε₀-σ bounds add in quadrature.
+        let r_u = h.r_over_alpha * xbar_u;
+        let (code_b, round_b) = (h.err * q.code_scale, h.r_over_alpha * q.rounding);
+        let b = (code_b * code_b + round_b * round_b).sqrt();
         let (dist, bound) = match q.metric {
             Metric::L2Squared => ((h.r_norm * h.r_norm + q.u_norm * q.u_norm - 2.0 * r_u).max(0.0), 2.0 * b),
             Metric::NegativeDot => (-(r_u + q.c_dot_q), b),
@@ -340,8 +352,7 @@ impl Quantizer for RaBitQ {
             .fold(0.0, f64::max);
         let rr = ha.r_norm * hb.r_norm;
         let (ra_rb, b) = (rr * cos, rr * cos_bound);
-        let c_sq = dot64(&self.centroid, &self.centroid);
-        let ip = ra_rb + ha.c_dot_r + hb.c_dot_r + c_sq;
+        let ip = ra_rb + self.c_dot_r(&ha) + self.c_dot_r(&hb) + self.centroid_norm_sq;
         let (dist, bound) = match metric {
             Metric::L2Squared => ((ha.r_norm * ha.r_norm + hb.r_norm * hb.r_norm - 2.0 * ra_rb).max(0.0), 2.0 * b),
             Metric::NegativeDot => (-ip, b),
