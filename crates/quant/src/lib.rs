@@ -25,10 +25,10 @@
 //!
 //! | dims  | SQ8 code | RaBitQ code (padded dims) |
 //! |-------|----------|---------------------------|
-//! | 384   | 404 B    | 80 B (512)                |
-//! | 1536  | 1556 B   | 272 B (2048)              |
-//! | 3072  | 3092 B   | 528 B (4096)              |
-//! | 16000 | 16020 B  | 2064 B (16384)            |
+//! | 384   | 408 B    | 80 B (512)                |
+//! | 1536  | 1560 B   | 272 B (2048)              |
+//! | 3072  | 3096 B   | 528 B (4096)              |
+//! | 16000 | 16024 B  | 2064 B (16384)            |
 //!
 //! SQ8 fits up to roughly 8,000 dimensions (less whatever else shares the
 //! page); above that, RaBitQ is the only one of the two that fits, up to

@@ -74,6 +74,7 @@ pub struct Sq8Query {
     q: Vec<f32>,
     sum: f64,
     norm_sq: f64,
+    norm: f64,
 }
 
 /// The stored scalars of a code.
@@ -119,13 +120,13 @@ impl Sq8 {
 
     /// Turns an estimate of the inner product and its bound into `metric`'s
     /// distance; `qn`, `xn` are the exact norms.
-    fn finish(metric: Metric, ip: f64, bound: f64, qn_sq: f64, xn: f64) -> Estimate {
+    fn finish(metric: Metric, ip: f64, bound: f64, qn: f64, xn: f64) -> Estimate {
         let (dist, bound) = match metric {
             Metric::NegativeDot => (-ip, bound),
             // Clamping keeps the bound valid: the exact value is >= 0.
-            Metric::L2Squared => ((qn_sq - 2.0 * ip + xn * xn).max(0.0), 2.0 * bound),
+            Metric::L2Squared => ((qn * qn - 2.0 * ip + xn * xn).max(0.0), 2.0 * bound),
             Metric::Cosine => {
-                let denom = qn_sq.sqrt() * xn;
+                let denom = qn * xn;
                 if denom == 0.0 {
                     (f64::NAN, 0.0)
                 } else {
@@ -186,12 +187,13 @@ impl Quantizer for Sq8 {
     fn prepare_query(&self, q: &[f32], metric: Metric) -> Sq8Query {
         assert_eq!(q.len(), self.dims, "SQ8 query of the wrong dimension");
         let sum = q.iter().map(|&x| x as f64).sum();
-        let norm_sq = q.iter().map(|&x| x as f64 * x as f64).sum();
+        let norm_sq: f64 = q.iter().map(|&x| x as f64 * x as f64).sum();
         Sq8Query {
             metric,
             q: q.to_vec(),
             sum,
             norm_sq,
+            norm: norm_sq.sqrt(),
         }
     }
 
@@ -203,9 +205,9 @@ impl Quantizer for Sq8 {
         let (ip, bound) = if qx_dist_sq < q.norm_sq {
             (q_xhat + h.xhat_dot_err, qx_dist_sq.sqrt() * h.err_norm)
         } else {
-            (q_xhat, q.norm_sq.sqrt() * h.err_norm)
+            (q_xhat, q.norm * h.err_norm)
         };
-        Sq8::finish(q.metric, ip, bound, q.norm_sq, h.norm)
+        Sq8::finish(q.metric, ip, bound, q.norm, h.norm)
     }
 
     fn estimate_codes(&self, a: &[u8], b: &[u8], metric: Metric) -> Estimate {
@@ -215,6 +217,6 @@ impl Quantizer for Sq8 {
             self.dims as f64 * ha.lo * hb.lo + ha.lo * hb.step * sb as f64 + hb.lo * ha.step * sa as f64 + ha.step * hb.step * cc as f64;
         let (xa, xb) = (ha.xhat_norm_sq.max(0.0).sqrt(), hb.xhat_norm_sq.max(0.0).sqrt());
         let bound = xa * hb.err_norm + ha.err_norm * xb + ha.err_norm * hb.err_norm;
-        Sq8::finish(metric, ip, bound, ha.norm * ha.norm, hb.norm)
+        Sq8::finish(metric, ip, bound, ha.norm, hb.norm)
     }
 }

@@ -326,3 +326,14 @@ fn rabitq_four_bit_query_estimates_track_the_f32_query() {
     // The query's rounding is small next to the code's own error.
     assert!(diff < 0.25 * err);
 }
+
+#[test]
+fn code_lengths_match_the_documented_table() {
+    for (dims, sq8, rabitq) in [(384, 408, 80), (1536, 1560, 272), (3072, 3096, 528), (16_000, 16_024, 2064)] {
+        assert_eq!(Sq8::new(dims).code_len(), sq8);
+        assert_eq!(RaBitQ::new(dims, 0).code_len(), rabitq);
+    }
+    // What fits an 8 KB page next to the page header and a neighbour list is the index's call;
+    // the sizes above are why SQ8 stops at about 8,000 dimensions and RaBitQ reaches 16,000.
+    assert!(Sq8::code_len_for(8000) < 8192 && Sq8::code_len_for(8200) > 8192);
+}
