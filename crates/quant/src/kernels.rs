@@ -238,6 +238,40 @@ fn dot_f32_u8_body(q: &[f32], c: &[u8]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+dispatched!(
+    /// In-place unnormalized Walsh–Hadamard transform of a power-of-two length.
+    fn fwht / fwht_portable / fwht_avx2 / fwht_avx2_impl / fwht_avx512_impl(x: &mut [f32]) -> () = fwht_body
+);
+
+#[inline(always)]
+fn fwht_body(x: &mut [f32]) {
+    let n = x.len();
+    assert!(n.is_power_of_two());
+    let mut h = 1;
+    if n >= 8 {
+        // The first three stages within each block of eight, in registers.
+        for b in x.as_chunks_mut::<8>().0 {
+            let [a0, a1, a2, a3, a4, a5, a6, a7] = *b;
+            let (b0, b1, b2, b3, b4, b5, b6, b7) = (a0 + a1, a0 - a1, a2 + a3, a2 - a3, a4 + a5, a4 - a5, a6 + a7, a6 - a7);
+            let (c0, c1, c2, c3, c4, c5, c6, c7) = (b0 + b2, b1 + b3, b0 - b2, b1 - b3, b4 + b6, b5 + b7, b4 - b6, b5 - b7);
+            *b = [c0 + c4, c1 + c5, c2 + c6, c3 + c7, c0 - c4, c1 - c5, c2 - c6, c3 - c7];
+        }
+        h = 8;
+    }
+    // Later stages pair runs of at least eight: these loops vectorize.
+    while h < n {
+        for block in x.chunks_exact_mut(2 * h) {
+            let (a, b) = block.split_at_mut(h);
+            for (u, v) in a.iter_mut().zip(b.iter_mut()) {
+                let (s, d) = (*u + *v, *u - *v);
+                *u = s;
+                *v = d;
+            }
+        }
+        h *= 2;
+    }
+}
+
 #[inline(always)]
 fn dot_u8_u8_body(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
     assert_eq!(a.len(), b.len());
@@ -368,5 +402,17 @@ pub mod scalar {
 
     pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
         a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+    }
+
+    /// The Walsh–Hadamard transform by its definition: `y_i = Σ_j (-1)^popcount(i & j) x_j`.
+    pub fn fwht(x: &[f32]) -> Vec<f64> {
+        (0..x.len())
+            .map(|i| {
+                x.iter()
+                    .enumerate()
+                    .map(|(j, &v)| if (i & j).count_ones() % 2 == 0 { v as f64 } else { -(v as f64) })
+                    .sum()
+            })
+            .collect()
     }
 }

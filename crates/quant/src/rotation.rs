@@ -95,7 +95,7 @@ impl Rotation {
             for (x, s) in out.iter_mut().zip(signs) {
                 *x *= s;
             }
-            fwht(out);
+            crate::kernels::fwht(out);
         }
         let scale = (self.padded as f32).powf(-(ROUNDS as f32) / 2.0);
         for x in out.iter_mut() {
@@ -108,23 +108,5 @@ impl Rotation {
         let mut out = vec![0.0; self.padded];
         self.apply(v, &mut out);
         out
-    }
-}
-
-/// In-place unnormalized Walsh–Hadamard transform of a power-of-two length.
-fn fwht(x: &mut [f32]) {
-    let n = x.len();
-    debug_assert!(n.is_power_of_two());
-    let mut h = 1;
-    while h < n {
-        for block in x.chunks_exact_mut(2 * h) {
-            let (a, b) = block.split_at_mut(h);
-            for (u, v) in a.iter_mut().zip(b.iter_mut()) {
-                let (s, d) = (*u + *v, *u - *v);
-                *u = s;
-                *v = d;
-            }
-        }
-        h *= 2;
     }
 }

@@ -63,6 +63,29 @@ proptest! {
     }
 
     #[test]
+    fn fwht_matches_the_definition(log_n in 0u32..8, seed: u64) {
+        let mut rng = Rng::new(seed);
+        let x = rng.gaussian(1 << log_n);
+        let want = scalar::fwht(&x);
+        let scale = (x.len() as f64).sqrt() * 1e-5;
+        let run = |f: fn(&mut [f32])| {
+            let mut y = x.clone();
+            f(&mut y);
+            y
+        };
+        let mut builds = vec![run(kernels::fwht), run(kernels::fwht_portable)];
+        let mut y = x.clone();
+        if kernels::fwht_avx2(&mut y).is_some() {
+            builds.push(y);
+        }
+        for got in builds {
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!((*g as f64 - w).abs() <= scale * (1.0 + w.abs()), "{g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
     fn hamming_matches_the_reference(n in 0usize..100, seed: u64) {
         let mut rng = Rng::new(seed);
         let (a, b) = (bytes(&mut rng, n), bytes(&mut rng, n));
