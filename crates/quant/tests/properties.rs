@@ -38,7 +38,7 @@ fn fp_slack(metric: Metric, dims: usize, a: &[f32], b: &[f32]) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn sq8_estimate_is_within_its_bound(dims in dims(), seed: u64, shape in 0u8..3, near in any::<bool>()) {
@@ -336,4 +336,35 @@ fn code_lengths_match_the_documented_table() {
     // What fits an 8 KB page next to the page header and a neighbour list is the index's call;
     // the sizes above are why SQ8 stops at about 8,000 dimensions and RaBitQ reaches 16,000.
     assert!(Sq8::code_len_for(8000) < 8192 && Sq8::code_len_for(8200) > 8192);
+}
+
+#[test]
+fn both_quantizers_work_at_16000_dimensions() {
+    let dims = semvec_quant::MAX_DIMS;
+    let mut rng = Rng::new(16);
+    let (sq8, rq) = (Sq8::new(dims), RaBitQ::new(dims, 16));
+    let (mut within, n) = (0, 60);
+    for i in 0..n {
+        let x = rng.gaussian(dims);
+        let q = if i % 2 == 0 {
+            perturbed(&mut rng, &x, 0.5)
+        } else {
+            rng.gaussian(dims)
+        };
+        let (mut cs, mut cr) = (Vec::new(), Vec::new());
+        sq8.encode(&x, &mut cs);
+        rq.encode(&x, &mut cr);
+        assert_eq!((cs.len(), cr.len()), (16_024, 2064));
+        for metric in METRICS {
+            let exact = exact_distance(metric, &q, &x);
+            let e = sq8.estimate(&sq8.prepare_query(&q, metric), &cs);
+            assert!(
+                (e.dist as f64 - exact).abs() <= e.bound as f64 + fp_slack(metric, dims, &q, &x),
+                "sq8 {metric:?}"
+            );
+        }
+        let e = rq.estimate(&rq.prepare_query(&q, Metric::Cosine), &cr);
+        within += ((e.dist as f64 - exact_distance(Metric::Cosine, &q, &x)).abs() <= e.bound as f64) as usize;
+    }
+    assert!(within as f64 >= 0.85 * n as f64, "rabitq: {within}/{n}");
 }
