@@ -6,12 +6,21 @@
 //! `step = (max x - lo) / 255`, `c_i = round((x_i - lo) / step)`, and the
 //! decoded vector is `x̂_i = lo + step * c_i`. A per-vector grid needs no
 //! training, so it works for the first insert into an empty index and never
-//! goes stale as the data drifts; the price against a per-dimension grid
-//! trained on a sample (each dimension's own min/max) is a coarser step when
-//! one dimension has a much wider range than the rest. Text embeddings spread
-//! their energy over all dimensions (rotation-invariant models), where the two
-//! are within a few percent; the bound below is computed from the actual
-//! rounding error of each vector, so it is honest either way.
+//! goes stale as the data drifts. A per-dimension grid trained on a sample
+//! (each dimension's own min/max) was measured against it (numpy, half the
+//! rows to train, the other half encoded; mean `|x - x̂| / |x|`):
+//!
+//! | data                         | per vector | per dimension |
+//! |------------------------------|------------|---------------|
+//! | fashion-mnist 784 (pixels)   | 2.1e-4     | 2.4e-4        |
+//! | GloVe 50 (raw)               | 5.0e-3     | 1.0e-2        |
+//! | GloVe 50 grown, unit         | 5.1e-3     | 8.2e-3        |
+//! | GloVe lifted to 3072, unit   | 8.1e-3     | 1.0e-2 (86% of rows clipped) |
+//!
+//! (No real 384-d text embeddings were at hand: Debian's are not embedded yet.)
+//! Per vector wins everywhere, and never clips a value the sample did not
+//! cover. The bound below is computed from each vector's actual rounding
+//! error, so it is honest either way.
 //!
 //! # Code layout (`24 + dims` bytes, little-endian `f32`s, no alignment needed)
 //!
