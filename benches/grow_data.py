@@ -52,7 +52,7 @@ keeps, and checks the ground truth of 5 queries against a float64 brute force (o
 Measured (GloVe pool of 10,000 grown to 50,000, defaults; nearest-neighbour distance of unit vectors):
   source pool (10000 rows)   median 0.794  p10 0.624  p90 0.898
   real subset (50000 rows)   median 0.727  p10 0.551  p90 0.835
-  grown base (50000 rows)    median 0.698  p10 0.530  p90 0.820
+  grown base (50000 rows)    median 0.703  p10 0.530  p90 0.818
 --spread 0.5 --iso 0.1 gave a grown median of 0.380: siblings of one seed clump together, so the step
 must be about one local neighbour distance for the grown set to be as sparse as real data at its size.
 The isotropic part suits data whose neighbourhoods fill many dimensions (GloVe, text embeddings); for
@@ -68,10 +68,12 @@ Commands (run from the repository root; times on the 2-core dev box, single-thre
   # quick self-check: GloVe pool of 10k grown to 50k, against a real 50k subset (~10 s)
   .cache/bench/venv/bin/python benches/grow_data.py --source glove --pool 10000 --n 50000 \\
       --queries 200 --out .cache/bench/grown/glove-50k --check
-  # 1M x 50 from all of GloVe (kNN of the 400k pool ~ minutes; 200 MB of base.fvecs)
+  # 1M x 50 from all of GloVe (the exact kNN of the 400k pool is 400k x 400k products: expect
+  # 10-20 minutes on 2 cores; 200 MB of base.fvecs; peak memory ~2 GB)
   .cache/bench/venv/bin/python benches/grow_data.py --source glove --n 1000000 --queries 1000 \\
       --out .cache/bench/grown/glove-1m
-  # 1M x 384 from the Debian descriptions (after semvec-bench embed-debian; 1.5 GB of base.fvecs)
+  # 1M x 384 from the Debian descriptions (after semvec-bench embed-debian; 1.5 GB of base.fvecs,
+  # ~4 GB of memory)
   .cache/bench/venv/bin/python benches/grow_data.py --source fvecs:.cache/bench/debian/base.fvecs \\
       --n 1000000 --queries 1000 --out .cache/bench/grown/debian-1m
   # 3072-d: Debian 384-d grown to 200k and lifted to 3072 (2.5 GB; 1M rows would be 12 GB of RAM and disk)
@@ -142,8 +144,8 @@ def top_k(queries, base, k, exclude_self=False, block=65536):
     nq = len(queries)
     best_s = np.full((nq, k), -np.inf, dtype=np.float32)
     best_i = np.zeros((nq, k), dtype=np.int64)
-    # Keep the query x block product under ~256 MB.
-    qstep = max(1, (64 << 20) // max(1, min(block, len(base))))
+    # Keep the query x block product under 128 MB (argpartition's int64 ids double that).
+    qstep = max(1, (32 << 20) // max(1, min(block, len(base))))
     for q0 in range(0, nq, qstep):
         qs = queries[q0 : q0 + qstep]
         bs, bi = best_s[q0 : q0 + qstep], best_i[q0 : q0 + qstep]
@@ -178,7 +180,7 @@ def grow(rng, seeds, neigh, spread, iso):
     return unit(x)
 
 
-def lift(rng_w, rng_noise, x, dims, nu, chunk=65536):
+def lift(rng_w, rng_noise, x, dims, nu, chunk=8192):
     """x (n, d) -> (n, dims) through a fixed matrix with orthonormal rows, plus noise nu, unit length."""
     d = x.shape[1]
     q, _ = np.linalg.qr(rng_w.standard_normal((dims, d)))  # (dims, d), orthonormal columns
@@ -248,8 +250,8 @@ def main():
     order = rng.permutation(pool_n)
     seed_of = order[np.arange(a.n) % pool_n]  # pool row each base row is grown from
     base = np.empty((a.n, d), dtype=np.float32)
-    for i in range(0, a.n, 65536):
-        s = seed_of[i : i + 65536]
+    for i in range(0, a.n, 8192):  # 8192 x k x d neighbour copies at a time
+        s = seed_of[i : i + 8192]
         base[i : i + len(s)] = grow(rng, pool[s], pool[pool_nb[s]], a.spread, a.iso)
     queries = grow(rng, q_seeds, pool[q_nb], a.spread, a.iso)
     log(f"grew {a.n} base rows and {a.queries} queries ({time.time() - t0:.0f} s)")
