@@ -83,13 +83,67 @@ fn spi_failed(what: &str, e: pgrx::spi::SpiError) -> ! {
     raise(INTERNAL_ERROR, format!("could not {what}: {e}"), None, None)
 }
 
+/// Rows of a read-only query (text arguments `$1..`), every column as its text output (NULL:
+/// None). Through SPI with `read_only = true`: no command counter increment and no transaction ID,
+/// which a parallel worker running embed() may not have (pgrx's `select` passes `read_only =
+/// false` once the transaction has an XID, e.g. in a parallel CREATE TABLE AS, and its `get_one`
+/// assigns one).
+fn spi_read(sql: &str, args: &[&str]) -> Vec<Vec<Option<String>>> {
+    unsafe {
+        if pg_sys::SPI_connect() < 0 {
+            raise(INTERNAL_ERROR, "could not connect to SPI", None, None);
+        }
+        let csql = std::ffi::CString::new(sql).expect("no NUL in our SQL");
+        let mut types: Vec<pg_sys::Oid> = vec![pg_sys::TEXTOID; args.len()];
+        let mut values: Vec<Datum> = args.iter().map(|a| (*a).into_datum().expect("text datum")).collect();
+        let nulls: Vec<std::ffi::c_char> = vec![b' ' as std::ffi::c_char; args.len()];
+        let rc = pg_sys::SPI_execute_with_args(
+            csql.as_ptr(),
+            args.len() as i32,
+            types.as_mut_ptr(),
+            values.as_mut_ptr(),
+            nulls.as_ptr(),
+            true,
+            0,
+        );
+        let mut rows = Vec::new();
+        if rc == pg_sys::SPI_OK_SELECT as i32 && !pg_sys::SPI_tuptable.is_null() {
+            let tt = pg_sys::SPI_tuptable;
+            let natts = (*(*tt).tupdesc).natts;
+            for i in 0..pg_sys::SPI_processed as usize {
+                let tuple = *(*tt).vals.add(i);
+                let row = (1..=natts)
+                    .map(|c| {
+                        let p = pg_sys::SPI_getvalue(tuple, (*tt).tupdesc, c);
+                        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+                    })
+                    .collect();
+                rows.push(row);
+            }
+        }
+        pg_sys::SPI_finish();
+        if rc != pg_sys::SPI_OK_SELECT as i32 {
+            raise(
+                INTERNAL_ERROR,
+                format!("could not read the model catalog (SPI code {rc})"),
+                None,
+                None,
+            );
+        }
+        rows
+    }
+}
+
 /// The schema the extension lives in, quoted for SQL.
 fn ext_schema() -> String {
-    let schema: Option<String> = Spi::get_one(
+    spi_read(
         "SELECT quote_ident(n.nspname)::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname IN ('semvec', 'vector') ORDER BY e.extname = 'semvec' DESC LIMIT 1",
+        &[],
     )
-    .unwrap_or(None);
-    schema.unwrap_or_else(|| "public".into())
+    .into_iter()
+    .next()
+    .and_then(|r| r.into_iter().next().flatten())
+    .unwrap_or_else(|| "public".into())
 }
 
 fn lookup(name: &str) -> Option<ModelRow> {
@@ -98,25 +152,19 @@ fn lookup(name: &str) -> Option<ModelRow> {
          FROM {}.semvec_model WHERE name = $1",
         ext_schema()
     );
-    Spi::connect(|client| {
-        let table = client.select(&sql, Some(1), &[name.into()])?;
-        let mut out = None;
-        for row in table {
-            out = Some(ModelRow {
-                name: row.get::<String>(1)?.unwrap_or_default(),
-                model_path: row.get::<String>(2)?.unwrap_or_default(),
-                tokenizer_path: row.get::<String>(3)?.unwrap_or_default(),
-                dims: row.get::<i32>(4)?.unwrap_or_default(),
-                pooling: row.get::<String>(5)?.unwrap_or_default(),
-                normalize: row.get::<bool>(6)?.unwrap_or(true),
-                max_tokens: row.get::<i32>(7)?.unwrap_or(256),
-                model_sha256: row.get::<String>(8)?.unwrap_or_default(),
-                tokenizer_sha256: row.get::<String>(9)?.unwrap_or_default(),
-            });
-        }
-        Ok::<_, pgrx::spi::SpiError>(out)
+    let row = spi_read(&sql, &[name]).into_iter().next()?;
+    let col = |i: usize| row.get(i).cloned().flatten();
+    Some(ModelRow {
+        name: col(0).unwrap_or_default(),
+        model_path: col(1).unwrap_or_default(),
+        tokenizer_path: col(2).unwrap_or_default(),
+        dims: col(3).and_then(|v| v.parse().ok()).unwrap_or_default(),
+        pooling: col(4).unwrap_or_default(),
+        normalize: col(5).map(|v| v == "t").unwrap_or(true),
+        max_tokens: col(6).and_then(|v| v.parse().ok()).unwrap_or(256),
+        model_sha256: col(7).unwrap_or_default(),
+        tokenizer_sha256: col(8).unwrap_or_default(),
     })
-    .unwrap_or_else(|e| spi_failed("read semvec_model", e))
 }
 
 fn config_for(row: &ModelRow, threads: usize) -> EmbedderConfig {
@@ -297,10 +345,14 @@ fn is_superuser() -> bool {
 }
 
 fn has_read_server_files() -> bool {
-    Spi::get_one::<bool>("SELECT pg_has_role(current_user, 'pg_read_server_files', 'MEMBER')")
-        .ok()
-        .flatten()
-        .unwrap_or(false)
+    Spi::connect(|c| {
+        c.select("SELECT pg_has_role(current_user, 'pg_read_server_files', 'MEMBER')", Some(1), &[])?
+            .first()
+            .get_one::<bool>()
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
 
 /// Resolve a model file path: relative paths are below the model directory; non-superusers may

@@ -118,3 +118,33 @@ SELECT semvec_register_model('regress-swap', 'all-MiniLM-L6-v2-int8/model.onnx',
 SELECT embed('swap test', model => 'regress-swap') = embed('swap test', model => 'all-MiniLM-L6-v2-int8') AS int8,
        embed('swap test', model => 'regress-swap') = embed('swap test', model => 'all-MiniLM-L6-v2') AS still_fp32;
 SELECT semvec_drop_model('regress-swap');
+-- embed() is PARALLEL SAFE: in a parallel plan each worker embeds its share (reading the model
+-- catalog must not assign a transaction ID, which a parallel worker may not), and the results
+-- equal the serial ones.
+CREATE TABLE embed_par (id int, body text);
+INSERT INTO embed_par SELECT i, 'parallel sentence ' || i FROM generate_series(1, 200) i;
+ALTER TABLE embed_par SET (parallel_workers = 2);
+ANALYZE embed_par;
+CREATE TABLE embed_serial AS SELECT id, embed(body) AS e FROM embed_par;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT id, embed(body) FROM embed_par;
+CREATE FUNCTION embed_par_run(OUT workers text, OUT rows int, OUT equal int) LANGUAGE plpgsql AS $$
+DECLARE l text; launched int := 0;
+BEGIN
+    FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT id, embed(body) FROM embed_par' LOOP
+        IF l ~ 'Workers Launched' THEN launched := substring(l from '(\d+)')::int; END IF;
+    END LOOP;
+    workers := CASE WHEN launched > 0 THEN 'launched' ELSE 'none' END;
+    CREATE TEMP TABLE embed_got ON COMMIT DROP AS SELECT id, embed(body) AS e FROM embed_par;
+    SELECT count(*), count(*) FILTER (WHERE g.e = s.e) INTO rows, equal FROM embed_got g JOIN embed_serial s USING (id);
+END $$;
+SELECT * FROM embed_par_run();
+DROP FUNCTION embed_par_run;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+DROP TABLE embed_par, embed_serial;
