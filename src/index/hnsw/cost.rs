@@ -49,8 +49,16 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         let Some(base) = cost_base(root, path, loop_count, &out) else {
             return;
         };
-        let (m, inline) = with_index(base.info, |index| {
-            (super::options::get(index).0, super::options::key_vectors(index))
+        // With key_vectors: the bytes of each posting (the vector, an empty key section, a TID).
+        let (m, inline_bytes) = with_index(base.info, |index| {
+            let inline = ((*base.info).nkeycolumns > 1 && super::options::key_vectors(index))
+                .then(|| {
+                    let kind = super::opclass::IndexType::of(index).kind;
+                    kind.payload_len(crate::compat::index_key_attr(index).atttypmod)
+                })
+                .flatten()
+                .map(semvec_hnsw::postings::posting_item_size);
+            (super::options::get(index).0, inline)
         });
 
         // Fraction of the index a top-k search touches: the greedy descent visits about m
@@ -88,8 +96,20 @@ pub unsafe extern "C-unwind" fn amcostestimate(
             let exact = if limit >= 0 {
                 matching <= limit as f64
             } else {
-                semvec_hnsw::exact_is_cheaper(matching as u64, tuples as u64, ef, m as usize, inline)
+                semvec_hnsw::exact_is_cheaper(matching as u64, tuples as u64, ef, m as usize, inline_bytes.is_some())
             };
+            if exact && sel < 1.0 {
+                if let Some(item) = inline_bytes {
+                    // The matching keys' posting lists, read in order (the build writes each list
+                    // on consecutive pages), and one distance per posting; the rows returned are
+                    // read from their element pages (the LIMIT's few, priced with the heap's).
+                    let list_pages = (matching * item as f64 / semvec_hnsw::page::BLCKSZ as f64).ceil();
+                    let cost = list_pages * base.seq_page_cost + matching * (pg_sys::cpu_index_tuple_cost + pg_sys::cpu_operator_cost);
+                    cost_result(&out, &base, cost, cost);
+                    *out.pages = list_pages;
+                    return;
+                }
+            }
             let startup = if exact && sel < 1.0 {
                 costs.indexTotalCost
             } else {
