@@ -288,6 +288,9 @@ fn real_main() -> Result<()> {
             let sys = system("semvec", &common)?;
             let mut client = runner::connect(&sys, &sys.dbname, None)?;
             client.batch_execute("CREATE EXTENSION IF NOT EXISTS semvec")?;
+            // One statement embeds at a time: give ONNX Runtime every core (the default is 1).
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            client.batch_execute(&format!("SET semvec.embed_threads = {cores}"))?;
             datasets::embed_debian(&mut client, &cache_dir(&common), &embed_sql, batch)
         }
         Some(Command::EmbedThroughput {
