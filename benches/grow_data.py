@@ -87,6 +87,9 @@ import time
 
 import numpy as np
 
+# The TEXMEX reader the filtered bench uses (same folder: on sys.path when run as a script).
+from filtered_data import read_fvecs
+
 
 def log(msg):
     print(f"[grow_data {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -99,10 +102,6 @@ def unit(a):
     return a / n
 
 
-def read_fvecs(path):
-    raw = np.fromfile(path, dtype=np.int32)
-    d = raw[0]
-    return raw.reshape(-1, d + 1)[:, 1:].view(np.float32).copy()
 
 
 def write_fvecs(path, x, chunk=65536):

@@ -609,8 +609,8 @@ fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, met
         }
     }
     let mut listed: Vec<(u16, u64, Tid)> = Vec::new();
-    // (element, hash of the posting's inline vector, 0 when malformed, column, value).
-    let mut inline: Vec<(Tid, u64, u16, u64)> = Vec::new();
+    // (element, hash of the posting's inline vector, None when malformed, column, value).
+    let mut inline: Vec<(Tid, Option<u64>, u16, u64)> = Vec::new();
     let mut seen_entries = std::collections::HashSet::new();
     for e in crate::postings::entries(rel, root) {
         if !seen_entries.insert((e.col, e.value)) {
@@ -632,7 +632,7 @@ fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, met
             if meta.key_vector_len > 0 {
                 // An inline vector (with its empty key section) must be the element's.
                 let ok = v.len() == meta.key_vector_len as usize + 2 && v[v.len() - 2..] == [0, 0];
-                inline.push((t, if ok { fnv(&v[..v.len() - 2]) } else { 0 }, e.col, e.value));
+                inline.push((t, ok.then(|| payload_hash(&v[..v.len() - 2])), e.col, e.value));
             }
         });
         if n != e.count as u64 {
@@ -648,14 +648,14 @@ fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, met
     let mut i = 0;
     while i < by_elem.len() {
         let t = by_elem[i].0;
-        let mut vector_hash = 0u64;
+        let mut vector_hash = None;
         let keys: Option<Vec<Vec<u64>>> = if t.block == 0 || t.block >= r.pages {
             None
         } else {
             let page = rel.read(t.block);
             page.get(t.offset).and_then(ElementRef::parse).filter(|e| !e.is_deleted()).map(|e| {
                 let (v, k) = crate::keys::split(e.payload());
-                vector_hash = fnv(v);
+                vector_hash = Some(payload_hash(v));
                 crate::keys::columns(k).map(|c| c.collect()).collect()
             })
         };
@@ -702,13 +702,6 @@ fn check_postings<R: RelationRead>(rel: &R, r: &mut CheckReport, max: usize, met
             r.warnings.unlisted_keys += 1;
         }
     }
-}
-
-/// FNV-1a of `b` (never 0 for the lengths compared here).
-fn fnv(b: &[u8]) -> u64 {
-    b.iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x0100_0000_01b3))
-        | 1
 }
 
 /// Header, special area and line pointers of one page; false when its tuples cannot be trusted.

@@ -400,19 +400,7 @@ fn find<R: RelationRead>(rel: &R, root: u32, col: u16, value: u64) -> (Option<En
 
 /// Calls `f` with every element TID in the postings chain starting at `head`.
 pub fn for_each_posting<R: RelationRead>(rel: &R, head: Tid, mut f: impl FnMut(Tid)) {
-    let mut at = head;
-    let mut guard = 0u64;
-    while at.is_valid() && guard < u32::MAX as u64 {
-        guard += 1;
-        let page = rel.read(at.block);
-        let Some(ch) = page.get(at.offset).and_then(|b| ChunkRef::parse(b, CHUNK_POSTINGS)) else {
-            break;
-        };
-        for i in 0..ch.len() {
-            f(item_tid(ch.item(i)));
-        }
-        at = ch.next();
-    }
+    for_each_posting_vector(rel, head, |t, _| f(t));
 }
 
 /// Calls `f` with every posting of the chain starting at `head`: the element TID and, when the

@@ -1,24 +1,22 @@
 //! Seeded test data: no `rand` dependency, the same numbers on every machine.
 #![allow(dead_code)]
 
-pub struct Rng(u64);
+/// semvec-storage's SplitMix64 (the one every index build uses), with the seed offset these tests
+/// were written against, plus the draws they need.
+pub struct Rng(semvec_storage::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_F00D)
+        Rng(semvec_storage::Rng::new(seed ^ 0x5DEE_CE66_D1CE_F00D))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.next_f64()
     }
 
     /// Standard normal (Box–Muller).
