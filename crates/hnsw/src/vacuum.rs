@@ -35,7 +35,10 @@
 //!    element at most one reached layer-0 list names (the walk counts them)
 //!    is linked the same way, its nearest neighbour taking it whatever the
 //!    heuristic says: reachable through one far element's list, a search for
-//!    its own vector would miss it. The walk reads each element once (one
+//!    its own vector would miss it. An element two or three lists name is
+//!    searched for (ef = 2m) and linked so only if the search misses it (two
+//!    far lists naming it lose it at ef_search 1000 too); one that such a
+//!    link pushes out of a list is looked at again. The walk reads each element once (one
 //!    page lock) and computes no distance: searches, distances and list
 //!    writes are spent only on the elements found cut off or nearly so.
 //!    Memory: five bytes per line pointer, plus the walk's stack.
@@ -75,8 +78,9 @@ pub struct BulkDeleteStats {
     /// Live elements no path from the entry point reached after the repair,
     /// linked again from their nearest reachable neighbours (step 4).
     pub elements_reconnected: u64,
-    /// Reachable elements that at most one layer-0 list named, linked from
-    /// their nearest neighbour too (step 4).
+    /// Reachable elements that at most one layer-0 list named, or a few
+    /// named and a search for their own vector missed, linked from their
+    /// nearest neighbour too (step 4).
     pub elements_relinked: u64,
     /// Entries of dead elements taken out of the key posting lists (step 5).
     pub postings_removed: u64,
@@ -459,6 +463,10 @@ impl Slots {
     }
 }
 
+/// Elements that at most this many layer-0 lists name are checked for
+/// findability after the walk (a search for their own vector).
+const FEW_IN_LINKS: u8 = 3;
+
 /// `Reconnector::parent` of an element not reached yet.
 const UNREACHED: u32 = u32::MAX;
 /// ... of the entry point.
@@ -483,6 +491,9 @@ struct Reconnector<'a, M> {
     n0: usize,
     /// Per slot: how many layer-0 lists of reached elements name it (saturating).
     in_layer0: Vec<u8>,
+    /// Elements a link pushed out of a layer-0 list, leaving at most
+    /// [`FEW_IN_LINKS`] lists naming them.
+    pushed_out: Vec<Tid>,
     /// The element being reconnected, 8-byte aligned.
     query: Vec<u64>,
     arena: PayloadArena,
@@ -505,6 +516,7 @@ impl<'a, M: Metric> Reconnector<'a, M> {
             links: Vec::new(),
             n0: 0,
             in_layer0,
+            pushed_out: Vec::new(),
             query: Vec::new(),
             arena,
             loaded,
@@ -553,17 +565,44 @@ impl<'a, M: Metric> Reconnector<'a, M> {
         // Reachable is not findable: a search for an element's own vector only
         // finds it through a list a search near it expands. One that a single
         // layer-0 list names (often a far element's, after pruning took the
-        // near ones) gets a link from its nearest neighbour too.
+        // near ones) gets a link from its nearest neighbour too; one that a few
+        // lists name only if a search for its own vector misses it (two far
+        // lists naming it, none of its near neighbours: lost at ef_search 1000
+        // too). A link that pushes an element out of a list may leave that
+        // element so, after its turn: it is looked at again at the end.
         for blk in 1..self.slots.len.len() as u32 {
             checkpoint();
             for off in 1..=self.slots.len[blk as usize] {
                 let s = self.slots.base[blk as usize] as usize + off as usize - 1;
-                if self.slots.was_live(s as u32) && matches!(self.parent[s], p if p != UNREACHED && p != ROOT) && self.in_layer0[s] <= 1 {
-                    relinked += self.relink(rel, Tid::new(blk, off)) as u64;
-                }
+                relinked += self.relink_if_needed(rel, s, Tid::new(blk, off)) as u64;
             }
         }
+        let mut recheck = std::mem::take(&mut self.pushed_out);
+        for _pass in 0..2 {
+            recheck.sort_unstable();
+            recheck.dedup();
+            for &t in &recheck {
+                checkpoint();
+                if let Some(s) = self.slots.get(t) {
+                    relinked += self.relink_if_needed(rel, s as usize, t) as u64;
+                }
+            }
+            recheck = std::mem::take(&mut self.pushed_out);
+        }
         (reconnected, relinked)
+    }
+
+    /// Links element `o` (slot `s`) from its nearest neighbour if it is a
+    /// reached element live in step 1 that at most [`FEW_IN_LINKS`] layer-0
+    /// lists name: always if one or none does, else only if a search for its
+    /// own vector does not find it. Returns whether it linked.
+    fn relink_if_needed<R: RelationWrite>(&mut self, rel: &R, s: usize, o: Tid) -> bool {
+        if !self.slots.was_live(s as u32) || matches!(self.parent[s], UNREACHED | ROOT) || self.in_layer0[s] > FEW_IN_LINKS {
+            return false;
+        }
+        let verify = self.in_layer0[s] > 1;
+        self.with_element(rel, o, |this, _, q| this.relink_query(rel, o, q, verify))
+            .unwrap_or(false)
     }
 
     /// Marks `t` reached through `from` (a slot or marker) and queues it.
@@ -668,15 +707,11 @@ impl<'a, M: Metric> Reconnector<'a, M> {
             .flatten()
     }
 
-    /// Links the reached element `o` from the nearest reached element a
-    /// layer-0 search for it finds (ef = 2m) that can spare an entry, whatever
-    /// the heuristic says; returns whether one did.
-    fn relink<R: RelationWrite>(&mut self, rel: &R, o: Tid) -> bool {
-        self.with_element(rel, o, |this, _, q| this.relink_query(rel, o, q))
-            .unwrap_or(false)
-    }
-
-    fn relink_query<R: RelationWrite>(&mut self, rel: &R, o: Tid, q: &[u8]) -> bool {
+    /// Links the reached element `o` (payload `q`) from the nearest reached
+    /// element a layer-0 search for it finds (ef = 2m) that can spare an
+    /// entry, whatever the heuristic says; with `verify`, only if that search
+    /// does not find `o` itself. Returns whether it linked.
+    fn relink_query<R: RelationWrite>(&mut self, rel: &R, o: Tid, q: &[u8], verify: bool) -> bool {
         let Some((ep, top)) = read_meta(rel).ok().and_then(|m| m.entry) else {
             return false;
         };
@@ -693,6 +728,9 @@ impl<'a, M: Metric> Reconnector<'a, M> {
         self.core
             .search_layer(rel, self.metric, q, (2 * self.m).min(self.ef), 0, false, usize::MAX);
         let mut w: Vec<Cand> = self.core.results.drain().collect();
+        if verify && w.iter().any(|c| c.elem == o.to_u64()) {
+            return false;
+        }
         w.sort_unstable();
         for c in &w {
             let n = Tid::from_u64(c.elem);
@@ -842,6 +880,9 @@ impl<'a, M: Metric> Reconnector<'a, M> {
                 if layer == 0 {
                     if let Some(s) = self.slots.get(list[v]) {
                         self.in_layer0[s as usize] = self.in_layer0[s as usize].saturating_sub(1);
+                        if self.in_layer0[s as usize] <= FEW_IN_LINKS {
+                            self.pushed_out.push(list[v]);
+                        }
                     }
                     self.count_layer0_link(o);
                 }
