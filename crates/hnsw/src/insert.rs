@@ -16,7 +16,7 @@
 use crate::build::draw_level;
 use crate::error::HnswError;
 use crate::metric::Metric;
-use crate::ops::{append_if_room, choose_neighbors, replace_layer_if, Append, Loaded, PayloadArena};
+use crate::ops::{append_if_room, choose_neighbors, read_layer, replace_layer_if, Append, Loaded, PayloadArena};
 use crate::page::{HnswPage, Page, PAGE_DATA};
 use crate::relation::RelationWrite;
 use crate::search::{Cand, Core};
@@ -47,6 +47,8 @@ pub struct Inserter<M: Metric> {
     rng: Rng,
     buf: Vec<u8>,
     nbuf: Vec<u8>,
+    /// Live elements the current insert's back links pushed out of layer-0 lists.
+    dropped: Vec<Tid>,
 }
 
 thread_local! {
@@ -86,6 +88,7 @@ impl<M: Metric> Inserter<M> {
             rng: Rng::new(seed),
             buf: Vec::new(),
             nbuf: Vec::new(),
+            dropped: Vec::new(),
         }
     }
 
@@ -194,11 +197,13 @@ impl<M: Metric> Inserter<M> {
         let lists: Vec<Vec<Tid>> = chosen.iter().map(|l| l.iter().map(|x| x.0).collect()).collect();
         let tid = self.store(rel, meta, q, level, heap_tid, &lists)?;
 
+        self.dropped.clear();
         for (layer, sel) in chosen.iter().enumerate() {
             for &(n, d, nbrs) in sel {
                 self.add_back_link(rel, n, nbrs, tid, d, layer as u8);
             }
         }
+        self.hand_dropped_to(rel, tid);
         if level > top {
             set_entry(rel, tid, level);
         }
@@ -216,8 +221,8 @@ impl<M: Metric> Inserter<M> {
                 Append::Done | Append::Gone => return,
                 Append::Full(list, cap) => (list, cap),
             };
-            let want: Vec<Tid> = {
-                // Full: keep the heuristic's choice among the old list + new.
+            let want: (Vec<Tid>, Tid) = {
+                // Full: the heuristic decides whether the new element gets in.
                 self.arena.clear();
                 let mut tids = list.clone();
                 tids.push(node);
@@ -225,14 +230,25 @@ impl<M: Metric> Inserter<M> {
                 let Some(base) = self.loaded[list.len()] else { return };
                 let base = self.arena.get(base.slot).to_vec();
                 let mut scored: Vec<Scored> = Vec::with_capacity(list.len() + 1);
+                let mut stale = None;
                 for (i, l) in self.loaded[..list.len()].iter().enumerate() {
-                    // Links to elements being vacuumed are dropped here for free.
-                    if let Some(l) = l.filter(|l| l.live) {
-                        scored.push(Scored {
+                    match l.filter(|l| l.live) {
+                        Some(l) => scored.push(Scored {
                             dist: self.metric.distance(&base, self.arena.get(l.slot)),
                             id: i as u32,
-                        });
+                        }),
+                        None => stale = Some(i),
                     }
+                }
+                if let Some(i) = stale {
+                    // An entry that is no live element (being vacuumed, or its
+                    // slot freed): the new element takes its place.
+                    let mut want = list.clone();
+                    want[i] = new;
+                    if replace_layer_if(rel, nbrs, layer, &list, &want) {
+                        return;
+                    }
+                    continue;
                 }
                 // The new element is not loaded: give it an id past the list.
                 let new_id = list.len() as u32 + 1;
@@ -264,9 +280,58 @@ impl<M: Metric> Inserter<M> {
                 if !out.iter().any(|s| s.id == new_id) {
                     return;
                 }
-                out.iter().map(|s| if s.id == new_id { new } else { list[s.id as usize] }).collect()
+                // The new element replaces one entry, the closest the heuristic
+                // drops (pgvector's choice: an entry it keeps is closer to that
+                // one than this node is), and the list stays full: a list cut
+                // back to the heuristic's choice drops many entries at once,
+                // and any of them may lose its last in-link.
+                let Some(dropped) = scored.iter().find(|c| c.id != new_id && !out.iter().any(|k| k.id == c.id)) else {
+                    return;
+                };
+                let mut want = list.clone();
+                want[dropped.id as usize] = new;
+                (want, list[dropped.id as usize])
             };
+            let (want, gone) = want;
             if replace_layer_if(rel, nbrs, layer, &list, &want) {
+                if layer == 0 {
+                    self.dropped.push(gone);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Appends the elements the back links pushed out of layer-0 lists to the
+    /// new element `tid`'s own layer-0 list, while it has room: the list that
+    /// dropped one may have been its last in-link, and the new element is
+    /// reachable from that list and near the dropped entry. One list write.
+    fn hand_dropped_to<R: RelationWrite>(&mut self, rel: &R, tid: Tid) {
+        if self.dropped.is_empty() {
+            return;
+        }
+        let Some(nbrs) = rel
+            .read(tid.block)
+            .get(tid.offset)
+            .and_then(ElementRef::parse)
+            .map(|e| e.neighbors())
+        else {
+            return;
+        };
+        // Concurrent inserts may be adding back links to the new element
+        // meanwhile: read again and retry when its list changed.
+        for _attempt in 0..8 {
+            let Some((list, cap)) = read_layer(rel, nbrs, 0) else { return };
+            let mut want = list.clone();
+            for &d in &self.dropped {
+                if want.len() >= cap {
+                    break;
+                }
+                if d != tid && !want.contains(&d) {
+                    want.push(d);
+                }
+            }
+            if want.len() == list.len() || replace_layer_if(rel, nbrs, 0, &list, &want) {
                 return;
             }
         }

@@ -422,9 +422,12 @@ check_same_top10() {
 # 2. No row is unreachable from the entry point (VACUUM reconnects what deletes or inserts cut
 #    off; callers run one first when inserts came after the last).
 # 3. An index scan ordered by the distance to a row's own vector returns that row first, for every
-#    row (ef_search 100, then 1000 for the misses): no row is lost from search.
+#    row (ef_search 100, then 1000 for the misses): no row is lost from search. VACUUM guarantees
+#    it (its reconnect pass searches for the elements few lists name); inserts since the last one
+#    may leave a reachable row that no near list names yet, so with a sixth argument `reachable`
+#    (checked before that VACUUM) the misses are printed, not counted as failures.
 check_rows_found() {
-    local node=$1 table=$2 index=$3 op=$4 label=$5
+    local node=$1 table=$2 index=$3 op=$4 label=$5 only=${6:-}
     local report rows unindexed mismatched unreachable misses
     report=$(node_sql "$node" "SELECT semvec_index_check('$index')")
     rows=$(node_sql "$node" "SELECT count(*) FROM $table WHERE v IS NOT NULL")
@@ -434,7 +437,11 @@ check_rows_found() {
     misses=$(node_sql "$node" "SELECT count(*) FROM self_misses('$table', '$op')")
     check_eq "$label: all $rows rows are in $index with their vectors" "$unindexed/$mismatched" "0/0"
     check_eq "$label: no row is unreachable in the graph" "$unreachable" 0
-    check_eq "$label: every row is returned first by an index scan on its own vector" "$misses" 0
+    if [ "$only" = reachable ]; then
+        log "$label: $misses rows not returned first by an index scan on their own vector (the next VACUUM links them)"
+    else
+        check_eq "$label: every row is returned first by an index scan on its own vector" "$misses" 0
+    fi
     if [ "$unreachable" != 0 ] || [ "$misses" != 0 ]; then
         node_sql "$node" "SELECT '$report'::jsonb -> 'warnings'" | sed 's/^/    warnings: /' >&2
     fi
