@@ -21,6 +21,9 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cand {
     pub dist: f32,
+    /// What rows are returned in the order of: `dist`, or for a quantized index a lower bound of
+    /// the exact distance ([`Metric::distance_with_key`]).
+    pub key: f32,
     /// Packed element TID.
     pub elem: u64,
     /// Packed TID of its neighbour tuple.
@@ -60,6 +63,7 @@ impl Cand {
     fn from_element(dist: f32, elem: Tid, e: ElementRef<'_>) -> Cand {
         Cand {
             dist,
+            key: dist,
             elem: elem.to_u64(),
             nbrs: e.neighbors().to_u64(),
             heap: if e.heap_tid_count() > 0 { e.heap_tid(0).to_u64() } else { 0 },
@@ -76,6 +80,7 @@ impl Cand {
     fn unresolved(dist: f32, elem: Tid) -> Cand {
         Cand {
             dist,
+            key: dist,
             elem: elem.to_u64(),
             nbrs: 0,
             heap: 0,
@@ -141,7 +146,9 @@ impl Core {
     #[inline(always)]
     fn score<M: Metric>(&mut self, metric: &M, q: &[u8], tid: Tid, e: ElementRef<'_>) -> Cand {
         self.evaluated += 1;
-        let mut c = Cand::from_element(metric.distance(q, e.payload()), tid, e);
+        let (d, key) = metric.distance_with_key(q, e.payload());
+        let mut c = Cand::from_element(d, tid, e);
+        c.key = key;
         if let Some(f) = &self.filter {
             c.pass = f.matches_payload(e.payload());
         }
@@ -662,12 +669,12 @@ impl<M: Metric> Searcher<M> {
                         None => continue,
                     }
                 }
-                if self.opts.iterative == IterativeScan::Strict && c.dist < self.last_emitted {
+                if self.opts.iterative == IterativeScan::Strict && c.key < self.last_emitted {
                     continue;
                 }
-                self.last_emitted = self.last_emitted.max(c.dist);
+                self.last_emitted = self.last_emitted.max(c.key);
                 if c.ntids == 1 {
-                    return Some((Tid::from_u64(c.heap), c.dist));
+                    return Some((Tid::from_u64(c.heap), c.key));
                 }
                 self.load_duplicates(rel, &c);
                 continue;
@@ -695,8 +702,9 @@ impl<M: Metric> Searcher<M> {
         if !e.is_live() {
             return None;
         }
-        let d = self.metric.distance(q, e.payload());
-        let mut r = Cand::from_element(d, t, e);
+        // The exact plan ranks by the key (it searches no graph).
+        let (_, key) = self.metric.distance_with_key(q, e.payload());
+        let mut r = Cand::from_element(key, t, e);
         if let Some(f) = &self.core.filter {
             r.pass = f.matches_payload(e.payload());
         }
@@ -711,7 +719,7 @@ impl<M: Metric> Searcher<M> {
             if e.version() == c.version && e.is_live() {
                 let mut tids: Vec<Tid> = e.heap_tids().collect();
                 tids.reverse();
-                self.pending.extend(tids.into_iter().map(|t| (t, c.dist)));
+                self.pending.extend(tids.into_iter().map(|t| (t, c.key)));
             }
         }
     }
@@ -778,7 +786,7 @@ impl<M: Metric> Searcher<M> {
         self.rounds += 1;
         self.out.clear();
         self.out.extend(self.core.results.drain().filter(|c| c.live));
-        self.out.sort_unstable_by(|a, b| b.cmp(a));
+        self.out.sort_unstable_by(by_key_farthest_first);
     }
 
     fn first_round<R: RelationRead>(&mut self, rel: &R) {
@@ -881,7 +889,7 @@ impl<M: Metric> Searcher<M> {
                     tids.push(t.to_u64());
                 } else {
                     *evaluated += 1;
-                    rest.push(Cand::unresolved(metric.distance(q, v), t));
+                    rest.push(Cand::unresolved(metric.distance_with_key(q, v).1, t));
                 }
             });
         }
@@ -911,8 +919,10 @@ impl<M: Metric> Searcher<M> {
                 i += 1;
                 if let Some(e) = page.get(t.offset).and_then(ElementRef::parse) {
                     if e.is_live() {
-                        let c = self.core.score(&self.metric, q, t, e);
+                        let mut c = self.core.score(&self.metric, q, t, e);
                         if c.pass {
+                            // Ranked by the key: it searches no graph.
+                            c.dist = c.key;
                             self.exact_rest.push(c);
                         }
                     }
@@ -986,7 +996,12 @@ impl<M: Metric> Searcher<M> {
         if self.out.is_empty() {
             self.state = State::Done;
         }
-        // Popped closest first; `out` is read from its end.
-        self.out.reverse();
+        // `out` is read from its end.
+        self.out.sort_unstable_by(by_key_farthest_first);
     }
+}
+
+/// The order of `out` (read from its end): by key, farthest first.
+fn by_key_farthest_first(a: &Cand, b: &Cand) -> Ordering {
+    b.key.total_cmp(&a.key).then(b.elem.cmp(&a.elem))
 }

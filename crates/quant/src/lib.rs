@@ -44,10 +44,12 @@
 //! [`exact_distance`].
 
 pub mod kernels;
+pub mod payload;
 mod rabitq;
 mod rotation;
 mod sq8;
 
+pub use payload::{prepared_query, prepared_query_len, Sq8Payloads};
 pub use rabitq::{RaBitQ, RaBitQQuery};
 pub use rotation::Rotation;
 pub use sq8::{Sq8, Sq8Query};

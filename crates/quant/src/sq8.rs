@@ -67,7 +67,7 @@
 use crate::kernels::{dot_f32_u8, dot_u8_u8};
 use crate::{read_f32, Estimate, Metric, Quantizer};
 
-const HEADER: usize = 24;
+pub(crate) const HEADER: usize = 24;
 
 /// 8-bit scalar quantizer for vectors of one dimension (see the module docs
 /// for the scheme, the code layout and the bounds).
@@ -125,6 +125,21 @@ impl Sq8 {
     pub fn decode(&self, code: &[u8], out: &mut Vec<f32>) {
         let h = Header::read(code);
         out.extend(code[HEADER..HEADER + self.dims].iter().map(|&c| (h.lo + h.step * c as f64) as f32));
+    }
+
+    /// [`Quantizer::estimate`] from a query's parts (`Σq`, `|q|²`, `|q|`), as a
+    /// prepared query payload keeps them.
+    pub(crate) fn estimate_parts(&self, q: &[f32], sum: f64, norm_sq: f64, norm: f64, metric: Metric, code: &[u8]) -> Estimate {
+        let h = Header::read(code);
+        let qc = dot_f32_u8(q, &code[HEADER..HEADER + self.dims]) as f64;
+        let q_xhat = h.lo * sum + h.step * qc;
+        let qx_dist_sq = (norm_sq - 2.0 * q_xhat + h.xhat_norm_sq).max(0.0);
+        let (ip, bound) = if qx_dist_sq < norm_sq {
+            (q_xhat + h.xhat_dot_err, qx_dist_sq.sqrt() * h.err_norm)
+        } else {
+            (q_xhat, norm * h.err_norm)
+        };
+        Sq8::finish(metric, ip, bound, norm, h.norm)
     }
 
     /// Turns an estimate of the inner product and its bound into `metric`'s
@@ -207,16 +222,7 @@ impl Quantizer for Sq8 {
     }
 
     fn estimate(&self, q: &Sq8Query, code: &[u8]) -> Estimate {
-        let h = Header::read(code);
-        let qc = dot_f32_u8(&q.q, &code[HEADER..HEADER + self.dims]) as f64;
-        let q_xhat = h.lo * q.sum + h.step * qc;
-        let qx_dist_sq = (q.norm_sq - 2.0 * q_xhat + h.xhat_norm_sq).max(0.0);
-        let (ip, bound) = if qx_dist_sq < q.norm_sq {
-            (q_xhat + h.xhat_dot_err, qx_dist_sq.sqrt() * h.err_norm)
-        } else {
-            (q_xhat, q.norm * h.err_norm)
-        };
-        Sq8::finish(q.metric, ip, bound, q.norm, h.norm)
+        self.estimate_parts(&q.q, q.sum, q.norm_sq, q.norm, q.metric, code)
     }
 
     fn estimate_codes(&self, a: &[u8], b: &[u8], metric: Metric) -> Estimate {

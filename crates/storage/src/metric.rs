@@ -24,6 +24,14 @@ use semvec_simd::Backend;
 /// A distance between two payloads; smaller is closer.
 pub trait Metric: Send + Sync {
     fn distance(&self, a: &[u8], b: &[u8]) -> f32;
+    /// The distance of query `q` and payload `p` for ordering a search, and the value rows are
+    /// *returned* in the order of: the same for exact metrics; for a quantized index the
+    /// estimate, and a lower bound of the exact distance that the executor re-ranks by.
+    #[inline]
+    fn distance_with_key(&self, q: &[u8], p: &[u8]) -> (f32, f32) {
+        let d = self.distance(q, p);
+        (d, d)
+    }
     /// Converts a distance of this metric to the SQL operator's value.
     #[inline]
     fn to_sql(&self, d: f32) -> f64 {
@@ -37,6 +45,10 @@ impl<M: Metric + ?Sized> Metric for &M {
         (**self).distance(a, b)
     }
     #[inline]
+    fn distance_with_key(&self, q: &[u8], p: &[u8]) -> (f32, f32) {
+        (**self).distance_with_key(q, p)
+    }
+    #[inline]
     fn to_sql(&self, d: f32) -> f64 {
         (**self).to_sql(d)
     }
@@ -46,6 +58,10 @@ impl<M: Metric + ?Sized> Metric for Box<M> {
     #[inline]
     fn distance(&self, a: &[u8], b: &[u8]) -> f32 {
         (**self).distance(a, b)
+    }
+    #[inline]
+    fn distance_with_key(&self, q: &[u8], p: &[u8]) -> (f32, f32) {
+        (**self).distance_with_key(q, p)
     }
     #[inline]
     fn to_sql(&self, d: f32) -> f64 {

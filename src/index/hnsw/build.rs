@@ -4,9 +4,9 @@
 //! built and written, a NOTICE is raised, and the remaining rows go through the on-disk insert
 //! path. This file only feeds rows, reports progress and polls for cancellation.
 
-use super::opclass::{AnyMetric, IndexType};
+use super::opclass::{AnyMetric, IndexType, Kind, Quant, SQ8_MAX_DIMS};
 use super::{options, PHASE_GRAPH, PHASE_LOAD, PHASE_WRITE};
-use crate::error::{raise, INVALID_PARAMETER_VALUE};
+use crate::error::{raise, INVALID_PARAMETER_VALUE, PROGRAM_LIMIT_EXCEEDED};
 use crate::index::am::{build_dims, cancel_requested, item_pointer_tid, OrRaiseFor};
 use crate::index::storage::{Logging, PgRelation};
 use crate::index::{build_threads, progress};
@@ -99,7 +99,7 @@ unsafe fn key_vector_len(index: pg_sys::Relation, itype: &IndexType, dims: u32) 
             return 0;
         }
         let max = semvec_hnsw::postings::max_inline_vector_len();
-        match itype.kind.payload_len(dims as i32) {
+        match itype.payload_len(dims as i32) {
             None => raise(INVALID_PARAMETER_VALUE, "key_vectors is not supported for sparsevec", None, None),
             Some(n) if n > max => raise(
                 INVALID_PARAMETER_VALUE,
@@ -124,7 +124,19 @@ unsafe fn build(
 ) -> (f64, u64) {
     unsafe {
         let itype = IndexType::of(index);
-        let dims = build_dims(index, "hnsw", itype.kind.max_dims());
+        itype.check_quantization();
+        let typmod = crate::compat::index_key_attr(index).atttypmod;
+        if itype.quant == Quant::None && matches!(itype.kind, Kind::Vector | Kind::Halfvec) && typmod > itype.max_dims() {
+            raise(
+                PROGRAM_LIMIT_EXCEEDED,
+                format!("column cannot have more than {} dimensions for hnsw index", itype.max_dims()),
+                None,
+                Some(format!(
+                    "An index WITH (quantization = 'sq8') takes up to {SQ8_MAX_DIMS} dimensions; rows are still returned in exact distance order."
+                )),
+            );
+        }
+        let dims = build_dims(index, "hnsw", itype.max_dims());
         let (m, ef) = options::get(index);
         if ef / 2 < m {
             raise(
@@ -139,7 +151,7 @@ unsafe fn build(
             dims,
             m: m as u16,
             ef_construction: ef as u16,
-            vector_kind: itype.kind as u16,
+            vector_kind: itype.meta_kind(),
             key_columns: itype.keys.len() as u16,
             key_vector_len: key_vector_len(index, &itype, dims),
         };

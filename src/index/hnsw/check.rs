@@ -116,7 +116,7 @@ unsafe fn check(index_oid: pg_sys::Oid, heapallindexed: bool) -> pg_sys::Datum {
         let rel = PgRelation::new(index, Logging::Generic);
         // With filter keys a payload is the vector, then its keys: check the vector part.
         let keyed = !itype.keys.is_empty();
-        let vector_len = itype.kind.payload_len(dims);
+        let vector_len = itype.payload_len(dims);
         let payload_check = move |p: &[u8]| {
             if !keyed {
                 return payload_problem(itype, dims, p);
@@ -174,6 +174,24 @@ fn f16_to_f32(bits: u16) -> f32 {
 /// (stored normalised) of unit norm.
 fn payload_problem(itype: IndexType, dims: i32, p: &[u8]) -> Option<String> {
     let word = |c: &[u8]| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+    if itype.quant == super::opclass::Quant::Sq8 {
+        // An SQ8 code: six little-endian f32 (grid origin and step, |x|, |x̂|², |e|, x̂·e), then
+        // one byte per dimension.
+        let header: Vec<f32> = p[..24.min(p.len())]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if header.len() < 6 {
+            return Some(format!("SQ8 code of {} bytes", p.len()));
+        }
+        if let Some(i) = header.iter().position(|x| !x.is_finite()) {
+            return Some(format!("SQ8 code header field {i} is {}", header[i]));
+        }
+        if itype.distance == Distance::Cosine && (header[2] as f64 - 1.0).abs() > 1e-3 {
+            return Some(format!("norm {:.6} of a cosine payload is not 1", header[2]));
+        }
+        return None;
+    }
     let values: Vec<f32> = match itype.kind {
         Kind::Bit => return None,
         Kind::Vector => p.chunks_exact(4).map(|c| f32::from_bits(word(c))).collect(),

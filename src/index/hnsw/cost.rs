@@ -53,8 +53,8 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         let (m, inline_bytes) = with_index(base.info, |index| {
             let inline = ((*base.info).nkeycolumns > 1 && super::options::key_vectors(index))
                 .then(|| {
-                    let kind = super::opclass::IndexType::of(index).kind;
-                    kind.payload_len(crate::compat::index_key_attr(index).atttypmod)
+                    let itype = super::opclass::IndexType::of(index);
+                    itype.payload_len(crate::compat::index_key_attr(index).atttypmod)
                 })
                 .flatten()
                 .map(semvec_hnsw::postings::posting_item_size);

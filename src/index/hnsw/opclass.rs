@@ -71,6 +71,8 @@ pub enum AnyMetric {
     SparseL2(metric::SparseL2Squared),
     SparseIp(metric::SparseNegativeDot),
     SparseL1(metric::SparseL1),
+    /// `quantization = 'sq8'`: payloads are SQ8 codes, queries prepared (`semvec_quant::payload`).
+    Sq8(semvec_quant::Sq8Payloads),
     /// The metric of an index with filter keys: the inner one on the payloads' vectors.
     Keyed(Box<AnyMetric>),
 }
@@ -89,6 +91,7 @@ macro_rules! each_metric {
             AnyMetric::SparseL2($m) => $e,
             AnyMetric::SparseIp($m) => $e,
             AnyMetric::SparseL1($m) => $e,
+            AnyMetric::Sq8($m) => $e,
             AnyMetric::Keyed(k) => {
                 let $m = &**k;
                 $e
@@ -106,6 +109,13 @@ impl Metric for AnyMetric {
         each_metric!(self, m => m.distance(a, b))
     }
     #[inline]
+    fn distance_with_key(&self, q: &[u8], p: &[u8]) -> (f32, f32) {
+        if let AnyMetric::Keyed(k) = self {
+            return k.distance_with_key(semvec_hnsw::keys::split(q).0, semvec_hnsw::keys::split(p).0);
+        }
+        each_metric!(self, m => m.distance_with_key(q, p))
+    }
+    #[inline]
     fn to_sql(&self, d: f32) -> f64 {
         each_metric!(self, m => m.to_sql(d))
     }
@@ -121,6 +131,30 @@ pub enum Distance {
     Jaccard,
 }
 
+/// How an index stores its vectors (`WITH (quantization = ...)`); kept in the meta page, in the
+/// high byte of `vector_kind`, so that `ALTER INDEX ... SET` cannot change what pages hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quant {
+    /// The vector itself (pgvector's layout).
+    None = 0,
+    /// An SQ8 code (8 bits per dimension, deterministic error bounds); the executor re-ranks rows
+    /// by their exact distance (the scan returns lower bounds, `xs_recheckorderby`).
+    Sq8 = 1,
+}
+
+impl Quant {
+    pub fn from_meta(vector_kind: u16) -> Quant {
+        match vector_kind >> 8 {
+            1 => Quant::Sq8,
+            _ => Quant::None,
+        }
+    }
+}
+
+/// Largest `vector`/`halfvec` dimension a `quantization = 'sq8'` index takes: its code (24 bytes
+/// and one per dimension) fits an element tuple with room for filter keys.
+pub const SQ8_MAX_DIMS: i32 = (semvec_hnsw::MAX_PAYLOAD - 24 - 256) as i32;
+
 /// Everything the callbacks need to turn datums into payloads and compare them.
 #[derive(Clone, Copy, Debug)]
 pub struct IndexType {
@@ -128,6 +162,7 @@ pub struct IndexType {
     pub distance: Distance,
     /// Filter key columns after the vector.
     pub keys: super::keys::KeyKinds,
+    pub quant: Quant,
 }
 
 impl IndexType {
@@ -173,7 +208,52 @@ impl IndexType {
                 kind,
                 distance,
                 keys: super::keys::KeyKinds::of(index),
+                quant: quant_of(index),
             }
+        }
+    }
+
+    /// The `vector_kind` kept in the meta page: the payload type, and the quantization above it.
+    pub fn meta_kind(&self) -> u16 {
+        self.kind as u16 | (self.quant as u16) << 8
+    }
+
+    /// Size of the vector part of every payload for a column of `dims` dimensions, when fixed.
+    pub fn payload_len(&self, dims: i32) -> Option<usize> {
+        match self.quant {
+            Quant::None => self.kind.payload_len(dims),
+            Quant::Sq8 => (dims >= 1).then(|| semvec_quant::Sq8::code_len_for(dims as usize)),
+        }
+    }
+
+    /// Most dimensions an index of this type takes.
+    pub fn max_dims(&self) -> i32 {
+        match self.quant {
+            Quant::None => self.kind.max_dims(),
+            Quant::Sq8 => SQ8_MAX_DIMS,
+        }
+    }
+
+    /// Refuses a quantization the column's type or distance cannot have (at build).
+    pub fn check_quantization(&self) {
+        if self.quant == Quant::None {
+            return;
+        }
+        if !matches!(self.kind, Kind::Vector | Kind::Halfvec) {
+            raise(
+                FEATURE_NOT_SUPPORTED,
+                "quantization is only supported for vector and halfvec columns",
+                None,
+                Some("bit vectors are compact already; for sparsevec use quantization = 'none'.".into()),
+            );
+        }
+        if !matches!(self.distance, Distance::L2 | Distance::Ip | Distance::Cosine) {
+            raise(
+                FEATURE_NOT_SUPPORTED,
+                "quantization is only supported for L2, inner product and cosine distance",
+                None,
+                None,
+            );
         }
     }
 
@@ -212,6 +292,13 @@ impl IndexType {
     }
 
     fn plain_metric(&self) -> AnyMetric {
+        if self.quant == Quant::Sq8 {
+            let m = match self.distance {
+                Distance::L2 => semvec_quant::Metric::L2Squared,
+                _ => semvec_quant::Metric::NegativeDot,
+            };
+            return AnyMetric::Sq8(semvec_quant::Sq8Payloads::new(m));
+        }
         // cosine: payloads are normalised, so the negative dot product orders like cosine
         match (self.kind, self.distance) {
             (Kind::Vector, Distance::L2) => AnyMetric::L2(metric::L2Squared::new()),
@@ -254,6 +341,11 @@ impl IndexType {
         unsafe {
             buf.clear();
             let cosine = self.distance == Distance::Cosine;
+            if self.quant == Quant::Sq8 {
+                let v = self.f32_values(value)?;
+                semvec_quant::Quantizer::encode(&semvec_quant::Sq8::new(v.len()), &v, buf);
+                return Some(&buf[..]);
+            }
             match self.kind {
                 Kind::Vector => {
                     let v = VectorRef::from_datum(value);
@@ -302,8 +394,40 @@ impl IndexType {
         }
     }
 
-    /// The payload of a zero vector of `dims` dimensions (no bits set, no non-zero elements).
+    /// A `vector` or `halfvec` value's elements as `f32` (exact), normalised in `f64` under
+    /// cosine (from the original values, so that the normalised copy is within `f32` rounding of
+    /// what the SQL cosine function compares); None for a zero vector under cosine.
+    unsafe fn f32_values(&self, value: Datum) -> Option<Vec<f32>> {
+        unsafe {
+            let mut v: Vec<f32> = match self.kind {
+                Kind::Vector => VectorRef::from_datum(value).x.to_vec(),
+                _ => HalfvecRef::from_datum(value)
+                    .bits
+                    .iter()
+                    .map(|&b| half::f16::from_bits(b).to_f32())
+                    .collect(),
+            };
+            if self.distance == Distance::Cosine {
+                let norm = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+                if norm == 0.0 {
+                    return None;
+                }
+                for x in &mut v {
+                    *x = (*x as f64 / norm) as f32;
+                }
+            }
+            Some(v)
+        }
+    }
+
+    /// The payload of a zero vector of `dims` dimensions (no bits set, no non-zero elements); for
+    /// a quantized index the prepared query of one.
     fn zero_payload(&self, dims: usize) -> Vec<u8> {
+        if self.quant == Quant::Sq8 {
+            let mut q = Vec::new();
+            semvec_quant::prepared_query(&vec![0.0; dims], &mut q);
+            return q;
+        }
         match self.kind {
             Kind::Vector => vec![0; dims * 4],
             Kind::Halfvec => vec![0; dims * 2],
@@ -339,12 +463,45 @@ impl IndexType {
                 };
                 error.or_raise();
             }
+            if self.quant == Quant::Sq8 {
+                let Some(v) = self.f32_values(d) else {
+                    return self.zero_payload(dims);
+                };
+                let mut q = Vec::new();
+                semvec_quant::prepared_query(&v, &mut q);
+                return q;
+            }
             let mut buf = Vec::new();
             if self.encode(d, &mut buf).is_none() {
                 return self.zero_payload(dims);
             }
             buf
         }
+    }
+
+    /// The SQL value of the `ORDER BY` operator that is at most the exact value, from a lower
+    /// bound `d` of a quantized index's metric (squared L2, or the negative dot product of
+    /// normalised vectors under cosine).
+    pub fn sql_lower_bound(&self, d: f32) -> f64 {
+        match self.distance {
+            Distance::L2 => (d.max(0.0) as f64).sqrt(),
+            Distance::Cosine => 1.0 + d as f64,
+            _ => d as f64,
+        }
+    }
+}
+
+/// The quantization of an index: the meta page's once it has one, else (at build) the reloption.
+unsafe fn quant_of(index: pg_sys::Relation) -> Quant {
+    unsafe {
+        let fork = pg_sys::ForkNumber::MAIN_FORKNUM;
+        if pg_sys::RelationGetNumberOfBlocksInFork(index, fork) > 0 {
+            let rel = crate::index::storage::PgRelation::new(index, crate::index::storage::Logging::Generic);
+            if let Ok(meta) = semvec_hnsw::read_meta_page(&rel) {
+                return Quant::from_meta(meta.vector_kind);
+            }
+        }
+        super::options::quantization(index)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `WITH (m = 16, ef_construction = 64)`: reloptions with pgvector's names, defaults and ranges,
 //! and semvec's `key_vectors` (an index with filter key columns keeps each vector in its keys'
-//! posting lists too: docs/filtered-search.md).
+//! posting lists too: docs/filtered-search.md) and `quantization` ('none' or 'sq8': what each
+//! element keeps of its vector, docs/quantization.md).
 
 use pgrx::pg_sys;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,7 +22,12 @@ pub struct HnswOptions {
     pub m: i32,
     pub ef_construction: i32,
     pub key_vectors: bool,
+    /// `quantization`: an index into [`QUANTIZATIONS`].
+    pub quantization: i32,
 }
+
+/// The values of `quantization`, in `super::opclass::Quant`'s order.
+const QUANTIZATIONS: [&std::ffi::CStr; 2] = [c"none", c"sq8"];
 
 pub fn init() {
     unsafe {
@@ -52,6 +58,32 @@ pub fn init() {
             false,
             pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
         );
+        // Lives as long as the backend: the reloption machinery keeps the pointer.
+        let members: &'static mut [pg_sys::relopt_enum_elt_def] = Box::leak(
+            QUANTIZATIONS
+                .iter()
+                .enumerate()
+                .map(|(i, name)| pg_sys::relopt_enum_elt_def {
+                    string_val: name.as_ptr(),
+                    symbol_val: i as i32,
+                })
+                .chain(std::iter::once(pg_sys::relopt_enum_elt_def {
+                    string_val: std::ptr::null(),
+                    symbol_val: 0,
+                }))
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        );
+        pg_sys::add_enum_reloption(
+            kind as _,
+            c"quantization".as_ptr(),
+            c"What each element keeps of its vector: none (the vector) or sq8 (an 8-bit code; rows are re-ranked by their exact distance)"
+                .as_ptr(),
+            members.as_mut_ptr(),
+            0,
+            c"Valid values are \"none\" and \"sq8\".".as_ptr(),
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        );
     }
 }
 
@@ -69,6 +101,11 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
                 c"key_vectors",
                 pg_sys::relopt_type::RELOPT_TYPE_BOOL,
                 std::mem::offset_of!(HnswOptions, key_vectors),
+            ),
+            crate::compat::relopt(
+                c"quantization",
+                pg_sys::relopt_type::RELOPT_TYPE_ENUM,
+                std::mem::offset_of!(HnswOptions, quantization),
             ),
         ];
         pg_sys::build_reloptions(
@@ -99,5 +136,17 @@ pub unsafe fn key_vectors(index: pg_sys::Relation) -> bool {
     unsafe {
         let opts = (*index).rd_options as *const HnswOptions;
         !opts.is_null() && (*opts).key_vectors
+    }
+}
+
+/// The `quantization` an index was created with (its reloption; the meta page keeps it after the
+/// build, see `opclass::Quant`).
+pub unsafe fn quantization(index: pg_sys::Relation) -> super::opclass::Quant {
+    unsafe {
+        let opts = (*index).rd_options as *const HnswOptions;
+        match (!opts.is_null()).then(|| (*opts).quantization) {
+            Some(1) => super::opclass::Quant::Sq8,
+            _ => super::opclass::Quant::None,
+        }
     }
 }

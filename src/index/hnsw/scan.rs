@@ -3,7 +3,7 @@
 //! calls; iterative scans resume the search until `hnsw.max_scan_tuples` (or the memory bound)
 //! is spent, then return the rest of what they found, closest first, like pgvector.
 
-use super::opclass::{AnyMetric, Distance, IndexType, Kind};
+use super::opclass::{AnyMetric, Distance, IndexType, Kind, Quant};
 use super::returned::{Recorder, SqlDistance};
 use crate::gucs::{self, IterativeScan};
 use crate::index::am::{begin_ordered_scan, rescan_orderbys, return_row, OrRaiseFor};
@@ -147,8 +147,12 @@ unsafe fn upper_layers(rel: &PgRelation, meta: &Meta) -> Option<Arc<UpperLayers>
     }
 }
 
-/// The SQL distance function whose value this index computes bit for bit.
+/// The SQL distance function whose value this index computes bit for bit (none for a quantized
+/// index: its values are lower bounds, and the executor computes the exact ones).
 fn sql_distance(itype: &IndexType) -> Option<SqlDistance> {
+    if itype.quant != Quant::None {
+        return None;
+    }
     match (itype.kind, itype.distance) {
         (Kind::Vector, Distance::L2) => Some(SqlDistance::L2),
         (Kind::Vector, Distance::Ip) => Some(SqlDistance::NegativeInnerProduct),
@@ -172,6 +176,12 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
     unsafe {
         let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
         let itype = IndexType::cached(index);
+        if itype.quant != Quant::None && norderbys > 0 {
+            // The lower bounds handed to the executor with each row (see amgettuple).
+            (*scan).xs_orderbyvals = pg_sys::palloc0(std::mem::size_of::<pg_sys::Datum>() * norderbys as usize) as *mut pg_sys::Datum;
+            (*scan).xs_orderbynulls = pg_sys::palloc(norderbys as usize) as *mut bool;
+            std::ptr::write_bytes((*scan).xs_orderbynulls, 1, norderbys as usize);
+        }
         let state = ScanState {
             rel: PgRelation::new(index, Logging::Generic).with_buffer_hints(),
             itype,
@@ -258,6 +268,15 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, _dir: pg
                 };
                 so.recorder.record((*scan).heapRelation, tid, dist, query);
                 return_row(scan, tid);
+                if so.itype.quant != Quant::None && !(*scan).xs_orderbyvals.is_null() {
+                    // `dist` is a lower bound of the row's distance and rows come in its order:
+                    // the executor computes each exact distance and returns a row once no later
+                    // lower bound can beat it (its reorder queue), so rows come back in exact
+                    // order. (Other ORDER BY keys, if any, are not the index's: left NULL.)
+                    *(*scan).xs_orderbyvals = pg_sys::Datum::from(so.itype.sql_lower_bound(dist).to_bits());
+                    *(*scan).xs_orderbynulls = false;
+                    (*scan).xs_recheckorderby = true;
+                }
                 true
             }
             None => false,

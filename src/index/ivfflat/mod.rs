@@ -86,6 +86,7 @@ impl IvfIndex {
                     kind,
                     distance: hnsw_distance,
                     keys: crate::index::hnsw::keys::KeyKinds::NONE,
+                    quant: crate::index::hnsw::opclass::Quant::None,
                 },
                 elements,
                 distance,
