@@ -801,11 +801,11 @@ impl<M: Metric> Searcher<M> {
         let q = words_as_bytes(&query, self.query_len);
         // Through the private copy of the upper layers when it was made for this entry point,
         // then on from the element it reached, re-read from its page: if that element is gone
-        // (vacuumed and its slot reused), the ordinary descent.
+        // (vacuumed: marked deleted with empty lists, or its slot reused), the ordinary descent.
         let cached = self.upper.as_ref().filter(|u| u.entry() == (ep, top)).and_then(|u| {
             let r = u.descend(&self.metric, q);
             let c = self.core.evaluate_one(rel, &self.metric, q, r.elem)?;
-            (c.version == r.version).then(|| self.core.descend(rel, &self.metric, q, c, r.next_layer, 1))
+            (c.version == r.version && c.live).then(|| self.core.descend(rel, &self.metric, q, c, r.next_layer, 1))
         });
         let start = match cached {
             Some(c) => Some(c),
