@@ -115,7 +115,7 @@ failed=()
 if [ "$PG_MAJOR" = 15 ]; then
     skip="${SEMVEC_TEST_SKIP_SCENARIOS:-}"
 else
-    major_independent="hnsw_recall hnsw_types_recall ivfflat_recall vacuum_churn bm25_index resources hnsw_build_progress vectorizer from_pgvector"
+    major_independent="hnsw_recall hnsw_types_recall ivfflat_recall vacuum_churn quantized bm25_index resources hnsw_build_progress vectorizer from_pgvector"
     if [ "$PG_MAJOR" = 16 ]; then major_independent+=" concurrency pitr ivfflat_wal sharding"; fi
     skip="${SEMVEC_TEST_SKIP_SCENARIOS-$major_independent}"
 fi

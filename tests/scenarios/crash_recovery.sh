@@ -10,7 +10,7 @@
 # and recall@10 holds.
 #
 # Environment: CRASH_INSERT_SECONDS (insert time before each crash, default 10), CRASH_ROUNDS
-# (default 2), CRASH_DIMS (default 16).
+# (default 2), CRASH_DIMS (default 16), HNSW_WITH (more index options, e.g. "quantization = 'sq8'").
 source "$(dirname "$0")/../../scripts/lib.sh"
 source "$(dirname "$0")/lib/cluster.bash"
 
@@ -26,7 +26,7 @@ node_testdb crash
 node_psql crash <<SQL
 CREATE TABLE items (id int PRIMARY KEY, v vector($DIMS));
 INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series(1, $SEED_ROWS) i;
-CREATE INDEX items_v_idx ON items USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX items_v_idx ON items USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 64${HNSW_WITH:+, $HNSW_WITH});
 CREATE TABLE queries (id int, v vector($DIMS));
 INSERT INTO queries SELECT i, random_vector($DIMS, -i) FROM generate_series(1, 50) i;
 SQL

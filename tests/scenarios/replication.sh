@@ -6,7 +6,8 @@
 # passes semvec_index_check, and after promotion it takes writes. Then UNLOGGED tables: after a
 # crash the table and its index are reset from their init forks, empty and usable.
 #
-# Environment: REPL_ROWS (default 6000), REPL_DIMS (default 32).
+# Environment: REPL_ROWS (default 6000), REPL_DIMS (default 32), HNSW_WITH (more options for the two
+# indexes, e.g. "quantization = 'sq8'").
 source "$(dirname "$0")/../../scripts/lib.sh"
 source "$(dirname "$0")/lib/cluster.bash"
 
@@ -23,9 +24,9 @@ node_start replica
 check_eq "replica is in recovery" "$(node_sql replica "SELECT pg_is_in_recovery()")" t
 
 log "primary: build, insert, delete, vacuum ($(elapsed))"
-node_psql primary -c "CREATE INDEX items_l2 ON items USING hnsw (v vector_l2_ops) WITH (m = 12, ef_construction = 48)"
+node_psql primary -c "CREATE INDEX items_l2 ON items USING hnsw (v vector_l2_ops) WITH (m = 12, ef_construction = 48${HNSW_WITH:+, $HNSW_WITH})"
 # A build that outgrows maintenance_work_mem writes what it has, then inserts the rest one by one.
-notice=$(node_psql primary -c "SET maintenance_work_mem = '1MB'" -c "CREATE INDEX items_cos ON items USING hnsw (v vector_cosine_ops)" 2>&1)
+notice=$(node_psql primary -c "SET maintenance_work_mem = '1MB'" -c "CREATE INDEX items_cos ON items USING hnsw (v vector_cosine_ops)${HNSW_WITH:+ WITH ($HNSW_WITH)}" 2>&1)
 check "cosine build ran past maintenance_work_mem (logged inserts)" grep -q "no longer fits into maintenance_work_mem" <<<"$notice"
 node_psql primary -c "INSERT INTO items SELECT i, random_vector($DIMS, i) FROM generate_series($ROWS + 1, $ROWS + 2000) i"
 node_psql primary -c "DELETE FROM items WHERE id % 4 = 0" -c "VACUUM items"

@@ -7,7 +7,8 @@
 # unreachable element is a problem); after a final VACUUM also returned first by an index scan on
 # its own vector: 0 misses.
 #
-# Environment: CHURN_SECONDS (default 40), CHURN_ROWS (default 20000), CHURN_VACUUM_EVERY (8 s).
+# Environment: CHURN_SECONDS (default 40), CHURN_ROWS (default 20000), CHURN_VACUUM_EVERY (8 s),
+# HNSW_WITH (index options, e.g. "quantization = 'sq8'").
 source "$(dirname "$0")/../../scripts/lib.sh"
 source "$(dirname "$0")/lib/cluster.bash"
 
@@ -23,7 +24,7 @@ node_testdb churn
 node_psql churn <<SQL
 CREATE TABLE items (id bigserial PRIMARY KEY, cat int NOT NULL, v vector($DIMS));
 INSERT INTO items (cat, v) SELECT i % 100, random_vector($DIMS, i) FROM generate_series(1, $ROWS) i;
-CREATE INDEX items_v_idx ON items USING hnsw (v vector_l2_ops);
+CREATE INDEX items_v_idx ON items USING hnsw (v vector_l2_ops)${HNSW_WITH:+ WITH ($HNSW_WITH)};
 CREATE SEQUENCE vseed START $((ROWS + 1));
 SQL
 
