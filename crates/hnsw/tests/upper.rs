@@ -137,9 +137,9 @@ fn a_stale_copy_after_vacuum_alone_never_starts_from_a_deleted_element() {
         )
     };
     // Every row but every fifth and the entry point's.
-    bulk_delete(&rel, &metric, |t| row_of(t) % 5 != 0 && row_of(t) != entry_row).unwrap();
+    bulk_delete(&rel, &metric, |t| !row_of(t).is_multiple_of(5) && row_of(t) != entry_row).unwrap();
     assert_eq!(read_meta(&rel).unwrap().entry, meta.entry, "same entry point");
-    let live = |i: usize| i % 5 == 0 || i == entry_row;
+    let live = |i: usize| i.is_multiple_of(5) || i == entry_row;
     let stale_copy = run_checked(&rel, &data, &queries, live, Some(upper));
     let no_copy = run_checked(&rel, &data, &queries, live, None);
     eprintln!("after vacuum: recall {stale_copy:.3} with the stale copy, {no_copy:.3} without");
