@@ -20,6 +20,8 @@ pub struct System {
     pub port: u16,
     pub user: String,
     pub dbname: String,
+    /// More hnsw options for this system's index (`quantization = 'sq8'`).
+    pub index_with: Option<String>,
 }
 
 /// What every system is run with, so that both see the same work.
@@ -134,7 +136,7 @@ pub fn run_system(sys: &System, settings: &Settings, data: &Dataset) -> SystemRe
         r.errors.push(format!("exact scan: {e:#}"));
     }
     notices.lock().unwrap().clear();
-    let built = build_index(&mut c, settings, data, &mut r);
+    let built = build_index(&mut c, sys, settings, data, &mut r);
     r.notices.extend(notices.lock().unwrap().drain(..));
     if let Err(e) = built {
         r.errors.push(format!("index build: {e:#}"));
@@ -213,14 +215,15 @@ fn exact_scan(c: &mut Client, settings: &Settings, data: &Dataset, r: &mut Syste
     Ok(())
 }
 
-fn build_index(c: &mut Client, settings: &Settings, data: &Dataset, r: &mut SystemResult) -> Result<()> {
+fn build_index(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset, r: &mut SystemResult) -> Result<()> {
     c.batch_execute("CHECKPOINT")?;
     let lsn: String = c.query_one("SELECT pg_current_wal_lsn()::text", &[])?.get(0);
     let sql = format!(
-        "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding {}) WITH (m = {}, ef_construction = {})",
+        "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding {}) WITH (m = {}, ef_construction = {}{})",
         data.metric.opclass(),
         settings.m,
-        settings.ef_construction
+        settings.ef_construction,
+        sys.index_with.as_ref().map(|w| format!(", {w}")).unwrap_or_default()
     );
     let t0 = Instant::now();
     c.batch_execute(&sql)?;
