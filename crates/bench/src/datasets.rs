@@ -27,6 +27,9 @@ pub enum DatasetName {
     FashionMnist,
     /// Debian package descriptions embedded by semvec's embed(), cosine.
     Debian,
+    /// The Debian embeddings grown to 1M rows by `benches/grow_data.py` (`.cache/bench/grown/debian-1m`,
+    /// issue 15), cosine; inserts are real Debian rows.
+    DebianGrown,
 }
 
 impl DatasetName {
@@ -34,13 +37,14 @@ impl DatasetName {
         match self {
             DatasetName::FashionMnist => "fashion-mnist",
             DatasetName::Debian => "debian",
+            DatasetName::DebianGrown => "grown/debian-1m",
         }
     }
 
     pub fn metric(self) -> Metric {
         match self {
             DatasetName::FashionMnist => Metric::L2,
-            DatasetName::Debian => Metric::Cosine,
+            DatasetName::Debian | DatasetName::DebianGrown => Metric::Cosine,
         }
     }
 }
@@ -104,6 +108,23 @@ pub fn prepare(cache: &Path, name: DatasetName) -> Result<()> {
                      (needs semvec's embed())",
                     tsv.display()
                 );
+            }
+            Ok(())
+        }
+        DatasetName::DebianGrown => {
+            if !dir.join("base.fvecs").exists() || !dir.join("queries.fvecs").exists() {
+                bail!(
+                    "{} is not grown yet: benches/grow_data.py --source fvecs:.cache/bench/debian/base.fvecs \
+                     --n 1000000 --queries 1000 --out {} (benches/README.md)",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            let inserts = dir.join("inserts.fvecs");
+            if !inserts.exists() {
+                let real = dataset_dir(cache, DatasetName::Debian).join("base.fvecs");
+                let v = read_fvecs(&real).with_context(|| format!("{} (embed-debian first)", real.display()))?;
+                write_fvecs(&inserts, &v.head(INSERTS))?;
             }
             Ok(())
         }
