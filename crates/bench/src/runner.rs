@@ -180,7 +180,11 @@ fn setup_and_load(sys: &System, settings: &Settings, data: &Dataset, r: &mut Sys
     let stream = crate::vecio::copy_binary(0, &data.base);
     let t0 = Instant::now();
     let mut w = c.copy_in("COPY items (id, embedding) FROM STDIN (FORMAT binary)")?;
-    std::io::Write::write_all(&mut w, &stream)?;
+    // In pieces: one write is one CopyData message, and the server refuses messages over 1 GB
+    // (1M x 384-d is 1.6 GB).
+    for piece in stream.chunks(1 << 20) {
+        std::io::Write::write_all(&mut w, piece)?;
+    }
     let rows = w.finish()?;
     r.load_secs = Some(t0.elapsed().as_secs_f64());
     if rows as usize != data.base.len() {

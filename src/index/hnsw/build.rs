@@ -4,9 +4,9 @@
 //! built and written, a NOTICE is raised, and the remaining rows go through the on-disk insert
 //! path. This file only feeds rows, reports progress and polls for cancellation.
 
-use super::opclass::{AnyMetric, IndexType, Kind, Quant, SQ8_MAX_DIMS};
+use super::opclass::{AnyMetric, IndexType};
 use super::{options, PHASE_GRAPH, PHASE_LOAD, PHASE_WRITE};
-use crate::error::{raise, INVALID_PARAMETER_VALUE, PROGRAM_LIMIT_EXCEEDED};
+use crate::error::{raise, INVALID_PARAMETER_VALUE};
 use crate::index::am::{build_dims, cancel_requested, item_pointer_tid, OrRaiseFor};
 use crate::index::storage::{Logging, PgRelation};
 use crate::index::{build_threads, progress};
@@ -125,17 +125,6 @@ unsafe fn build(
     unsafe {
         let itype = IndexType::of(index);
         itype.check_quantization();
-        let typmod = crate::compat::index_key_attr(index).atttypmod;
-        if itype.quant == Quant::None && matches!(itype.kind, Kind::Vector | Kind::Halfvec) && typmod > itype.max_dims() {
-            raise(
-                PROGRAM_LIMIT_EXCEEDED,
-                format!("column cannot have more than {} dimensions for hnsw index", itype.max_dims()),
-                None,
-                Some(format!(
-                    "An index WITH (quantization = 'sq8') takes up to {SQ8_MAX_DIMS} dimensions; rows are still returned in exact distance order."
-                )),
-            );
-        }
         let dims = build_dims(index, "hnsw", itype.max_dims());
         let (m, ef) = options::get(index);
         if ef / 2 < m {

@@ -18,7 +18,11 @@ SELECT pg_relation_size('qz_l2')::float8 / pg_relation_size('qz_plain') < 0.45 A
 DROP INDEX qz_plain;
 SELECT reloptions FROM pg_class WHERE relname = 'qz_l2';
 SET enable_seqscan = off;
-EXPLAIN (COSTS OFF) SELECT id FROM qz ORDER BY v <-> (SELECT v FROM qzq WHERE q = 1) LIMIT 10;
+PREPARE qz_top(vector) AS SELECT id FROM qz ORDER BY v <-> $1 LIMIT 10;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE qz_top(NULL);
+RESET plan_cache_mode;
+DEALLOCATE qz_top;
 -- For each query vector: whether the index's top k equals exact search's (index scans off), and
 -- how many rows came back closer than the row before them (0: exact order). `expr` is the
 -- ORDER BY expression over the column `v` or `h` and the query `$1`.
