@@ -1,3 +1,4 @@
+-- compare-pgvector: skip
 -- hnsw indexes with filter key columns: USING hnsw (embedding opclass, key, ...). Conditions on the
 -- keys (=, IN / = ANY, && on arrays) are applied inside the index search, so a selective filter
 -- never comes back short, even with hnsw.iterative_scan off; results equal exact filtered search.

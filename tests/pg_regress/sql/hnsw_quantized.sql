@@ -1,3 +1,4 @@
+-- compare-pgvector: skip
 -- hnsw WITH (quantization = 'sq8'): each element keeps an 8-bit code of its vector instead of the
 -- vector; the scan returns rows in the order of a lower bound of their distance, and the executor
 -- re-ranks them by the exact distance from the table, so rows come back in exact distance order.
