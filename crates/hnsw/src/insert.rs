@@ -144,7 +144,7 @@ impl<M: Metric> Inserter<M> {
             .entry
             .and_then(|(ep, top)| Some((self.core.evaluate_one(rel, &self.metric, q, ep)?, top)));
         let Some((entry, top)) = entry else {
-            let tid = self.store(rel, meta, q, level, heap_tid, &[])?;
+            let (tid, _) = self.store(rel, meta, q, level, heap_tid, &[])?;
             set_entry(rel, tid, level);
             return Ok(Inserted::Element(tid));
         };
@@ -195,7 +195,7 @@ impl<M: Metric> Inserter<M> {
             chosen.push(sel.into_iter().map(|(t, d)| (t, d, nb_of(t))).collect());
         }
         let lists: Vec<Vec<Tid>> = chosen.iter().map(|l| l.iter().map(|x| x.0).collect()).collect();
-        let tid = self.store(rel, meta, q, level, heap_tid, &lists)?;
+        let (tid, nbrs) = self.store(rel, meta, q, level, heap_tid, &lists)?;
 
         self.dropped.clear();
         for (layer, sel) in chosen.iter().enumerate() {
@@ -203,7 +203,7 @@ impl<M: Metric> Inserter<M> {
                 self.add_back_link(rel, n, nbrs, tid, d, layer as u8);
             }
         }
-        self.hand_dropped_to(rel, tid);
+        self.hand_dropped_to(rel, tid, nbrs);
         if level > top {
             set_entry(rel, tid, level);
         }
@@ -221,7 +221,7 @@ impl<M: Metric> Inserter<M> {
                 Append::Done | Append::Gone => return,
                 Append::Full(list, cap) => (list, cap),
             };
-            let want: (Vec<Tid>, Tid) = {
+            let (want, gone) = {
                 // Full: the heuristic decides whether the new element gets in.
                 self.arena.clear();
                 let mut tids = list.clone();
@@ -292,7 +292,6 @@ impl<M: Metric> Inserter<M> {
                 want[dropped.id as usize] = new;
                 (want, list[dropped.id as usize])
             };
-            let (want, gone) = want;
             if replace_layer_if(rel, nbrs, layer, &list, &want) {
                 if layer == 0 {
                     self.dropped.push(gone);
@@ -303,21 +302,13 @@ impl<M: Metric> Inserter<M> {
     }
 
     /// Appends the elements the back links pushed out of layer-0 lists to the
-    /// new element `tid`'s own layer-0 list, while it has room: the list that
+    /// new element `tid`'s own layer-0 list (neighbour tuple `nbrs`), while it has room: the list that
     /// dropped one may have been its last in-link, and the new element is
     /// reachable from that list and near the dropped entry. One list write.
-    fn hand_dropped_to<R: RelationWrite>(&mut self, rel: &R, tid: Tid) {
+    fn hand_dropped_to<R: RelationWrite>(&mut self, rel: &R, tid: Tid, nbrs: Tid) {
         if self.dropped.is_empty() {
             return;
         }
-        let Some(nbrs) = rel
-            .read(tid.block)
-            .get(tid.offset)
-            .and_then(ElementRef::parse)
-            .map(|e| e.neighbors())
-        else {
-            return;
-        };
         // Concurrent inserts may be adding back links to the new element
         // meanwhile: read again and retry when its list changed.
         for _attempt in 0..8 {
@@ -337,7 +328,7 @@ impl<M: Metric> Inserter<M> {
         }
     }
 
-    /// Writes the element and its neighbour tuple; returns the element TID.
+    /// Writes the element and its neighbour tuple; returns their TIDs (element, neighbours).
     fn store<R: RelationWrite>(
         &mut self,
         rel: &R,
@@ -346,7 +337,7 @@ impl<M: Metric> Inserter<M> {
         level: u8,
         heap_tid: Tid,
         lists: &[Vec<Tid>],
-    ) -> Result<Tid, HnswError> {
+    ) -> Result<(Tid, Tid), HnswError> {
         let m = meta.m as usize;
         // Keep the payload for the back links' heuristic.
         self.nbuf.clear();
@@ -412,7 +403,7 @@ impl<M: Metric> Inserter<M> {
         let ntid = alloc_anywhere(rel, start, &nb);
         encode_element(&mut self.buf, level, 0, &[heap_tid], ntid, q);
         let etid = alloc_anywhere(rel, start, &self.buf);
-        Ok(etid)
+        Ok((etid, ntid))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -427,7 +418,7 @@ impl<M: Metric> Inserter<M> {
         elen: usize,
         nlen: usize,
         both: usize,
-    ) -> Option<Tid> {
+    ) -> Option<(Tid, Tid)> {
         if let Some((eoff, noff, version)) = find_reusable(page, blk, elen, nlen) {
             encode_element(&mut self.buf, level, version.wrapping_add(1), &[heap_tid], Tid::new(blk, noff), q);
             let slot = page.get_mut(noff)?;
@@ -436,7 +427,7 @@ impl<M: Metric> Inserter<M> {
             let slot = page.get_mut(eoff)?;
             slot[..self.buf.len()].copy_from_slice(&self.buf);
             slot[self.buf.len()..].fill(0);
-            return Some(Tid::new(blk, eoff));
+            return Some((Tid::new(blk, eoff), Tid::new(blk, noff)));
         }
         if room(page) < both {
             return None;
@@ -446,7 +437,7 @@ impl<M: Metric> Inserter<M> {
         let got_e = page.alloc(&self.buf)?;
         let got_n = page.alloc(nb)?;
         debug_assert_eq!((got_e, got_n), (eoff, eoff + 1));
-        Some(Tid::new(blk, got_e))
+        Some((Tid::new(blk, got_e), Tid::new(blk, got_n)))
     }
 }
 

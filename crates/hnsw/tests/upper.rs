@@ -82,15 +82,7 @@ fn a_stale_copy_after_vacuum_and_reinserts_still_gives_correct_results() {
 
     // Delete every other row (vacuum frees their slots), then insert other vectors into them. The
     // entry point stays, so the copy remains in use although much of it now names freed or reused slots.
-    let (entry, _) = meta.entry.unwrap();
-    let entry_row = {
-        let page = rel.read(entry.block);
-        row_of(
-            semvec_hnsw::tuple::ElementRef::parse(page.get(entry.offset).unwrap())
-                .unwrap()
-                .heap_tid(0),
-        )
-    };
+    let entry_row = entry_row(&rel, &meta);
     bulk_delete(&rel, &metric, |t| row_of(t) % 2 == 1 && row_of(t) != entry_row).unwrap();
     let fresh = clustered(N / 2, 24, 12, 99);
     let mut ins = Inserter::with_seed(metric, 3);
@@ -101,20 +93,8 @@ fn a_stale_copy_after_vacuum_and_reinserts_still_gives_correct_results() {
     rows.extend(fresh.iter().cloned());
     let live = |i: usize| i >= N || i.is_multiple_of(2) || i == entry_row;
 
-    let new_meta = read_meta(&rel).unwrap();
-    let upper = upper.unwrap();
-    assert_eq!(new_meta.entry, meta.entry, "same entry point");
-    let upper = Some(upper);
-
-    let stale_copy = run_checked(&rel, &rows, &queries, live, upper);
-    let no_copy = run_checked(&rel, &rows, &queries, live, None);
-    eprintln!("after vacuum and reinserts: recall {stale_copy:.3} with the stale copy, {no_copy:.3} without");
-    // The two differ only in where layer 0 starts; with m = 4 either start
-    // varies by about +-0.02 from one (parallel, unordered) build to the next.
-    assert!(
-        stale_copy >= no_copy - 0.04,
-        "recall with a stale copy {stale_copy}, without {no_copy}"
-    );
+    assert_eq!(read_meta(&rel).unwrap().entry, meta.entry, "same entry point");
+    stale_copy_recall_holds("after vacuum and reinserts", &rel, &rows, &queries, live, upper.unwrap());
 }
 
 /// Vacuum without reinserts: the copy's descent may end on an element vacuum marked deleted (its
@@ -127,22 +107,39 @@ fn a_stale_copy_after_vacuum_alone_never_starts_from_a_deleted_element() {
     let rel = build_index(&data, &metric, 4, 32);
     let meta = read_meta(&rel).unwrap();
     let upper = UpperLayers::build(&rel, &meta, usize::MAX).map(Arc::new).unwrap();
-    let (entry, _) = meta.entry.unwrap();
-    let entry_row = {
-        let page = rel.read(entry.block);
-        row_of(
-            semvec_hnsw::tuple::ElementRef::parse(page.get(entry.offset).unwrap())
-                .unwrap()
-                .heap_tid(0),
-        )
-    };
+    let entry_row = entry_row(&rel, &meta);
     // Every row but every fifth and the entry point's.
     bulk_delete(&rel, &metric, |t| !row_of(t).is_multiple_of(5) && row_of(t) != entry_row).unwrap();
     assert_eq!(read_meta(&rel).unwrap().entry, meta.entry, "same entry point");
     let live = |i: usize| i.is_multiple_of(5) || i == entry_row;
-    let stale_copy = run_checked(&rel, &data, &queries, live, Some(upper));
-    let no_copy = run_checked(&rel, &data, &queries, live, None);
-    eprintln!("after vacuum: recall {stale_copy:.3} with the stale copy, {no_copy:.3} without");
+    stale_copy_recall_holds("after vacuum", &rel, &data, &queries, live, upper);
+}
+
+/// The row of the entry point's element.
+fn entry_row(rel: &MemRelation, meta: &semvec_hnsw::Meta) -> usize {
+    let (entry, _) = meta.entry.unwrap();
+    let page = rel.read(entry.block);
+    row_of(
+        semvec_hnsw::tuple::ElementRef::parse(page.get(entry.offset).unwrap())
+            .unwrap()
+            .heap_tid(0),
+    )
+}
+
+/// Scans through the stale copy `upper` find as much as scans through the pages.
+fn stale_copy_recall_holds(
+    what: &str,
+    rel: &MemRelation,
+    rows: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    live: impl Fn(usize) -> bool + Copy,
+    upper: Arc<UpperLayers>,
+) {
+    let stale_copy = run_checked(rel, rows, queries, live, Some(upper));
+    let no_copy = run_checked(rel, rows, queries, live, None);
+    eprintln!("{what}: recall {stale_copy:.3} with the stale copy, {no_copy:.3} without");
+    // The two differ only in where layer 0 starts; with m = 4 either start
+    // varies by about +-0.02 from one (parallel, unordered) build to the next.
     assert!(
         stale_copy >= no_copy - 0.04,
         "recall with a stale copy {stale_copy}, without {no_copy}"

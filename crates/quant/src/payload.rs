@@ -92,14 +92,10 @@ fn slack(metric: Metric, dims: usize, qn: f64, xn: f64) -> f32 {
 }
 
 impl PayloadMetric for Sq8Payloads {
+    /// Code to code: the estimate; query to code (either order): the lower bound.
     #[inline]
     fn distance(&self, a: &[u8], b: &[u8]) -> f32 {
-        if a.len() == b.len() {
-            let dims = a.len() - crate::sq8::HEADER;
-            return Sq8::new(dims).estimate_codes(a, b, self.metric).dist;
-        }
-        let (q, code) = if a.len() > b.len() { (a, b) } else { (b, a) };
-        self.estimate(q, code).lower()
+        self.distance_with_key(a, b).1
     }
 
     /// A search walks the graph by the estimate (its error is ~25x smaller than its bound) and
@@ -107,7 +103,8 @@ impl PayloadMetric for Sq8Payloads {
     #[inline]
     fn distance_with_key(&self, q: &[u8], p: &[u8]) -> (f32, f32) {
         if q.len() == p.len() {
-            let d = self.distance(q, p);
+            let dims = q.len() - crate::sq8::HEADER;
+            let d = Sq8::new(dims).estimate_codes(q, p, self.metric).dist;
             return (d, d);
         }
         let (q, code) = if q.len() > p.len() { (q, p) } else { (p, q) };

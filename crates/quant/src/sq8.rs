@@ -98,13 +98,14 @@ struct Header {
 
 impl Header {
     fn read(code: &[u8]) -> Header {
+        let [lo, step, norm, xhat_norm_sq, err_norm, xhat_dot_err] = Sq8::header_fields(code).map(|x| x as f64);
         Header {
-            lo: read_f32(code, 0) as f64,
-            step: read_f32(code, 4) as f64,
-            norm: read_f32(code, 8) as f64,
-            xhat_norm_sq: read_f32(code, 12) as f64,
-            err_norm: read_f32(code, 16) as f64,
-            xhat_dot_err: read_f32(code, 20) as f64,
+            lo,
+            step,
+            norm,
+            xhat_norm_sq,
+            err_norm,
+            xhat_dot_err,
         }
     }
 }
@@ -119,6 +120,12 @@ impl Sq8 {
     /// Bytes per code for `dims` dimensions: 24 header bytes plus one per dimension.
     pub const fn code_len_for(dims: usize) -> usize {
         HEADER + dims
+    }
+
+    /// The six header fields of a code, in layout order (`lo`, `step`, `|x|`, `|x̂|²`, `|e|`,
+    /// `x̂·e`). Panics if `code` is shorter than the header.
+    pub fn header_fields(code: &[u8]) -> [f32; 6] {
+        std::array::from_fn(|i| read_f32(code, 4 * i))
     }
 
     /// The decoded vector `x̂` of a code, appended to `out`.

@@ -175,15 +175,12 @@ fn f16_to_f32(bits: u16) -> f32 {
 fn payload_problem(itype: IndexType, dims: i32, p: &[u8]) -> Option<String> {
     let word = |c: &[u8]| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
     if itype.quant == super::opclass::Quant::Sq8 {
-        // An SQ8 code: six little-endian f32 (grid origin and step, |x|, |x̂|², |e|, x̂·e), then
+        // An SQ8 code: six f32 header fields (grid origin and step, |x|, |x̂|², |e|, x̂·e), then
         // one byte per dimension.
-        let header: Vec<f32> = p[..24.min(p.len())]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        if header.len() < 6 {
+        if p.len() < semvec_quant::Sq8::code_len_for(0) {
             return Some(format!("SQ8 code of {} bytes", p.len()));
         }
+        let header = semvec_quant::Sq8::header_fields(p);
         if let Some(i) = header.iter().position(|x| !x.is_finite()) {
             return Some(format!("SQ8 code header field {i} is {}", header[i]));
         }

@@ -53,7 +53,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         let (m, inline_bytes) = with_index(base.info, |index| {
             let inline = ((*base.info).nkeycolumns > 1 && super::options::key_vectors(index))
                 .then(|| {
-                    let itype = super::opclass::IndexType::of(index);
+                    let itype = super::opclass::IndexType::cached(index);
                     itype.payload_len(crate::compat::index_key_attr(index).atttypmod)
                 })
                 .flatten()
