@@ -14,7 +14,7 @@
 //! 24 u64 element count (exact after build/vacuum, not maintained by insert)
 //! 32 u32 insert page hint            36 u16 vector kind (opaque to this crate)
 //! 38 u16 filter key columns          40 u32 root of the key posting lists (0: none)
-//! 44 u32 reserved
+//! 44 u16 bytes of vector inline in postings    46 u16 VACUUM passes that removed elements (wrapping)
 //! ```
 //!
 //! **Data pages** ([`PAGE_DATA`](crate::page::PAGE_DATA), blocks 1..) hold
@@ -97,6 +97,9 @@ pub struct Meta {
     pub key_root: u32,
     /// Bytes of the vector each posting keeps inline (`key_vectors = on`); 0: TIDs only.
     pub key_vector_len: u16,
+    /// VACUUM passes that removed elements, wrapping (0 in indexes from before it was kept):
+    /// tells a backend's copy of the upper layers ([`crate::UpperLayers`]) that it is stale.
+    pub vacuums: u16,
 }
 
 impl Meta {
@@ -117,6 +120,7 @@ impl Meta {
         b[38..40].copy_from_slice(&self.key_columns.to_le_bytes());
         b[40..44].copy_from_slice(&self.key_root.to_le_bytes());
         b[44..46].copy_from_slice(&self.key_vector_len.to_le_bytes());
+        b[46..48].copy_from_slice(&self.vacuums.to_le_bytes());
         b
     }
 
@@ -136,6 +140,7 @@ impl Meta {
             key_columns: u16_at(b, 38),
             key_root: u32_at(b, 40),
             key_vector_len: u16_at(b, 44),
+            vacuums: u16_at(b, 46),
         })
     }
 }
@@ -384,6 +389,7 @@ mod tests {
             key_columns: 2,
             key_root: 9,
             key_vector_len: 200,
+            vacuums: 65535,
         };
         let b = meta.encode();
         assert_eq!(Meta::decode(&b), Some(meta));

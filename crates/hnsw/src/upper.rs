@@ -47,6 +47,8 @@ struct Layer {
 pub struct UpperLayers {
     entry: (Tid, u8),
     insert_page: u32,
+    /// The meta page's count of VACUUM passes that removed elements.
+    vacuums: u16,
     lowest: u8,
     nodes: Vec<Node>,
     words: Vec<u64>,
@@ -183,6 +185,7 @@ impl UpperLayers {
         Some(UpperLayers {
             entry: (ep, top),
             insert_page: meta.insert_page,
+            vacuums: meta.vacuums,
             lowest,
             nodes: b.nodes,
             words: b.words,
@@ -190,10 +193,15 @@ impl UpperLayers {
         })
     }
 
-    /// Whether the copy was made with the entry point `meta` names, and from
-    /// an index whose insert page has not moved since (no page was added).
+    /// Whether the copy was made with the entry point `meta` names and no VACUUM has run since
+    /// (VACUUM rewrites the upper layers' lists around the elements it removes: a copy from
+    /// before gives correct results but may start layer 0 from a worse element); and whether
+    /// the index's insert page has not moved since (no page was added).
     pub fn matches(&self, meta: &Meta) -> (bool, bool) {
-        (meta.entry == Some(self.entry), meta.insert_page == self.insert_page)
+        (
+            meta.entry == Some(self.entry) && meta.vacuums == self.vacuums,
+            meta.insert_page == self.insert_page,
+        )
     }
 
     /// The entry point (element, level) the copy starts from.

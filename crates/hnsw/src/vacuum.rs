@@ -249,6 +249,7 @@ pub fn bulk_delete_with<R: RelationWrite, M: Metric>(
     write_meta(rel, |m| {
         m.insert_page = m.insert_page.min(first_free);
         m.element_count = live_elements;
+        m.vacuums = m.vacuums.wrapping_add(1);
     });
 
     Ok(stats)

@@ -72,6 +72,7 @@ pub fn init_empty<R: RelationWrite>(rel: &R, opts: &IndexOptions) {
             key_columns: opts.key_columns,
             key_root: if opts.key_columns > 0 { 1 } else { 0 },
             key_vector_len: opts.inline_len(),
+            vacuums: 0,
         },
     );
     if opts.key_columns > 0 {
@@ -251,6 +252,7 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
             // The posting lists follow the data pages.
             key_root: if opts.key_columns > 0 { last_page + 1 } else { 0 },
             key_vector_len: opts.inline_len(),
+            vacuums: 0,
         },
     );
 

@@ -8,6 +8,7 @@ use semvec_hnsw::*;
 use std::sync::Arc;
 
 const N: usize = 6000;
+const EF_SEARCH: usize = 40;
 
 fn data() -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     // m = 4 gives several upper layers even for a small table.
@@ -110,7 +111,11 @@ fn a_stale_copy_after_vacuum_alone_never_starts_from_a_deleted_element() {
     let entry_row = entry_row(&rel, &meta);
     // Every row but every fifth and the entry point's.
     bulk_delete(&rel, &metric, |t| !row_of(t).is_multiple_of(5) && row_of(t) != entry_row).unwrap();
-    assert_eq!(read_meta(&rel).unwrap().entry, meta.entry, "same entry point");
+    let after = read_meta(&rel).unwrap();
+    assert_eq!(after.entry, meta.entry, "same entry point");
+    // The copy says it is stale (a scan makes a new one), yet one still in use stays correct.
+    assert_eq!(upper.matches(&meta), (true, true));
+    assert!(!upper.matches(&after).0, "a copy from before VACUUM must not match after it");
     let live = |i: usize| i.is_multiple_of(5) || i == entry_row;
     stale_copy_recall_holds("after vacuum", &rel, &data, &queries, live, upper);
 }
@@ -138,10 +143,12 @@ fn stale_copy_recall_holds(
     let stale_copy = run_checked(rel, rows, queries, live, Some(upper));
     let no_copy = run_checked(rel, rows, queries, live, None);
     eprintln!("{what}: recall {stale_copy:.3} with the stale copy, {no_copy:.3} without");
-    // The two differ only in where layer 0 starts; with m = 4 either start
-    // varies by about +-0.02 from one (parallel, unordered) build to the next.
+    // The two differ only in where layer 0 starts. With m = 4 the gap varies from one
+    // (parallel, unordered) build to the next: -0.02..+0.02 in 16 local runs, -0.056 once in CI.
+    // A dead-end start is caught exactly by `run_checked` (every query returns ef_search rows);
+    // this bound catches starts that are wrong more broadly.
     assert!(
-        stale_copy >= no_copy - 0.04,
+        stale_copy >= no_copy - 0.10,
         "recall with a stale copy {stale_copy}, without {no_copy}"
     );
 }
@@ -158,7 +165,7 @@ fn run_checked(
     let mut s = Searcher::new(
         metric,
         SearchOptions {
-            ef_search: 40,
+            ef_search: EF_SEARCH,
             ..Default::default()
         },
     );
@@ -174,6 +181,9 @@ fn run_checked(
             got.push((row, d));
         }
         assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "results out of order");
+        // At least a fifth of the rows are live and layer 0 stays connected: a scan that
+        // starts well fills its ef_search candidates.
+        assert_eq!(got.len(), EF_SEARCH, "rows returned by a scan");
         let truth = brute_force(&metric, rows, q, 10, live);
         hits += truth.iter().filter(|t| got.iter().take(10).any(|g| g.0 == **t)).count();
     }
