@@ -137,7 +137,7 @@ pub fn vacuum_checkpoint() {
 ///
 /// # Safety
 /// `index` is an open index relation with one key column.
-pub unsafe fn build_dims(index: pg_sys::Relation, am: &str, max_dims: i32) -> u32 {
+pub unsafe fn build_dims(index: pg_sys::Relation, am: &str, max_dims: i32, hint: Option<&str>) -> u32 {
     let dims = unsafe { crate::compat::index_key_attr(index).atttypmod };
     if dims < 0 {
         raise(INVALID_PARAMETER_VALUE, "column does not have dimensions", None, None);
@@ -147,7 +147,7 @@ pub unsafe fn build_dims(index: pg_sys::Relation, am: &str, max_dims: i32) -> u3
             PROGRAM_LIMIT_EXCEEDED,
             format!("column cannot have more than {max_dims} dimensions for {am} index"),
             None,
-            None,
+            hint.map(str::to_string),
         );
     }
     dims as u32

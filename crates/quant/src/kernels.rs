@@ -209,6 +209,16 @@ dispatched!(
     fn dot_u8_u8 / dot_u8_u8_portable / dot_u8_u8_avx2 / dot_u8_u8_avx2_impl / dot_u8_u8_avx512_impl(a: &[u8], b: &[u8]) -> (u32, u32, u32) = dot_u8_u8_body
 );
 dispatched!(
+    /// Σ q_i c_i with 4-bit codes packed two per byte (dimension `2k` in the low nibble of byte
+    /// `k`, `2k + 1` in its high nibble): SQ4's inner loop. `c` has `q.len().div_ceil(2)` bytes.
+    fn dot_f32_u4 / dot_f32_u4_portable / dot_f32_u4_avx2 / dot_f32_u4_avx2_impl / dot_f32_u4_avx512_impl(q: &[f32], c: &[u8]) -> f32 = dot_f32_u4_body
+);
+dispatched!(
+    /// (Σ a_i b_i, Σ a_i, Σ b_i) of packed 4-bit codes (as [`dot_f32_u4`] packs them; a padding
+    /// nibble must be 0), exact.
+    fn dot_u4_u4 / dot_u4_u4_portable / dot_u4_u4_avx2 / dot_u4_u4_avx2_impl / dot_u4_u4_avx512_impl(a: &[u8], b: &[u8]) -> (u32, u32, u32) = dot_u4_u4_body
+);
+dispatched!(
     /// Σ s_i u_i with s_i = +1 where bit i of `bits` is set, else -1.
     fn signed_sum / signed_sum_portable / signed_sum_avx2 / signed_sum_avx2_impl / signed_sum_avx512_impl(bits: &[u8], u: &[f32]) -> f32 = signed_sum_body
 );
@@ -294,6 +304,58 @@ fn dot_u8_u8_body(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
     out
 }
 
+/// Bytes per chunk of the 4-bit kernels: two dimensions each, `LANES` accumulators.
+const U4_CHUNK: usize = LANES / 2;
+
+#[inline(always)]
+fn dot_f32_u4_body(q: &[f32], c: &[u8]) -> f32 {
+    assert_eq!(q.len().div_ceil(2), c.len());
+    let full = q.len() / LANES;
+    let mut acc = [0f32; LANES];
+    for (qa, ca) in q.as_chunks::<LANES>().0.iter().zip(c.as_chunks::<U4_CHUNK>().0) {
+        for j in 0..U4_CHUNK {
+            acc[2 * j] += qa[2 * j] * (ca[j] & 15) as f32;
+            acc[2 * j + 1] += qa[2 * j + 1] * (ca[j] >> 4) as f32;
+        }
+    }
+    let tail: f32 = q[full * LANES..]
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| x * nibble(&c[full * U4_CHUNK..], i) as f32)
+        .sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn dot_u4_u4_body(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
+    assert_eq!(a.len(), b.len());
+    let (ac, at) = a.as_chunks::<LANES>();
+    let (bc, bt) = b.as_chunks::<LANES>();
+    let (mut d, mut sa, mut sb) = ([0u32; LANES], [0u32; LANES], [0u32; LANES]);
+    for (x, y) in ac.iter().zip(bc) {
+        for j in 0..LANES {
+            let (xl, xh, yl, yh) = ((x[j] & 15) as u32, (x[j] >> 4) as u32, (y[j] & 15) as u32, (y[j] >> 4) as u32);
+            d[j] += xl * yl + xh * yh;
+            sa[j] += xl + xh;
+            sb[j] += yl + yh;
+        }
+    }
+    let mut out = (d.iter().sum::<u32>(), sa.iter().sum::<u32>(), sb.iter().sum::<u32>());
+    for (&x, &y) in at.iter().zip(bt) {
+        let (xl, xh, yl, yh) = ((x & 15) as u32, (x >> 4) as u32, (y & 15) as u32, (y >> 4) as u32);
+        out.0 += xl * yl + xh * yh;
+        out.1 += xl + xh;
+        out.2 += yl + yh;
+    }
+    out
+}
+
+/// The `i`-th 4-bit code of a packed code.
+#[inline(always)]
+pub fn nibble(c: &[u8], i: usize) -> u8 {
+    (c[i / 2] >> (4 * (i % 2))) & 15
+}
+
 /// Eight ±1 signs per byte value: `SIGNS[b][j] = +1` iff bit `j` of `b` is set.
 static SIGNS: [[f32; 8]; 256] = {
     let mut t = [[0f32; 8]; 256];
@@ -377,6 +439,22 @@ pub mod scalar {
     pub fn dot_u8_u8(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
         a.iter().zip(b).fold((0, 0, 0), |(d, sa, sb), (&x, &y)| {
             (d + x as u32 * y as u32, sa + x as u32, sb + y as u32)
+        })
+    }
+
+    /// The `i`-th of packed 4-bit codes.
+    fn nibble(c: &[u8], i: usize) -> u32 {
+        (c[i / 2] as u32 >> (4 * (i % 2))) & 15
+    }
+
+    pub fn dot_f32_u4(q: &[f32], c: &[u8]) -> f64 {
+        q.iter().enumerate().map(|(i, &x)| x as f64 * nibble(c, i) as f64).sum()
+    }
+
+    pub fn dot_u4_u4(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
+        (0..a.len() * 2).fold((0, 0, 0), |(d, sa, sb), i| {
+            let (x, y) = (nibble(a, i), nibble(b, i));
+            (d + x * y, sa + x, sb + y)
         })
     }
 

@@ -4,8 +4,8 @@
 //! An index with `quantization = 'sq8'` stores each vector's SQ8 code as its
 //! payload and searches with a *prepared query* payload
 //! ([`prepared_query`]): `sum | |q|² | |q|` (three `f64`) then the query's
-//! `dims` native-endian `f32`, 24 + 4·dims bytes. A code is 24 + dims bytes, so
-//! the two lengths tell the arguments apart.
+//! `dims` native-endian `f32`, 24 + 4·dims bytes. A code is 24 + dims bytes
+//! (SQ4: 28 + ceil(dims / 2)), so the two lengths tell the arguments apart.
 //!
 //! * query to code: [`PayloadMetric::distance_with_key`] gives the estimate (to walk the graph
 //!   by) and, as the key rows are returned in the order of, a **lower bound** of the exact distance (estimate minus
@@ -43,32 +43,51 @@ pub fn prepared_query(q: &[f32], out: &mut Vec<u8>) {
     }
 }
 
-/// The metric of an index whose payloads are SQ8 codes (see the module docs).
+/// The metric of an index whose payloads are SQ8 (or SQ4) codes (see the module docs).
 /// `metric` is [`Metric::L2Squared`] or [`Metric::NegativeDot`].
 #[derive(Clone, Copy, Debug)]
 pub struct Sq8Payloads {
     metric: Metric,
+    bits: u8,
 }
 
 impl Sq8Payloads {
+    /// Over SQ8 codes.
     pub fn new(metric: Metric) -> Sq8Payloads {
+        Sq8Payloads::with_bits(metric, 8)
+    }
+
+    /// Over codes of `bits` (8: SQ8, 4: SQ4).
+    pub fn with_bits(metric: Metric, bits: u8) -> Sq8Payloads {
         assert!(metric != Metric::Cosine, "cosine indexes store normalised vectors: use NegativeDot");
-        Sq8Payloads { metric }
+        assert!(bits == 8 || bits == 4, "SQ codes have 8 or 4 bits, not {bits}");
+        Sq8Payloads { metric, bits }
+    }
+
+    /// The quantizer of a code (whose length, for SQ8, or header, for SQ4, gives its dimension).
+    fn quantizer(&self, code: &[u8]) -> Sq8 {
+        let dims = if self.bits == 8 {
+            code.len() - crate::sq8::HEADER
+        } else {
+            Sq8::four_bit_dims(code)
+        };
+        Sq8::with_bits(dims, self.bits)
     }
 
     /// Estimate and bound of the exact distance between a prepared query and
     /// a code, with the slack for `f32` summation already in the bound.
     pub fn estimate(&self, query: &[u8], code: &[u8]) -> crate::Estimate {
-        let dims = code.len() - crate::sq8::HEADER;
-        debug_assert_eq!(query.len(), prepared_query_len(dims));
+        let dims = (query.len() - QUERY_HEADER) / 4;
+        let sq = Sq8::with_bits(dims, self.bits);
+        debug_assert_eq!(code.len(), sq.code_len());
         let f = |at: usize| f64::from_ne_bytes(query[at..at + 8].try_into().unwrap());
         let (sum, norm_sq, norm) = (f(0), f(8), f(16));
         let values = &query[QUERY_HEADER..];
         let mut e = match unsafe { values.align_to::<f32>() } {
-            ([], q, []) => Sq8::new(dims).estimate_parts(q, sum, norm_sq, norm, self.metric, code),
+            ([], q, []) => sq.estimate_parts(q, sum, norm_sq, norm, self.metric, code),
             _ => {
                 let q: Vec<f32> = values.chunks_exact(4).map(|b| f32::from_ne_bytes(b.try_into().unwrap())).collect();
-                Sq8::new(dims).estimate_parts(&q, sum, norm_sq, norm, self.metric, code)
+                sq.estimate_parts(&q, sum, norm_sq, norm, self.metric, code)
             }
         };
         e.bound += slack(self.metric, dims, norm, read_f32(code, 8) as f64);
@@ -103,8 +122,7 @@ impl PayloadMetric for Sq8Payloads {
     #[inline]
     fn distance_with_key(&self, q: &[u8], p: &[u8]) -> (f32, f32) {
         if q.len() == p.len() {
-            let dims = q.len() - crate::sq8::HEADER;
-            let d = Sq8::new(dims).estimate_codes(q, p, self.metric).dist;
+            let d = self.quantizer(q).estimate_codes(q, p, self.metric).dist;
             return (d, d);
         }
         let (q, code) = if q.len() > p.len() { (q, p) } else { (p, q) };

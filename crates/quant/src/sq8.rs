@@ -1,4 +1,6 @@
-//! SQ8: 8-bit scalar quantization with a per-vector scale and offset.
+//! SQ8: 8-bit scalar quantization with a per-vector scale and offset, and its
+//! 4-bit variant SQ4 (the same scheme with 15 steps, for vectors whose SQ8 code
+//! does not fit a page: up to 16,000 dimensions).
 //!
 //! # Scheme
 //!
@@ -22,7 +24,7 @@
 //! cover. The bound below is computed from each vector's actual rounding
 //! error, so it is honest either way.
 //!
-//! # Code layout (`24 + dims` bytes, little-endian `f32`s, no alignment needed)
+//! # Code layout (SQ8: `24 + dims` bytes, little-endian `f32`s, no alignment needed)
 //!
 //! | bytes    | field          | meaning                                   |
 //! |----------|----------------|-------------------------------------------|
@@ -33,6 +35,12 @@
 //! | 16..20   | `err_norm`     | `|e|`, `e = x - x̂`, rounded up            |
 //! | 20..24   | `xhat_dot_err` | `x̂·e`                                     |
 //! | 24..     | `c_i`          | one byte per dimension                    |
+//!
+//! SQ4 (`28 + ceil(dims / 2)` bytes): the same six fields with `step = (max x - min x) / 15`,
+//! then `dims` as a little-endian `u32` (a code-to-code estimate needs it: the last byte may
+//! hold one code), then two codes per byte, dimension `2k` in the low nibble of byte `k`, an odd
+//! dimension count's padding nibble 0. The bounds below hold unchanged: they use each vector's
+//! stored rounding error, which is about 17x larger than SQ8's.
 //!
 //! # Estimates and bounds
 //!
@@ -64,16 +72,19 @@
 //! error `x̂a·eb + ea·x̂b + ea·eb`, bounded by
 //! `|x̂a| |eb| + |ea| |x̂b| + |ea| |eb|`.
 
-use crate::kernels::{dot_f32_u8, dot_u8_u8};
+use crate::kernels::{dot_f32_u4, dot_f32_u8, dot_u4_u4, dot_u8_u8};
 use crate::{read_f32, Estimate, Metric, Quantizer};
 
 pub(crate) const HEADER: usize = 24;
+/// SQ4's header: SQ8's and the dimension count.
+pub(crate) const HEADER4: usize = 28;
 
-/// 8-bit scalar quantizer for vectors of one dimension (see the module docs
-/// for the scheme, the code layout and the bounds).
+/// Scalar quantizer for vectors of one dimension, 8 bits per dimension ([`Sq8::new`]) or 4
+/// ([`Sq8::four_bit`]); see the module docs for the scheme, the code layouts and the bounds.
 #[derive(Clone, Debug)]
 pub struct Sq8 {
     dims: usize,
+    bits: u8,
 }
 
 /// A query prepared for SQ8 estimates of one metric.
@@ -111,15 +122,60 @@ impl Header {
 }
 
 impl Sq8 {
-    /// A quantizer for `dims`-dimensional vectors, `1..=MAX_DIMS`.
+    /// An 8-bit quantizer for `dims`-dimensional vectors, `1..=MAX_DIMS`.
     pub fn new(dims: usize) -> Sq8 {
-        assert!((1..=crate::MAX_DIMS).contains(&dims), "SQ8 dimension {dims} out of range");
-        Sq8 { dims }
+        Sq8::with_bits(dims, 8)
     }
 
-    /// Bytes per code for `dims` dimensions: 24 header bytes plus one per dimension.
+    /// A 4-bit (SQ4) quantizer for `dims`-dimensional vectors, `1..=MAX_DIMS`.
+    pub fn four_bit(dims: usize) -> Sq8 {
+        Sq8::with_bits(dims, 4)
+    }
+
+    /// A quantizer of `bits` (8 or 4) per dimension.
+    pub fn with_bits(dims: usize, bits: u8) -> Sq8 {
+        assert!((1..=crate::MAX_DIMS).contains(&dims), "SQ dimension {dims} out of range");
+        assert!(bits == 8 || bits == 4, "SQ codes have 8 or 4 bits, not {bits}");
+        Sq8 { dims, bits }
+    }
+
+    /// Bits per dimension, 8 or 4.
+    pub fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// Bytes per 8-bit code for `dims` dimensions: 24 header bytes plus one per dimension.
     pub const fn code_len_for(dims: usize) -> usize {
-        HEADER + dims
+        Sq8::code_len_bits(dims, 8)
+    }
+
+    /// Bytes per code of `bits` (8 or 4) for `dims` dimensions.
+    pub const fn code_len_bits(dims: usize, bits: u8) -> usize {
+        if bits == 8 {
+            HEADER + dims
+        } else {
+            HEADER4 + dims.div_ceil(2)
+        }
+    }
+
+    /// The dimension count an SQ4 code records.
+    pub fn four_bit_dims(code: &[u8]) -> usize {
+        u32::from_le_bytes(code[HEADER..HEADER4].try_into().unwrap()) as usize
+    }
+
+    /// The packed codes after the header.
+    fn body<'a>(&self, code: &'a [u8]) -> &'a [u8] {
+        let start = if self.bits == 8 { HEADER } else { HEADER4 };
+        &code[start..Sq8::code_len_bits(self.dims, self.bits)]
+    }
+
+    /// The `i`-th dimension's code in `body`.
+    fn code_at(&self, body: &[u8], i: usize) -> u8 {
+        if self.bits == 8 {
+            body[i]
+        } else {
+            crate::kernels::nibble(body, i)
+        }
     }
 
     /// The six header fields of a code, in layout order (`lo`, `step`, `|x|`, `|x̂|²`, `|e|`,
@@ -131,14 +187,19 @@ impl Sq8 {
     /// The decoded vector `x̂` of a code, appended to `out`.
     pub fn decode(&self, code: &[u8], out: &mut Vec<f32>) {
         let h = Header::read(code);
-        out.extend(code[HEADER..HEADER + self.dims].iter().map(|&c| (h.lo + h.step * c as f64) as f32));
+        let body = self.body(code);
+        out.extend((0..self.dims).map(|i| (h.lo + h.step * self.code_at(body, i) as f64) as f32));
     }
 
     /// [`Quantizer::estimate`] from a query's parts (`Σq`, `|q|²`, `|q|`), as a
     /// prepared query payload keeps them.
     pub(crate) fn estimate_parts(&self, q: &[f32], sum: f64, norm_sq: f64, norm: f64, metric: Metric, code: &[u8]) -> Estimate {
         let h = Header::read(code);
-        let qc = dot_f32_u8(q, &code[HEADER..HEADER + self.dims]) as f64;
+        let qc = if self.bits == 8 {
+            dot_f32_u8(q, self.body(code))
+        } else {
+            dot_f32_u4(q, self.body(code))
+        } as f64;
         let q_xhat = h.lo * sum + h.step * qc;
         let qx_dist_sq = (norm_sq - 2.0 * q_xhat + h.xhat_norm_sq).max(0.0);
         let (ip, bound) = if qx_dist_sq < norm_sq {
@@ -180,25 +241,34 @@ impl Quantizer for Sq8 {
     }
 
     fn code_len(&self) -> usize {
-        Sq8::code_len_for(self.dims)
+        Sq8::code_len_bits(self.dims, self.bits)
     }
 
     fn encode(&self, v: &[f32], out: &mut Vec<u8>) {
-        assert_eq!(v.len(), self.dims, "SQ8 encode: vector of the wrong dimension");
+        assert_eq!(v.len(), self.dims, "SQ encode: vector of the wrong dimension");
         let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
         let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let step = (hi - lo) / 255.0;
+        let levels = ((1u32 << self.bits) - 1) as f32;
+        let step = (hi - lo) / levels;
         let (lo64, step64) = (lo as f64, step as f64);
         let start = out.len();
-        out.resize(start + HEADER, 0);
+        out.resize(start + self.code_len(), 0);
+        let body = start + if self.bits == 8 { HEADER } else { HEADER4 };
+        if self.bits == 4 {
+            out[start + HEADER..body].copy_from_slice(&(self.dims as u32).to_le_bytes());
+        }
         let (mut norm_sq, mut xhat_sq, mut err_sq, mut xhat_err) = (0f64, 0f64, 0f64, 0f64);
-        for &x in v {
+        for (i, &x) in v.iter().enumerate() {
             let c = if step > 0.0 {
-                ((x - lo) / step).round().clamp(0.0, 255.0) as u8
+                ((x - lo) / step).round().clamp(0.0, levels) as u8
             } else {
                 0
             };
-            out.push(c);
+            if self.bits == 8 {
+                out[body + i] = c;
+            } else {
+                out[body + i / 2] |= c << (4 * (i % 2));
+            }
             let x = x as f64;
             let xhat = lo64 + step64 * c as f64;
             let e = x - xhat;
@@ -234,7 +304,11 @@ impl Quantizer for Sq8 {
 
     fn estimate_codes(&self, a: &[u8], b: &[u8], metric: Metric) -> Estimate {
         let (ha, hb) = (Header::read(a), Header::read(b));
-        let (cc, sa, sb) = dot_u8_u8(&a[HEADER..HEADER + self.dims], &b[HEADER..HEADER + self.dims]);
+        let (cc, sa, sb) = if self.bits == 8 {
+            dot_u8_u8(self.body(a), self.body(b))
+        } else {
+            dot_u4_u4(self.body(a), self.body(b))
+        };
         let ip =
             self.dims as f64 * ha.lo * hb.lo + ha.lo * hb.step * sb as f64 + hb.lo * ha.step * sa as f64 + ha.step * hb.step * cc as f64;
         let (xa, xb) = (ha.xhat_norm_sq.max(0.0).sqrt(), hb.xhat_norm_sq.max(0.0).sqrt());

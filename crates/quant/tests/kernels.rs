@@ -39,6 +39,34 @@ proptest! {
     }
 
     #[test]
+    fn dot_f32_u4_matches_the_reference(n in 0usize..300, seed: u64) {
+        let mut rng = Rng::new(seed);
+        let q = rng.gaussian(n);
+        let mut c = bytes(&mut rng, n.div_ceil(2));
+        if n % 2 == 1 {
+            // A padding nibble is 0 in a code; the kernel must not read it either way.
+            *c.last_mut().unwrap() |= 0xF0;
+        }
+        let want = scalar::dot_f32_u4(&q, &c);
+        let scale: f64 = q.iter().map(|&x| x.abs() as f64 * 15.0).sum::<f64>() + 1.0;
+        for got in [Some(kernels::dot_f32_u4(&q, &c)), Some(kernels::dot_f32_u4_portable(&q, &c)), kernels::dot_f32_u4_avx2(&q, &c)]
+            .into_iter()
+            .flatten() {
+            prop_assert!((got as f64 - want).abs() <= 1e-5 * scale, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn dot_u4_u4_matches_the_reference(n in 0usize..300, seed: u64) {
+        let mut rng = Rng::new(seed);
+        let (a, b) = (bytes(&mut rng, n), bytes(&mut rng, n));
+        let want = scalar::dot_u4_u4(&a, &b);
+        prop_assert_eq!(kernels::dot_u4_u4(&a, &b), want);
+        prop_assert_eq!(kernels::dot_u4_u4_portable(&a, &b), want);
+        prop_assert!(kernels::dot_u4_u4_avx2(&a, &b).is_none_or(|got| got == want));
+    }
+
+    #[test]
     fn signed_sum_matches_the_reference(n in 1usize..300, seed: u64) {
         let mut rng = Rng::new(seed);
         let (bits, u) = (bytes(&mut rng, n.div_ceil(8)), rng.gaussian(n));

@@ -16,9 +16,9 @@ fn sql_f32(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
-fn payloads(v: &[f32]) -> Vec<u8> {
+fn payloads(v: &[f32], bits: u8) -> Vec<u8> {
     let mut c = Vec::new();
-    Sq8::new(v.len()).encode(v, &mut c);
+    Sq8::with_bits(v.len(), bits).encode(v, &mut c);
     c
 }
 
@@ -56,11 +56,13 @@ proptest! {
     #[test]
     fn query_to_code_is_a_lower_bound_of_the_f32_and_f64_exact_distance(
         seed in any::<u64>(), dims in 1usize..1600, shape in 0usize..4, scale_exp in -6i32..6, near in any::<bool>(), l2 in any::<bool>(),
+        four_bit in any::<bool>(),
     ) {
+        let bits = if four_bit { 4 } else { 8 };
         let mut rng = Rng::new(seed);
         let scale = 2f32.powi(scale_exp);
         let metric = if l2 { Metric::L2Squared } else { Metric::NegativeDot };
-        let m = Sq8Payloads::new(metric);
+        let m = Sq8Payloads::with_bits(metric, bits);
         let x = vector(&mut rng, dims, shape, scale);
         // A query near x (its nearest neighbours are where bounds are tight) or independent.
         let q: Vec<f32> = if near {
@@ -68,7 +70,7 @@ proptest! {
         } else {
             vector(&mut rng, dims, shape, scale)
         };
-        let (code, qp) = (payloads(&x), query(&q));
+        let (code, qp) = (payloads(&x, bits), query(&q));
         let lb = m.distance(&qp, &code);
         let lb_other_order = m.distance(&code, &qp);
         prop_assert_eq!(lb.to_bits(), lb_other_order.to_bits());
@@ -85,14 +87,21 @@ proptest! {
 #[test]
 fn code_to_code_is_the_estimate_and_symmetric() {
     let mut rng = Rng::new(3);
-    let m = Sq8Payloads::new(Metric::L2Squared);
-    for _ in 0..100 {
-        let (a, b) = (rng.gaussian(384), rng.gaussian(384));
-        let (ca, cb) = (payloads(&a), payloads(&b));
-        let d = m.distance(&ca, &cb);
-        let exact = semvec_quant::exact_distance(Metric::L2Squared, &a, &b);
-        assert!(((d as f64) - exact).abs() <= 0.02 * exact, "{d} vs {exact}");
-        assert_eq!(d.to_bits(), m.distance(&cb, &ca).to_bits());
+    // SQ4's steps are 17x SQ8's; an odd dimension count leaves a padding nibble.
+    for (bits, dims, tolerance) in [(8, 384, 0.02), (4, 384, 0.3), (4, 383, 0.3)] {
+        let m = Sq8Payloads::with_bits(Metric::L2Squared, bits);
+        for _ in 0..100 {
+            let (a, b) = (rng.gaussian(dims), rng.gaussian(dims));
+            let (ca, cb) = (payloads(&a, bits), payloads(&b, bits));
+            let d = m.distance(&ca, &cb);
+            let exact = semvec_quant::exact_distance(Metric::L2Squared, &a, &b);
+            assert!(((d as f64) - exact).abs() <= tolerance * exact, "{bits} bits: {d} vs {exact}");
+            // The dimension count comes from the codes alone (SQ4's header: its length would
+            // count a padding nibble).
+            let sq = Sq8::with_bits(dims, bits);
+            assert_eq!(d.to_bits(), sq.estimate_codes(&ca, &cb, Metric::L2Squared).dist.to_bits());
+            assert_eq!(d.to_bits(), m.distance(&cb, &ca).to_bits());
+        }
     }
 }
 
@@ -102,13 +111,19 @@ fn code_to_code_is_the_estimate_and_symmetric() {
 /// does not (the test fails if the re-ranking is skipped).
 #[test]
 fn lower_bound_order_plus_reranking_gives_exact_order() {
+    for bits in [8, 4] {
+        lower_bound_order_plus_reranking_gives_exact_order_with(bits);
+    }
+}
+
+fn lower_bound_order_plus_reranking_gives_exact_order_with(bits: u8) {
     let mut rng = Rng::new(11);
     let centres: Vec<Vec<f32>> = (0..20).map(|_| rng.gaussian(384)).collect();
     let data: Vec<Vec<f32>> = (0..3000)
         .map(|i| centres[i % 20].iter().map(|&c| c + 0.3 * rng.normal() as f32).collect())
         .collect();
-    let codes: Vec<Vec<u8>> = data.iter().map(|v| payloads(v)).collect();
-    let m = Sq8Payloads::new(Metric::L2Squared);
+    let codes: Vec<Vec<u8>> = data.iter().map(|v| payloads(v, bits)).collect();
+    let m = Sq8Payloads::with_bits(Metric::L2Squared, bits);
     let (mut inversions_without, mut reranked) = (0usize, 0usize);
     for qi in 0..30 {
         let q: Vec<f32> = data[qi * 7].iter().map(|&v| v + 0.1 * rng.normal() as f32).collect();
@@ -146,7 +161,7 @@ fn lower_bound_order_plus_reranking_gives_exact_order() {
         "lower-bound order alone was exact: the test would not see a skipped re-rank"
     );
     eprintln!(
-        "rows re-ranked per query for the top 10: {:.1}; inversions without re-ranking: {inversions_without}",
+        "{bits} bits: rows re-ranked per query for the top 10: {:.1}; inversions without re-ranking: {inversions_without}",
         reranked as f64 / 30.0
     );
 }

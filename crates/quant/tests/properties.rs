@@ -10,6 +10,11 @@ use semvec_quant::{exact_distance, Metric, Quantizer, RaBitQ, Rotation, Sq8};
 const METRICS: [Metric; 3] = [Metric::L2Squared, Metric::NegativeDot, Metric::Cosine];
 
 /// Dimensions from 1 to 2000, plus 3072 now and then.
+/// SQ8 or SQ4.
+fn bits() -> impl Strategy<Value = u8> {
+    prop::sample::select(vec![8u8, 4])
+}
+
 fn dims() -> impl Strategy<Value = usize> {
     prop_oneof![8 => 1usize..2000, 1 => Just(3072usize)]
 }
@@ -41,12 +46,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn sq8_estimate_is_within_its_bound(dims in dims(), seed: u64, shape in 0u8..3, near in any::<bool>()) {
+    fn sq_estimate_is_within_its_bound(dims in dims(), seed: u64, shape in 0u8..3, near in any::<bool>(), bits in bits()) {
         let mut rng = Rng::new(seed);
         let x = vector(&mut rng, dims, shape);
         // Near queries take the other estimator branch (|q - x̂| < |q|).
         let q = if near { perturbed(&mut rng, &x, 0.05) } else { vector(&mut rng, dims, shape / 2) };
-        let sq8 = Sq8::new(dims);
+        let sq8 = Sq8::with_bits(dims, bits);
         let mut code = Vec::new();
         sq8.encode(&x, &mut code);
         prop_assert_eq!(code.len(), sq8.code_len());
@@ -60,10 +65,10 @@ proptest! {
     }
 
     #[test]
-    fn sq8_code_to_code_estimate_is_within_its_bound(dims in dims(), seed: u64, shape in 0u8..3) {
+    fn sq_code_to_code_estimate_is_within_its_bound(dims in dims(), seed: u64, shape in 0u8..3, bits in bits()) {
         let mut rng = Rng::new(seed);
         let (a, b) = (vector(&mut rng, dims, shape), vector(&mut rng, dims, shape));
-        let sq8 = Sq8::new(dims);
+        let sq8 = Sq8::with_bits(dims, bits);
         let (mut ca, mut cb) = (Vec::new(), Vec::new());
         sq8.encode(&a, &mut ca);
         sq8.encode(&b, &mut cb);
@@ -77,18 +82,18 @@ proptest! {
     }
 
     #[test]
-    fn sq8_decode_is_within_half_a_step(dims in 1usize..3100, seed: u64, shape in 0u8..3) {
+    fn sq_decode_is_within_half_a_step(dims in 1usize..3100, seed: u64, shape in 0u8..3, bits in bits()) {
         let mut rng = Rng::new(seed);
         let x = vector(&mut rng, dims, shape);
-        let sq8 = Sq8::new(dims);
+        let sq8 = Sq8::with_bits(dims, bits);
         let mut code = vec![0xAB]; // encode appends
         sq8.encode(&x, &mut code);
-        prop_assert_eq!(code.len(), 1 + 24 + dims);
+        prop_assert_eq!(code.len(), 1 + if bits == 8 { 24 + dims } else { 28 + dims.div_ceil(2) });
         let mut decoded = Vec::new();
         sq8.decode(&code[1..], &mut decoded);
         prop_assert_eq!(decoded.len(), dims);
         let (lo, hi) = x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-        let half_step = (hi - lo) as f64 / 255.0 / 2.0;
+        let half_step = (hi - lo) as f64 / ((1u32 << bits) - 1) as f64 / 2.0;
         for (&a, &b) in x.iter().zip(&decoded) {
             prop_assert!(((a - b) as f64).abs() <= half_step * (1.0 + 1e-4) + 1e-6 * (a.abs() as f64));
         }
@@ -329,20 +334,27 @@ fn rabitq_four_bit_query_estimates_track_the_f32_query() {
 
 #[test]
 fn code_lengths_match_the_documented_table() {
-    for (dims, sq8, rabitq) in [(384, 408, 80), (1536, 1560, 272), (3072, 3096, 528), (16_000, 16_024, 2064)] {
+    for (dims, sq8, sq4, rabitq) in [
+        (384, 408, 220, 80),
+        (1536, 1560, 796, 272),
+        (3072, 3096, 1564, 528),
+        (16_000, 16_024, 8028, 2064),
+    ] {
         assert_eq!(Sq8::new(dims).code_len(), sq8);
+        assert_eq!(Sq8::four_bit(dims).code_len(), sq4);
         assert_eq!(RaBitQ::new(dims, 0).code_len(), rabitq);
     }
     // What fits an 8 KB page next to the page header and a neighbour list is the index's call;
-    // the sizes above are why SQ8 stops at about 8,000 dimensions and RaBitQ reaches 16,000.
+    // the sizes above are why SQ8 stops at about 8,000 dimensions and SQ4 and RaBitQ reach 16,000.
     assert!(Sq8::code_len_for(8000) < 8192 && Sq8::code_len_for(8200) > 8192);
+    assert!(Sq8::code_len_bits(16_000, 4) < 8100);
 }
 
 #[test]
-fn both_quantizers_work_at_16000_dimensions() {
+fn every_quantizer_works_at_16000_dimensions() {
     let dims = semvec_quant::MAX_DIMS;
     let mut rng = Rng::new(16);
-    let (sq8, rq) = (Sq8::new(dims), RaBitQ::new(dims, 16));
+    let (sq8, sq4, rq) = (Sq8::new(dims), Sq8::four_bit(dims), RaBitQ::new(dims, 16));
     let (mut within, n) = (0, 60);
     for i in 0..n {
         let x = rng.gaussian(dims);
@@ -351,17 +363,21 @@ fn both_quantizers_work_at_16000_dimensions() {
         } else {
             rng.gaussian(dims)
         };
-        let (mut cs, mut cr) = (Vec::new(), Vec::new());
+        let (mut cs, mut c4, mut cr) = (Vec::new(), Vec::new(), Vec::new());
         sq8.encode(&x, &mut cs);
+        sq4.encode(&x, &mut c4);
         rq.encode(&x, &mut cr);
-        assert_eq!((cs.len(), cr.len()), (16_024, 2064));
+        assert_eq!((cs.len(), c4.len(), cr.len()), (16_024, 8028, 2064));
         for metric in METRICS {
             let exact = exact_distance(metric, &q, &x);
-            let e = sq8.estimate(&sq8.prepare_query(&q, metric), &cs);
-            assert!(
-                (e.dist as f64 - exact).abs() <= e.bound as f64 + fp_slack(metric, dims, &q, &x),
-                "sq8 {metric:?}"
-            );
+            for (sq, code) in [(&sq8, &cs), (&sq4, &c4)] {
+                let e = sq.estimate(&sq.prepare_query(&q, metric), code);
+                assert!(
+                    (e.dist as f64 - exact).abs() <= e.bound as f64 + fp_slack(metric, dims, &q, &x),
+                    "sq{} {metric:?}",
+                    sq.bits()
+                );
+            }
         }
         let e = rq.estimate(&rq.prepare_query(&q, Metric::Cosine), &cr);
         within += ((e.dist as f64 - exact_distance(Metric::Cosine, &q, &x)).abs() <= e.bound as f64) as usize;

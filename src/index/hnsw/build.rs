@@ -4,7 +4,7 @@
 //! built and written, a NOTICE is raised, and the remaining rows go through the on-disk insert
 //! path. This file only feeds rows, reports progress and polls for cancellation.
 
-use super::opclass::{AnyMetric, IndexType};
+use super::opclass::{AnyMetric, IndexType, Quant};
 use super::{options, PHASE_GRAPH, PHASE_LOAD, PHASE_WRITE};
 use crate::error::{raise, INVALID_PARAMETER_VALUE};
 use crate::index::am::{build_dims, cancel_requested, item_pointer_tid, OrRaiseFor};
@@ -125,7 +125,12 @@ unsafe fn build(
     unsafe {
         let itype = IndexType::of(index);
         itype.check_quantization();
-        let dims = build_dims(index, "hnsw", itype.max_dims());
+        let dims = build_dims(
+            index,
+            "hnsw",
+            itype.max_dims(),
+            (itype.quant == Quant::Sq8).then_some("quantization = 'sq4' indexes up to 16000 dimensions."),
+        );
         let (m, ef) = options::get(index);
         if ef / 2 < m {
             raise(

@@ -174,11 +174,15 @@ fn f16_to_f32(bits: u16) -> f32 {
 /// (stored normalised) of unit norm.
 fn payload_problem(itype: IndexType, dims: i32, p: &[u8]) -> Option<String> {
     let word = |c: &[u8]| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
-    if itype.quant == super::opclass::Quant::Sq8 {
-        // An SQ8 code: six f32 header fields (grid origin and step, |x|, |x̂|², |e|, x̂·e), then
-        // one byte per dimension.
-        if p.len() < semvec_quant::Sq8::code_len_for(0) {
-            return Some(format!("SQ8 code of {} bytes", p.len()));
+    if let Some(bits) = itype.quant.bits() {
+        // An SQ8/SQ4 code: six f32 header fields (grid origin and step, |x|, |x̂|², |e|, x̂·e),
+        // (SQ4: the dimension count), then the codes.
+        // (The caller checked its length.)
+        if p.len() < semvec_quant::Sq8::code_len_bits(0, bits) {
+            return Some(format!("SQ{bits} code of {} bytes", p.len()));
+        }
+        if bits == 4 && semvec_quant::Sq8::four_bit_dims(p) != dims as usize {
+            return Some(format!("SQ4 code of {} dimensions", semvec_quant::Sq8::four_bit_dims(p)));
         }
         let header = semvec_quant::Sq8::header_fields(p);
         if let Some(i) = header.iter().position(|x| !x.is_finite()) {

@@ -71,7 +71,8 @@ pub enum AnyMetric {
     SparseL2(metric::SparseL2Squared),
     SparseIp(metric::SparseNegativeDot),
     SparseL1(metric::SparseL1),
-    /// `quantization = 'sq8'`: payloads are SQ8 codes, queries prepared (`semvec_quant::payload`).
+    /// `quantization = 'sq8'` or `'sq4'`: payloads are SQ8/SQ4 codes, queries prepared
+    /// (`semvec_quant::payload`).
     Sq8(semvec_quant::Sq8Payloads),
     /// The metric of an index with filter keys: the inner one on the payloads' vectors.
     Keyed(Box<AnyMetric>),
@@ -140,20 +141,49 @@ pub enum Quant {
     /// An SQ8 code (8 bits per dimension, deterministic error bounds); the executor re-ranks rows
     /// by their exact distance (the scan returns lower bounds, `xs_recheckorderby`).
     Sq8 = 1,
+    /// An SQ4 code (4 bits per dimension, the same scheme and bounds with 15 steps), for up to
+    /// 16,000 dimensions; re-ranked as SQ8.
+    Sq4 = 2,
 }
 
 impl Quant {
     pub fn from_meta(vector_kind: u16) -> Quant {
         match vector_kind >> 8 {
             1 => Quant::Sq8,
+            2 => Quant::Sq4,
             _ => Quant::None,
         }
+    }
+
+    /// Bits per dimension of a code; `None` for the vector itself.
+    pub fn bits(self) -> Option<u8> {
+        match self {
+            Quant::None => None,
+            Quant::Sq8 => Some(8),
+            Quant::Sq4 => Some(4),
+        }
+    }
+
+    /// The quantizer of `dims`-dimensional vectors.
+    fn quantizer(self, dims: usize) -> Option<semvec_quant::Sq8> {
+        self.bits().map(|b| semvec_quant::Sq8::with_bits(dims, b))
     }
 }
 
 /// Largest `vector`/`halfvec` dimension a `quantization = 'sq8'` index takes: its code (24 bytes
 /// and one per dimension) fits an element tuple with room for filter keys.
 pub const SQ8_MAX_DIMS: i32 = (semvec_hnsw::MAX_PAYLOAD - 24 - 256) as i32;
+
+/// Largest dimension a `quantization = 'sq4'` index takes: pgvector's `vector` limit, 16,000 (its
+/// code, 28 bytes and one per two dimensions, leaves 44 bytes of the element tuple for filter keys).
+pub const SQ4_MAX_DIMS: i32 = {
+    let fit = (semvec_hnsw::MAX_PAYLOAD - 28 - 40) * 2;
+    if fit < 16_000 {
+        fit as i32
+    } else {
+        16_000
+    }
+};
 
 /// Everything the callbacks need to turn datums into payloads and compare them.
 #[derive(Clone, Copy, Debug)]
@@ -222,7 +252,7 @@ impl IndexType {
     pub fn payload_len(&self, dims: i32) -> Option<usize> {
         match self.quant {
             Quant::None => self.kind.payload_len(dims),
-            Quant::Sq8 => (dims >= 1).then(|| semvec_quant::Sq8::code_len_for(dims as usize)),
+            Quant::Sq8 | Quant::Sq4 => (dims >= 1).then(|| semvec_quant::Sq8::code_len_bits(dims as usize, self.quant.bits().unwrap())),
         }
     }
 
@@ -231,6 +261,7 @@ impl IndexType {
         match self.quant {
             Quant::None => self.kind.max_dims(),
             Quant::Sq8 => SQ8_MAX_DIMS,
+            Quant::Sq4 => SQ4_MAX_DIMS,
         }
     }
 
@@ -292,12 +323,12 @@ impl IndexType {
     }
 
     fn plain_metric(&self) -> AnyMetric {
-        if self.quant == Quant::Sq8 {
+        if let Some(bits) = self.quant.bits() {
             let m = match self.distance {
                 Distance::L2 => semvec_quant::Metric::L2Squared,
                 _ => semvec_quant::Metric::NegativeDot,
             };
-            return AnyMetric::Sq8(semvec_quant::Sq8Payloads::new(m));
+            return AnyMetric::Sq8(semvec_quant::Sq8Payloads::with_bits(m, bits));
         }
         // cosine: payloads are normalised, so the negative dot product orders like cosine
         match (self.kind, self.distance) {
@@ -341,9 +372,9 @@ impl IndexType {
         unsafe {
             buf.clear();
             let cosine = self.distance == Distance::Cosine;
-            if self.quant == Quant::Sq8 {
+            if self.quant != Quant::None {
                 let v = self.f32_values(value)?;
-                semvec_quant::Quantizer::encode(&semvec_quant::Sq8::new(v.len()), &v, buf);
+                semvec_quant::Quantizer::encode(&self.quant.quantizer(v.len()).unwrap(), &v, buf);
                 return Some(&buf[..]);
             }
             match self.kind {
@@ -423,7 +454,7 @@ impl IndexType {
     /// The payload of a zero vector of `dims` dimensions (no bits set, no non-zero elements); for
     /// a quantized index the prepared query of one.
     fn zero_payload(&self, dims: usize) -> Vec<u8> {
-        if self.quant == Quant::Sq8 {
+        if self.quant != Quant::None {
             let mut q = Vec::new();
             semvec_quant::prepared_query(&vec![0.0; dims], &mut q);
             return q;
@@ -463,7 +494,7 @@ impl IndexType {
                 };
                 error.or_raise();
             }
-            if self.quant == Quant::Sq8 {
+            if self.quant != Quant::None {
                 let Some(v) = self.f32_values(d) else {
                     return self.zero_payload(dims);
                 };

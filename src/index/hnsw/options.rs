@@ -1,6 +1,6 @@
 //! `WITH (m = 16, ef_construction = 64)`: reloptions with pgvector's names, defaults and ranges,
 //! and semvec's `key_vectors` (an index with filter key columns keeps each vector in its keys'
-//! posting lists too: docs/filtered-search.md) and `quantization` ('none' or 'sq8': what each
+//! posting lists too: docs/filtered-search.md) and `quantization` ('none', 'sq8' or 'sq4': what each
 //! element keeps of its vector, docs/quantization.md).
 
 use pgrx::pg_sys;
@@ -27,7 +27,7 @@ pub struct HnswOptions {
 }
 
 /// The values of `quantization`, in `super::opclass::Quant`'s order.
-const QUANTIZATIONS: [&std::ffi::CStr; 2] = [c"none", c"sq8"];
+const QUANTIZATIONS: [&std::ffi::CStr; 3] = [c"none", c"sq8", c"sq4"];
 
 pub fn init() {
     unsafe {
@@ -77,11 +77,11 @@ pub fn init() {
         pg_sys::add_enum_reloption(
             kind as _,
             c"quantization".as_ptr(),
-            c"What each element keeps of its vector: none (the vector) or sq8 (an 8-bit code; rows are re-ranked by their exact distance)"
+            c"What each element keeps of its vector: none (the vector), sq8 or sq4 (an 8- or 4-bit code per dimension; rows are re-ranked by their exact distance)"
                 .as_ptr(),
             members.as_mut_ptr(),
             0,
-            c"Valid values are \"none\" and \"sq8\".".as_ptr(),
+            c"Valid values are \"none\", \"sq8\" and \"sq4\".".as_ptr(),
             pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
         );
     }
@@ -146,6 +146,7 @@ pub unsafe fn quantization(index: pg_sys::Relation) -> super::opclass::Quant {
         let opts = (*index).rd_options as *const HnswOptions;
         match (!opts.is_null()).then(|| (*opts).quantization) {
             Some(1) => super::opclass::Quant::Sq8,
+            Some(2) => super::opclass::Quant::Sq4,
             _ => super::opclass::Quant::None,
         }
     }

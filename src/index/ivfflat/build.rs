@@ -224,7 +224,7 @@ unsafe fn build(
     unsafe {
         let ivf = IvfIndex::of(index);
         let lists = options::lists(index) as usize;
-        let dims = build_dims(index, "ivfflat", ivf.max_dims());
+        let dims = build_dims(index, "ivfflat", ivf.max_dims(), None);
         let vtype = ivf.vector_type(dims);
         if vtype.spherical() && dims == 1 {
             raise(
