@@ -106,19 +106,27 @@ unsafe fn add_key_array_paths(root: *mut pg_sys::PlannerInfo, rel: *mut pg_sys::
             if saops.is_empty() {
                 continue;
             }
-            // The ordered paths of this index the planner made without those conditions.
-            let bases: Vec<*mut pg_sys::IndexPath> = ptrs((*rel).pathlist)
+            // The ordered paths of this index the planner made without those conditions. It
+            // may have dropped them all for another index's that orders the same column the
+            // same way at a lower cost (an index without the keys): then that path's ORDER BY,
+            // without its conditions (they name the other index's columns).
+            let ordered: Vec<*mut pg_sys::IndexPath> = ptrs((*rel).pathlist)
                 .into_iter()
                 .map(|p| p as *mut pg_sys::IndexPath)
                 .filter(|&p| {
-                    (*p).path.type_ == pg_sys::NodeTag::T_IndexPath
-                        && (*p).indexinfo == index
-                        && !(*p).indexorderbys.is_null()
-                        && (*p).path.param_info.is_null()
+                    (*p).path.type_ == pg_sys::NodeTag::T_IndexPath && !(*p).indexorderbys.is_null() && (*p).path.param_info.is_null()
                 })
                 .collect();
+            let mut bases: Vec<_> = ordered.iter().copied().filter(|&p| (*p).indexinfo == index).collect();
+            if bases.is_empty() {
+                bases.extend(ordered.iter().copied().find(|&p| orders_like(index, (*p).indexinfo)));
+            }
             for base in bases {
-                let have = ptrs((*base).indexclauses);
+                let have = if (*base).indexinfo == index {
+                    ptrs((*base).indexclauses)
+                } else {
+                    Vec::new()
+                };
                 let mut clauses: Vec<(i32, *mut pg_sys::IndexClause)> = have
                     .iter()
                     .map(|&c| {
@@ -166,5 +174,15 @@ unsafe fn add_key_array_paths(root: *mut pg_sys::PlannerInfo, rel: *mut pg_sys::
                 pg_sys::add_path(rel, path as *mut pg_sys::Path);
             }
         }
+    }
+}
+
+/// Whether `other`'s ordered paths order like `index`'s would: the same table column first, with
+/// the same operator family (so the same access method and ORDER BY operators, on index column 0
+/// of both).
+unsafe fn orders_like(index: *mut pg_sys::IndexOptInfo, other: *mut pg_sys::IndexOptInfo) -> bool {
+    unsafe {
+        let col = *(*index).indexkeys;
+        col != 0 && *(*other).indexkeys == col && *(*other).opfamily == *(*index).opfamily
     }
 }

@@ -83,6 +83,29 @@ SELECT queries, inversions, short FROM qz_compare('v <-> $1', 10, 'cat = 3');
 SET hnsw.ef_search = 1000;
 SELECT * FROM qz_compare('v <-> $1', 10, 'cat = 3');
 RESET hnsw.iterative_scan;
+-- A filter key with key_vectors: the posting lists keep the codes, a selective filter ranks the
+-- matching rows' codes (no graph walk) and the executor re-ranks them: the exact filtered top 10.
+CREATE INDEX qz_kv ON qz USING hnsw (v vector_l2_ops, cat) WITH (quantization = 'sq8', key_vectors = on);
+SET hnsw.ef_search = 40;
+PREPARE qz_kv_top(vector) AS SELECT id FROM qz WHERE cat = 3 ORDER BY v <-> $1 LIMIT 10;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE qz_kv_top(NULL);
+RESET plan_cache_mode;
+DEALLOCATE qz_kv_top;
+SELECT * FROM qz_compare('v <-> $1', 10, 'cat = 3');
+-- IN on the key, with the plain index qz_l2 on the same column present: the keyed path is
+-- still built (PostgreSQL 15 and 16 build none themselves; semvec adds it even where the planner
+-- kept only qz_l2's cheaper unconditioned path) and wins once ef_search makes the graph dearer.
+SET hnsw.ef_search = 100;
+PREPARE qz_kv_in(vector) AS SELECT id FROM qz WHERE cat IN (3, 4) ORDER BY v <-> $1 LIMIT 10;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE qz_kv_in(NULL);
+RESET plan_cache_mode;
+DEALLOCATE qz_kv_in;
+SELECT * FROM qz_compare('v <-> $1', 10, 'cat IN (3, 4)');
+SET hnsw.ef_search = 40;
+SELECT semvec_index_check('qz_kv')->'ok' AS ok, semvec_index_check('qz_kv')->'warnings'->'key_vectors' AS key_vectors;
+DROP INDEX qz_kv;
 -- Inserts, deletes and VACUUM keep the codes and the graph valid.
 INSERT INTO qz SELECT i, i % 10, v, v::halfvec
 FROM (SELECT i, (SELECT array_agg(((hashint8(i::bigint * 100003 + j) & 2147483647) % 100000) / 100000.0 - 0.5)
