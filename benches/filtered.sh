@@ -31,7 +31,8 @@
 #             columns as keys inside the index); iterative_scan off / relaxed_order x ef_search
 #             BENCH_FILTERED_EF (40 100 200), once as is and once `WITH (key_vectors = on)`
 #             (each vector also in its keys' posting lists; BENCH_FILTERED_VARIANTS, default
-#             "plain key_vectors"). When CREATE INDEX fails (a build without the feature), these
+#             "plain key_vectors"; `sq8_key_vectors` adds `quantization = 'sq8'`: SQ8 codes in
+#             the graph and the postings, the executor re-ranks). When CREATE INDEX fails (a build without the feature), these
 #             rows say n/a and the error is printed.
 # For each configuration and selectivity:
 #   recall@10  all queries through one psql session (the same prepared statement as pgbench),
@@ -322,6 +323,7 @@ for s in $SYSTEMS; do
     for variant in $( [ "$s" = semvec ] && echo "$FVARIANTS"); do
         with="m = 16, ef_construction = 64" tag=""
         if [ "$variant" = key_vectors ]; then with="$with, key_vectors = on" tag=" key_vectors"; fi
+        if [ "$variant" = sq8_key_vectors ]; then with="$with, quantization = 'sq8', key_vectors = on" tag=" sq8 key_vectors"; fi
         if build "$s" "hnsw (embedding, $COLS) ($with)" \
             "CREATE INDEX items_hnsw_filtered ON items USING hnsw (embedding vector_cosine_ops, $COLS) WITH ($with)"; then
             for mode in off relaxed_order; do
