@@ -234,9 +234,9 @@ fn system(label: &str, c: &Common) -> Result<System> {
     let (extension, port) = match label {
         "semvec" => ("semvec", c.semvec_port),
         // semvec's compressed hnsw (issue 15), on the semvec server.
-        "semvec-sq8" => ("semvec", c.semvec_port),
+        "semvec-sq8" | "semvec-sq4" => ("semvec", c.semvec_port),
         "pgvector" => ("vector", c.pgvector_port),
-        other => anyhow::bail!("unknown system {other:?} (semvec, semvec-sq8 or pgvector)"),
+        other => anyhow::bail!("unknown system {other:?} (semvec, semvec-sq8, semvec-sq4 or pgvector)"),
     };
     Ok(System {
         label: label.into(),
@@ -245,7 +245,7 @@ fn system(label: &str, c: &Common) -> Result<System> {
         port,
         user: c.user.clone(),
         dbname: c.dbname.clone(),
-        index_with: (label == "semvec-sq8").then(|| "quantization = 'sq8'".to_string()),
+        index_with: label.strip_prefix("semvec-").map(|q| format!("quantization = '{q}'")),
     })
 }
 
