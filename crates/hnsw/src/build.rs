@@ -173,6 +173,15 @@ impl BuildArena {
         let (s, l) = self.spans[i];
         &self.bytes()[s..s + l as usize]
     }
+    /// Heap TID slots element `i` is written with: one for a vector seen once, all
+    /// [`HEAP_TIDS_MAX`] for one with duplicates (more may come: `crate::tuple`).
+    pub fn heap_tid_slots(&self, i: usize) -> usize {
+        if self.extra_tids.contains_key(&(i as u32)) {
+            HEAP_TIDS_MAX
+        } else {
+            1
+        }
+    }
     /// The heap TIDs of element `i` (1..=HEAP_TIDS_MAX).
     pub fn heap_tids(&self, i: usize) -> Vec<Tid> {
         let mut v = vec![self.first_tid[i]];

@@ -5,7 +5,7 @@ use crate::error::HnswError;
 use crate::insert::Inserter;
 use crate::metric::Metric;
 use crate::relation::RelationWrite;
-use crate::tuple::{element_tuple_size, Tid, MAX_PAYLOAD};
+use crate::tuple::{element_tuple_size, Tid, HEAP_TIDS_MAX, MAX_PAYLOAD};
 use crate::write::{init_empty, write_graph, IndexOptions};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
@@ -122,8 +122,8 @@ impl<'a, M: Metric + Clone> IndexBuilder<'a, M> {
     ) -> Result<bool, BuildError> {
         if payload.len() > MAX_PAYLOAD {
             return Err(HnswError::ElementTooLarge {
-                size: element_tuple_size(payload.len()),
-                max: element_tuple_size(MAX_PAYLOAD),
+                size: element_tuple_size(payload.len(), HEAP_TIDS_MAX),
+                max: element_tuple_size(MAX_PAYLOAD, HEAP_TIDS_MAX),
             }
             .into());
         }

@@ -23,7 +23,7 @@ use crate::search::{Cand, Core};
 use crate::select::{fill_target, select_neighbors, Scored};
 use crate::tuple::{
     element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, ElementMut, ElementRef, Meta, NeighborsMut, NeighborsRef,
-    Tid, MAX_PAYLOAD,
+    Tid, HEAP_TIDS_MAX, MAX_PAYLOAD,
 };
 use crate::write::{item_cost, read_meta, PAGE_USABLE};
 use semvec_storage::Rng;
@@ -96,8 +96,8 @@ impl<M: Metric> Inserter<M> {
     pub fn insert<R: RelationWrite>(&mut self, rel: &R, payload: &[u8], heap_tid: Tid) -> Result<Inserted, HnswError> {
         if payload.len() > MAX_PAYLOAD {
             return Err(HnswError::ElementTooLarge {
-                size: element_tuple_size(payload.len()),
-                max: element_tuple_size(MAX_PAYLOAD),
+                size: element_tuple_size(payload.len(), HEAP_TIDS_MAX),
+                max: element_tuple_size(MAX_PAYLOAD, HEAP_TIDS_MAX),
             });
         }
         let u = self.rng.next_unit();
@@ -144,7 +144,7 @@ impl<M: Metric> Inserter<M> {
             .entry
             .and_then(|(ep, top)| Some((self.core.evaluate_one(rel, &self.metric, q, ep)?, top)));
         let Some((entry, top)) = entry else {
-            let (tid, _) = self.store(rel, meta, q, level, heap_tid, &[])?;
+            let (tid, _) = self.store(rel, meta, q, level, (heap_tid, 1), &[])?;
             set_entry(rel, tid, level);
             return Ok(Inserted::Element(tid));
         };
@@ -166,13 +166,19 @@ impl<M: Metric> Inserter<M> {
             found[layer as usize] = w;
         }
 
-        // An identical live vector takes the TID instead (pgvector's duplicates).
+        // An identical live vector takes the TID instead (pgvector's duplicates). When all
+        // such elements are full, the new one gets room for more duplicates.
         let self_dist = self.metric.distance(q, q);
+        let mut duplicated = false;
         for c in found[0].iter().take_while(|c| c.dist <= self_dist) {
-            if c.live && c.dist == self_dist && try_add_duplicate(rel, c, q, heap_tid) {
-                return Ok(Inserted::Duplicate(Tid::from_u64(c.elem)));
+            if c.live && c.dist == self_dist {
+                duplicated = true;
+                if try_add_duplicate(rel, c, q, heap_tid) {
+                    return Ok(Inserted::Duplicate(Tid::from_u64(c.elem)));
+                }
             }
         }
+        let slots = if duplicated { HEAP_TIDS_MAX } else { 1 };
 
         // Neighbours of the new element, per layer.
         let mut chosen: Vec<Vec<(Tid, f32, Tid)>> = Vec::with_capacity(found.len());
@@ -195,7 +201,7 @@ impl<M: Metric> Inserter<M> {
             chosen.push(sel.into_iter().map(|(t, d)| (t, d, nb_of(t))).collect());
         }
         let lists: Vec<Vec<Tid>> = chosen.iter().map(|l| l.iter().map(|x| x.0).collect()).collect();
-        let (tid, nbrs) = self.store(rel, meta, q, level, heap_tid, &lists)?;
+        let (tid, nbrs) = self.store(rel, meta, q, level, (heap_tid, slots), &lists)?;
 
         self.dropped.clear();
         for (layer, sel) in chosen.iter().enumerate() {
@@ -335,7 +341,7 @@ impl<M: Metric> Inserter<M> {
         meta: &Meta,
         q: &[u8],
         level: u8,
-        heap_tid: Tid,
+        (heap_tid, slots): (Tid, usize),
         lists: &[Vec<Tid>],
     ) -> Result<(Tid, Tid), HnswError> {
         let m = meta.m as usize;
@@ -350,7 +356,7 @@ impl<M: Metric> Inserter<M> {
                 n.set_layer(layer as u8, l);
             }
         }
-        let elen = element_tuple_size(q.len());
+        let elen = element_tuple_size(q.len(), slots);
         let nlen = neighbor_tuple_size(level, m);
         let both = item_cost(elen) + item_cost(nlen);
         let start = meta.insert_page.max(1);
@@ -376,7 +382,7 @@ impl<M: Metric> Inserter<M> {
                     continue;
                 }
                 let mut page = rel.write(blk);
-                if let Some(t) = self.store_on(&mut page, blk, level, heap_tid, q, &nb, elen, nlen, both) {
+                if let Some(t) = self.store_on(&mut page, blk, level, (heap_tid, slots), q, &nb, elen, nlen, both) {
                     stored = Some((blk, t));
                     break;
                 }
@@ -387,7 +393,7 @@ impl<M: Metric> Inserter<M> {
                     let (blk, mut page) = rel.extend();
                     page.init_hnsw(PAGE_DATA);
                     let t = self
-                        .store_on(&mut page, blk, level, heap_tid, q, &nb, elen, nlen, both)
+                        .store_on(&mut page, blk, level, (heap_tid, slots), q, &nb, elen, nlen, both)
                         .expect("fits an empty page");
                     (blk, t)
                 }
@@ -401,7 +407,7 @@ impl<M: Metric> Inserter<M> {
 
         // Too big for one page together: neighbour tuple first, then the element.
         let ntid = alloc_anywhere(rel, start, &nb);
-        encode_element(&mut self.buf, level, 0, &[heap_tid], ntid, q);
+        encode_element(&mut self.buf, level, 0, &[heap_tid], slots, ntid, q);
         let etid = alloc_anywhere(rel, start, &self.buf);
         Ok((etid, ntid))
     }
@@ -412,7 +418,7 @@ impl<M: Metric> Inserter<M> {
         page: &mut Page,
         blk: u32,
         level: u8,
-        heap_tid: Tid,
+        (heap_tid, slots): (Tid, usize),
         q: &[u8],
         nb: &[u8],
         elen: usize,
@@ -420,7 +426,15 @@ impl<M: Metric> Inserter<M> {
         both: usize,
     ) -> Option<(Tid, Tid)> {
         if let Some((eoff, noff, version)) = find_reusable(page, blk, elen, nlen) {
-            encode_element(&mut self.buf, level, version.wrapping_add(1), &[heap_tid], Tid::new(blk, noff), q);
+            encode_element(
+                &mut self.buf,
+                level,
+                version.wrapping_add(1),
+                &[heap_tid],
+                slots,
+                Tid::new(blk, noff),
+                q,
+            );
             let slot = page.get_mut(noff)?;
             slot[..nb.len()].copy_from_slice(nb);
             slot[nb.len()..].fill(0);
@@ -433,7 +447,7 @@ impl<M: Metric> Inserter<M> {
             return None;
         }
         let eoff = page.len() + 1;
-        encode_element(&mut self.buf, level, 0, &[heap_tid], Tid::new(blk, eoff + 1), q);
+        encode_element(&mut self.buf, level, 0, &[heap_tid], slots, Tid::new(blk, eoff + 1), q);
         let got_e = page.alloc(&self.buf)?;
         let got_n = page.alloc(nb)?;
         debug_assert_eq!((got_e, got_n), (eoff, eoff + 1));

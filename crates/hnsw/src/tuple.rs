@@ -21,16 +21,22 @@
 //! element tuples and neighbour tuples, usually an element followed by its own
 //! neighbour tuple on the same page.
 //!
-//! Element tuple ([`ELEMENT_HEADER_SIZE`] = 76 bytes + payload):
+//! Element tuple ([`element_header_size`]`(slots)` bytes + payload; 76 with pgvector's 10 slots):
 //!
 //! ```text
 //! 0  u8  kind = TUPLE_ELEMENT   1 u8 level   2 u8 flags (bit 0: deleted)   3 u8 version
-//! 4  u8  heap TID count (0..=HEAP_TIDS_MAX)  5 u8 reserved   6 u16 payload length
+//! 4  u8  heap TID count (0..=slots)  5 u8 heap TID slots (1..=HEAP_TIDS_MAX; 0: HEAP_TIDS_MAX)
+//! 6  u16 payload length
 //! 8  [6] TID of this element's neighbour tuple
-//! 14 [6] x HEAP_TIDS_MAX heap TIDs (exact duplicate vectors share one element)
-//! 74 u16 reserved
-//! 76 payload: the vector bytes, opaque to this crate (4-byte aligned on the page)
+//! 14 [6] x slots heap TIDs (exact duplicate vectors share one element), padded to 4 bytes
+//! .. payload: the vector bytes, opaque to this crate (4-byte aligned on the page)
 //! ```
+//!
+//! An element has as many heap TID slots as it was written with: one when its vector had no
+//! duplicate (most elements: 56 bytes less than pgvector's ten), more for a vector seen more than
+//! once (the build's duplicates, or an insert that found a full element with the same vector,
+//! which writes one with all ten). Indexes written before the slot count existed have 0 there
+//! and ten slots.
 //!
 //! Neighbour tuple (4 + (level + 2) * m * 6 bytes, as pgvector):
 //!
@@ -145,10 +151,16 @@ impl Meta {
     }
 }
 
-/// Size of an element tuple with a payload of `payload_len` bytes.
+/// Bytes before the payload of an element tuple with `slots` heap TID slots.
 #[inline]
-pub const fn element_tuple_size(payload_len: usize) -> usize {
-    ELEMENT_HEADER_SIZE + payload_len
+pub const fn element_header_size(slots: usize) -> usize {
+    (14 + slots * TID_SIZE + 3) & !3
+}
+
+/// Size of an element tuple with a payload of `payload_len` bytes and `slots` heap TID slots.
+#[inline]
+pub const fn element_tuple_size(payload_len: usize, slots: usize) -> usize {
+    element_header_size(slots) + payload_len
 }
 
 /// Size of a neighbour tuple of an element of `level` with parameter `m`.
@@ -168,25 +180,37 @@ pub const fn max_level_for(m: usize) -> u8 {
     }
 }
 
-/// Writes an element tuple into `out` (cleared first).
-pub fn encode_element(out: &mut Vec<u8>, level: u8, version: u8, heap_tids: &[Tid], neighbors: Tid, payload: &[u8]) {
-    assert!(!heap_tids.is_empty() && heap_tids.len() <= HEAP_TIDS_MAX);
+/// Writes an element tuple with `slots` heap TID slots into `out` (cleared first).
+#[allow(clippy::too_many_arguments)]
+pub fn encode_element(out: &mut Vec<u8>, level: u8, version: u8, heap_tids: &[Tid], slots: usize, neighbors: Tid, payload: &[u8]) {
+    assert!(!heap_tids.is_empty() && heap_tids.len() <= slots && slots <= HEAP_TIDS_MAX);
     assert!(payload.len() <= u16::MAX as usize);
+    let header = element_header_size(slots);
     out.clear();
-    out.resize(ELEMENT_HEADER_SIZE + payload.len(), 0);
+    out.resize(header + payload.len(), 0);
     out[0] = TUPLE_ELEMENT;
     out[1] = level;
     out[3] = version;
     out[4] = heap_tids.len() as u8;
+    out[5] = slots as u8;
     out[6..8].copy_from_slice(&(payload.len() as u16).to_le_bytes());
     neighbors.write(&mut out[8..14]);
     for (i, t) in heap_tids.iter().enumerate() {
         t.write(&mut out[14 + i * TID_SIZE..20 + i * TID_SIZE]);
     }
-    for i in heap_tids.len()..HEAP_TIDS_MAX {
+    for i in heap_tids.len()..slots {
         Tid::INVALID.write(&mut out[14 + i * TID_SIZE..20 + i * TID_SIZE]);
     }
-    out[ELEMENT_HEADER_SIZE..].copy_from_slice(payload);
+    out[header..].copy_from_slice(payload);
+}
+
+/// Heap TID slots of an element tuple from its byte 5 (0: written before it was kept, ten).
+#[inline]
+fn slots_of(b: &[u8]) -> usize {
+    match b[5] {
+        0 => HEAP_TIDS_MAX,
+        n => n as usize,
+    }
 }
 
 /// Writes an empty neighbour tuple into `out` (cleared first).
@@ -209,10 +233,11 @@ impl<'a> ElementRef<'a> {
     /// `None` unless `b` is a well-formed element tuple.
     #[inline]
     pub fn parse(b: &'a [u8]) -> Option<ElementRef<'a>> {
-        if b.len() < ELEMENT_HEADER_SIZE || b[0] != TUPLE_ELEMENT {
+        if b.len() < element_header_size(1) || b[0] != TUPLE_ELEMENT {
             return None;
         }
-        if ELEMENT_HEADER_SIZE + u16_at(b, 6) as usize > b.len() || b[4] as usize > HEAP_TIDS_MAX {
+        let slots = slots_of(b);
+        if slots > HEAP_TIDS_MAX || element_header_size(slots) + u16_at(b, 6) as usize > b.len() || b[4] as usize > slots {
             return None;
         }
         Some(ElementRef(b))
@@ -233,6 +258,11 @@ impl<'a> ElementRef<'a> {
     pub fn heap_tid_count(self) -> usize {
         self.0[4] as usize
     }
+    /// Heap TIDs it has room for.
+    #[inline]
+    pub fn heap_tid_slots(self) -> usize {
+        slots_of(self.0)
+    }
     /// Whether a scan may return it / an insert may link to it.
     #[inline]
     pub fn is_live(self) -> bool {
@@ -252,7 +282,8 @@ impl<'a> ElementRef<'a> {
     }
     #[inline]
     pub fn payload(self) -> &'a [u8] {
-        &self.0[ELEMENT_HEADER_SIZE..ELEMENT_HEADER_SIZE + u16_at(self.0, 6) as usize]
+        let at = element_header_size(slots_of(self.0));
+        &self.0[at..at + u16_at(self.0, 6) as usize]
     }
 }
 
@@ -271,11 +302,12 @@ impl<'a> ElementMut<'a> {
         self.0[2] |= FLAG_DELETED;
         self.set_heap_tids(&[]);
     }
-    /// Replaces the heap TID list (at most [`HEAP_TIDS_MAX`]).
+    /// Replaces the heap TID list (at most its slots).
     pub fn set_heap_tids(&mut self, tids: &[Tid]) {
-        assert!(tids.len() <= HEAP_TIDS_MAX);
+        let slots = slots_of(self.0);
+        assert!(tids.len() <= slots);
         self.0[4] = tids.len() as u8;
-        for i in 0..HEAP_TIDS_MAX {
+        for i in 0..slots {
             let t = tids.get(i).copied().unwrap_or(Tid::INVALID);
             t.write(&mut self.0[14 + i * TID_SIZE..20 + i * TID_SIZE]);
         }
@@ -283,7 +315,7 @@ impl<'a> ElementMut<'a> {
     /// Adds a heap TID; false when the element is full.
     pub fn push_heap_tid(&mut self, tid: Tid) -> bool {
         let n = self.0[4] as usize;
-        if n >= HEAP_TIDS_MAX {
+        if n >= slots_of(self.0) {
             return false;
         }
         tid.write(&mut self.0[14 + n * TID_SIZE..20 + n * TID_SIZE]);
@@ -402,13 +434,26 @@ mod tests {
 
     #[test]
     fn pgvector_sized_index_fits_four_384d_elements_per_page() {
-        let per_element = crate::page::maxalign(element_tuple_size(384 * 4))
+        let per_element = crate::page::maxalign(element_tuple_size(384 * 4, HEAP_TIDS_MAX))
             + crate::page::maxalign(neighbor_tuple_size(0, 16))
             + 2 * crate::page::ITEM_ID_SIZE;
         let usable = crate::page::BLCKSZ - crate::page::PAGE_HEADER_SIZE - crate::page::SPECIAL_SIZE;
         assert_eq!(usable / per_element, 4);
-        assert!(element_tuple_size(2000 * 4) <= crate::page::MAX_TUPLE_SIZE);
+        assert!(element_tuple_size(2000 * 4, HEAP_TIDS_MAX) <= crate::page::MAX_TUPLE_SIZE);
+        assert_eq!(element_header_size(HEAP_TIDS_MAX), ELEMENT_HEADER_SIZE);
+        assert_eq!((element_header_size(1), element_header_size(2)), (20, 28));
         const { assert!(MAX_PAYLOAD >= 2000 * 4) };
+    }
+
+    #[test]
+    fn an_element_written_before_slot_counts_has_ten() {
+        let payload = [1u8, 2, 3, 4];
+        let mut out = Vec::new();
+        encode_element(&mut out, 0, 0, &[Tid::new(1, 1)], HEAP_TIDS_MAX, Tid::new(1, 2), &payload);
+        out[5] = 0; // what such an element has there
+        let e = ElementRef::parse(&out).unwrap();
+        assert_eq!((e.heap_tid_slots(), e.payload()), (HEAP_TIDS_MAX, &payload[..]));
+        assert_eq!(out.len(), ELEMENT_HEADER_SIZE + payload.len());
     }
 
     #[test]
@@ -422,12 +467,15 @@ mod tests {
 
     proptest! {
         #[test]
-        fn element_round_trips(level in 0u8..16, version: u8, n in 1usize..=HEAP_TIDS_MAX,
+        fn element_round_trips(level in 0u8..16, version: u8, n in 1usize..=HEAP_TIDS_MAX, extra in 0usize..HEAP_TIDS_MAX,
                                blk in 0u32..u32::MAX, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
             let tids: Vec<Tid> = (0..n).map(|i| Tid::new(blk.wrapping_add(i as u32) % u32::MAX, i as u16 + 1)).collect();
+            let slots = (n + extra).min(HEAP_TIDS_MAX);
             let mut out = Vec::new();
-            encode_element(&mut out, level, version, &tids, Tid::new(9, 2), &payload);
+            encode_element(&mut out, level, version, &tids, slots, Tid::new(9, 2), &payload);
+            prop_assert_eq!(out.len(), element_tuple_size(payload.len(), slots));
             let e = ElementRef::parse(&out).unwrap();
+            prop_assert_eq!(e.heap_tid_slots(), slots);
             prop_assert_eq!(e.level(), level);
             prop_assert_eq!(e.version(), version);
             prop_assert!(!e.is_deleted());
@@ -439,6 +487,13 @@ mod tests {
             padded.extend_from_slice(&[0xEE; 24]);
             prop_assert_eq!(ElementRef::parse(&padded).unwrap().payload(), &payload[..]);
             let mut em = ElementMut::parse(&mut out).unwrap();
+            // Room for exactly `slots` heap TIDs.
+            for i in n..slots {
+                prop_assert!(em.push_heap_tid(Tid::new(7, i as u16 + 1)));
+            }
+            prop_assert!(!em.push_heap_tid(Tid::new(7, 99)));
+            prop_assert_eq!(em.as_ref().heap_tid_count(), slots);
+            prop_assert_eq!(em.as_ref().payload(), &payload[..]);
             em.set_deleted();
             prop_assert!(em.as_ref().is_deleted());
             prop_assert_eq!(em.as_ref().heap_tid_count(), 0);

@@ -4,7 +4,9 @@ use crate::build::{BuildArena, Graph};
 use crate::error::HnswError;
 use crate::page::{maxalign, HnswPage, Page, BLCKSZ, INVALID_BLOCK, ITEM_ID_SIZE, PAGE_DATA, PAGE_HEADER_SIZE, PAGE_META, SPECIAL_SIZE};
 use crate::relation::{RelationRead, RelationWrite};
-use crate::tuple::{element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, Meta, NeighborsMut, Tid, MAX_PAYLOAD};
+use crate::tuple::{
+    element_tuple_size, encode_element, encode_neighbors, neighbor_tuple_size, Meta, NeighborsMut, Tid, HEAP_TIDS_MAX, MAX_PAYLOAD,
+};
 
 /// The settings an index is created with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,12 +181,12 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
     for i in 0..n {
         if arena.payload(i).len() > MAX_PAYLOAD {
             return Err(HnswError::ElementTooLarge {
-                size: element_tuple_size(arena.payload(i).len()),
-                max: element_tuple_size(MAX_PAYLOAD),
+                size: element_tuple_size(arena.payload(i).len(), HEAP_TIDS_MAX),
+                max: element_tuple_size(MAX_PAYLOAD, HEAP_TIDS_MAX),
             });
         }
     }
-    let per_element = item_cost(element_tuple_size(arena.payload(0).len())) + item_cost(neighbor_tuple_size(0, m));
+    let per_element = item_cost(element_tuple_size(arena.payload(0).len(), 1)) + item_cost(neighbor_tuple_size(0, m));
     let mut order = if n == 0 {
         Vec::new()
     } else {
@@ -223,7 +225,10 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
         Tid::new(blk, p.len() as u16)
     };
     for &node in &order {
-        let e = item_cost(element_tuple_size(arena.payload(node as usize).len()));
+        let e = item_cost(element_tuple_size(
+            arena.payload(node as usize).len(),
+            arena.heap_tid_slots(node as usize),
+        ));
         let nb = item_cost(neighbor_tuple_size(graph.level(node), m));
         if used + e + nb > PAGE_USABLE && used > 0 {
             pages.push(Vec::new());
@@ -284,6 +289,7 @@ pub fn write_graph<R: RelationWrite>(rel: &R, arena: &BuildArena, graph: &Graph,
                     graph.level(it.node),
                     0,
                     &arena.heap_tids(node),
+                    arena.heap_tid_slots(node),
                     neighbor_tid[node],
                     arena.payload(node),
                 );
