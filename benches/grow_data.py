@@ -19,7 +19,8 @@ Method (cosine geometry: every vector is normalised to unit length first)
      that no two grown points coincide. Renormalising keeps the cosine geometry. Dense regions stay dense,
      sparse ones sparse: each step is scaled to the seed's own neighbour distance.
      Queries are grown the same way from the held-out seeds (their neighbours looked up in the pool), so a
-     query is never a copy of a base point.
+     query is never a copy of a base point. --inserts M grows M more rows like the base ones, for a
+     benchmark's single-row inserts after the build (not in the ground truth).
   4. Optional lift to D dimensions (--project D, e.g. 3072): x -> (x W + nu * g / sqrt(D)) / |...| with
      W (d x D) a fixed-seed random matrix with orthonormal rows (QR of a Gaussian). W preserves inner
      products exactly (<xW, yW> = <x, y>), so neighbourhoods carry over; the noise nu (--project-noise,
@@ -38,6 +39,7 @@ Sources (--source)
 Output in --out (the layout crates/bench's data sets use, .cache/bench/<name>/):
   base.fvecs         N grown base rows (ids 0..N-1 = row numbers), float32 unit vectors
   queries.fvecs      Q grown queries
+  inserts.fvecs      M more grown rows with --inserts M
   gt-<N>x<Q>.ivecs   exact top gt-k base ids per query (0-based), nearest first
   base.npy, queries.npy   the same as .npy with --npy
   meta.txt           the command line, parameters and the --check figures
@@ -76,9 +78,10 @@ Commands (run from the repository root; times on the 2-core dev box, single-thre
   # ~4 GB of memory)
   .cache/bench/venv/bin/python benches/grow_data.py --source fvecs:.cache/bench/debian/base.fvecs \\
       --n 1000000 --queries 1000 --out .cache/bench/grown/debian-1m
-  # 3072-d: Debian 384-d grown to 200k and lifted to 3072 (2.5 GB; 1M rows would be 12 GB of RAM and disk)
+  # 3072-d: Debian 384-d grown to 100k and lifted to 3072, with 5,000 rows to insert: semvec-bench's
+  # --dataset debian-3072 (1.3 GB, 212 s; 1M rows would be 12 GB of RAM and disk)
   .cache/bench/venv/bin/python benches/grow_data.py --source fvecs:.cache/bench/debian/base.fvecs \\
-      --n 200000 --queries 1000 --project 3072 --out .cache/bench/grown/debian-3072-200k
+      --n 100000 --queries 1000 --inserts 5000 --project 3072 --out .cache/bench/grown/debian-3072-100k
 """
 import argparse
 import os
@@ -217,6 +220,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--n", type=int, required=True, help="grown base rows")
     ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--inserts", type=int, default=0, help="more grown rows, written as inserts.fvecs")
     ap.add_argument("--pool", type=int, default=0, help="seed rows used from the source (0: all but the queries)")
     ap.add_argument("--k-local", type=int, default=10)
     ap.add_argument("--spread", type=float, default=1.0)
@@ -247,23 +251,25 @@ def main():
     log(f"  done ({time.time() - t0:.0f} s)")
 
     order = rng.permutation(pool_n)
-    seed_of = order[np.arange(a.n) % pool_n]  # pool row each base row is grown from
-    base = np.empty((a.n, d), dtype=np.float32)
-    for i in range(0, a.n, 8192):  # 8192 x k x d neighbour copies at a time
+    rows = a.n + a.inserts  # the inserts are the base's continuation: same seeds, same growing
+    seed_of = order[np.arange(rows) % pool_n]  # pool row each base row is grown from
+    base = np.empty((rows, d), dtype=np.float32)
+    for i in range(0, rows, 8192):  # 8192 x k x d neighbour copies at a time
         s = seed_of[i : i + 8192]
         base[i : i + len(s)] = grow(rng, pool[s], pool[pool_nb[s]], a.spread, a.iso)
     queries = grow(rng, q_seeds, pool[q_nb], a.spread, a.iso)
-    log(f"grew {a.n} base rows and {a.queries} queries ({time.time() - t0:.0f} s)")
+    log(f"grew {a.n} base rows, {a.inserts} inserts and {a.queries} queries ({time.time() - t0:.0f} s)")
 
     if a.project:
         rng_w = np.random.default_rng([a.seed, a.project])
         rng_noise = np.random.default_rng([a.seed, a.project, 1])
         if a.check:
-            pre_gt, _ = top_k(queries, base, 10)
-        # One call for base and queries: the same W.
+            pre_gt, _ = top_k(queries, base[: a.n], 10)
+        # One call for base, inserts and queries: the same W.
         lifted = lift(rng_w, rng_noise, np.concatenate([base, queries]), a.project, a.project_noise)
-        base, queries = lifted[: a.n], lifted[a.n :]
+        base, queries = lifted[:rows], lifted[rows:]
         log(f"lifted to {a.project} dimensions ({time.time() - t0:.0f} s)")
+    base, inserts = base[: a.n], base[a.n :]
 
     log(f"exact top {a.gt_k} of {a.queries} queries over {a.n} rows")
     gt, _ = top_k(queries, base, a.gt_k)
@@ -272,11 +278,13 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     write_fvecs(os.path.join(a.out, "base.fvecs"), base)
     write_fvecs(os.path.join(a.out, "queries.fvecs"), queries)
+    if a.inserts:
+        write_fvecs(os.path.join(a.out, "inserts.fvecs"), inserts)
     write_ivecs(os.path.join(a.out, f"gt-{a.n}x{a.queries}.ivecs"), gt)
     if a.npy:
         np.save(os.path.join(a.out, "base.npy"), base)
         np.save(os.path.join(a.out, "queries.npy"), queries)
-    meta = [" ".join(sys.argv), f"source {a.source} {n_src}x{d}, pool {pool_n}, base {a.n}x{base.shape[1]}, queries {a.queries}"]
+    meta = [" ".join(sys.argv), f"source {a.source} {n_src}x{d}, pool {pool_n}, base {a.n}x{base.shape[1]}, queries {a.queries}, inserts {a.inserts}"]
 
     if a.check:
         cs = np.random.default_rng(a.seed + 1)

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::exact::{exact_top_k, Metric};
 use crate::pgvec::VectorValue;
@@ -30,6 +30,10 @@ pub enum DatasetName {
     /// The Debian embeddings grown to 1M rows by `benches/grow_data.py` (`.cache/bench/grown/debian-1m`,
     /// issue 15), cosine; inserts are real Debian rows.
     DebianGrown,
+    /// The Debian embeddings grown to 100k rows and lifted to 3072 dimensions by `benches/grow_data.py
+    /// --project 3072` (`.cache/bench/grown/debian-3072-100k`, issue 15), cosine; inserts grown alike.
+    #[value(name = "debian-3072")]
+    Debian3072,
 }
 
 impl DatasetName {
@@ -38,13 +42,14 @@ impl DatasetName {
             DatasetName::FashionMnist => "fashion-mnist",
             DatasetName::Debian => "debian",
             DatasetName::DebianGrown => "grown/debian-1m",
+            DatasetName::Debian3072 => "grown/debian-3072-100k",
         }
     }
 
     pub fn metric(self) -> Metric {
         match self {
             DatasetName::FashionMnist => Metric::L2,
-            DatasetName::Debian | DatasetName::DebianGrown => Metric::Cosine,
+            DatasetName::Debian | DatasetName::DebianGrown | DatasetName::Debian3072 => Metric::Cosine,
         }
     }
 }
@@ -111,17 +116,28 @@ pub fn prepare(cache: &Path, name: DatasetName) -> Result<()> {
             }
             Ok(())
         }
-        DatasetName::DebianGrown => {
-            if !dir.join("base.fvecs").exists() || !dir.join("queries.fvecs").exists() {
-                bail!(
+        DatasetName::DebianGrown | DatasetName::Debian3072 => {
+            let grow = match name {
+                DatasetName::DebianGrown => "--n 1000000 --queries 1000",
+                _ => "--n 100000 --queries 1000 --inserts 5000 --project 3072",
+            };
+            let not_grown = || {
+                anyhow!(
                     "{} is not grown yet: benches/grow_data.py --source fvecs:.cache/bench/debian/base.fvecs \
-                     --n 1000000 --queries 1000 --out {} (benches/README.md)",
+                     {grow} --out {} (benches/README.md)",
                     dir.display(),
                     dir.display()
-                );
+                )
+            };
+            if !dir.join("base.fvecs").exists() || !dir.join("queries.fvecs").exists() {
+                return Err(not_grown());
             }
             let inserts = dir.join("inserts.fvecs");
             if !inserts.exists() {
+                // The 3072-d set grows its own (--inserts); the 384-d one takes real Debian rows.
+                if name != DatasetName::DebianGrown {
+                    return Err(not_grown());
+                }
                 let real = dataset_dir(cache, DatasetName::Debian).join("base.fvecs");
                 let v = read_fvecs(&real).with_context(|| format!("{} (embed-debian first)", real.display()))?;
                 write_fvecs(&inserts, &v.head(INSERTS))?;

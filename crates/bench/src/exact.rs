@@ -16,11 +16,9 @@ impl Metric {
         }
     }
 
-    pub fn opclass(self) -> &'static str {
-        match self {
-            Metric::L2 => "vector_l2_ops",
-            Metric::Cosine => "vector_cosine_ops",
-        }
+    /// The hnsw operator class for this metric on `ty` (`vector`, `halfvec`).
+    pub fn opclass(self, ty: &str) -> String {
+        format!("{ty}_{}_ops", self.name())
     }
 
     pub fn name(self) -> &'static str {

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use semvec_bench::datasets::{self, DatasetName};
 use semvec_bench::report::{self, Header};
-use semvec_bench::runner::{self, Settings, System};
+use semvec_bench::runner::{self, Rerank, Settings, System};
 use semvec_bench::{bm25bench, bm25corpus};
 
 mod embed_bench;
@@ -181,7 +181,8 @@ struct RunArgs {
     quick: bool,
     #[arg(long, value_enum, default_value = "fashion-mnist")]
     dataset: DatasetName,
-    /// Systems to run, in table order.
+    /// Systems to run, in table order: semvec, semvec-sq8, semvec-sq4, pgvector, pgvector-halfvec,
+    /// pgvector-halfvec-N (benches/README.md).
     #[arg(long, value_delimiter = ',', default_value = "semvec,pgvector")]
     systems: Vec<String>,
     /// Base rows (default 60000, quick 10000).
@@ -231,12 +232,21 @@ fn cache_dir(c: &Common) -> PathBuf {
 }
 
 fn system(label: &str, c: &Common) -> Result<System> {
+    // pgvector past its 2000 dimensions (issue 15), on the pgvector server: a halfvec expression index
+    // whose ef_search nearest rows (pgvector-halfvec) or nearest N (pgvector-halfvec-N) are re-ranked.
+    let halfvec_rerank = match label.strip_prefix("pgvector-halfvec") {
+        Some("") => Some(Rerank::EfSearch),
+        Some(rows) => rows.strip_prefix('-').and_then(|n| n.parse().ok()).map(Rerank::Rows),
+        None => None,
+    };
     let (extension, port) = match label {
         "semvec" => ("semvec", c.semvec_port),
         // semvec's compressed hnsw (issue 15), on the semvec server.
         "semvec-sq8" | "semvec-sq4" => ("semvec", c.semvec_port),
-        "pgvector" => ("vector", c.pgvector_port),
-        other => anyhow::bail!("unknown system {other:?} (semvec, semvec-sq8, semvec-sq4 or pgvector)"),
+        _ if label == "pgvector" || halfvec_rerank.is_some() => ("vector", c.pgvector_port),
+        other => {
+            anyhow::bail!("unknown system {other:?} (semvec, semvec-sq8, semvec-sq4, pgvector, pgvector-halfvec or pgvector-halfvec-N)")
+        }
     };
     Ok(System {
         label: label.into(),
@@ -246,6 +256,7 @@ fn system(label: &str, c: &Common) -> Result<System> {
         user: c.user.clone(),
         dbname: c.dbname.clone(),
         index_with: label.strip_prefix("semvec-").map(|q| format!("quantization = '{q}'")),
+        halfvec_rerank,
     })
 }
 
@@ -469,7 +480,7 @@ fn run(a: RunArgs) -> Result<()> {
                 settings.m, settings.ef_construction, settings.maintenance_work_mem, settings.parallel_workers
             ),
             format!(
-                "queries: prepared `ORDER BY embedding {} $1 LIMIT 10`, binary parameters; ≥ {:.1} s per ef_search and connection count, QPS = median over {} windows (robust to bursts of other load); exact scan: {} queries, enable_indexscan = off, no parallel workers; inserts: {} single-row autocommit transactions, synchronous_commit = {}",
+                "queries: prepared `ORDER BY embedding {} $1 LIMIT 10`, binary parameters, enable_seqscan = off; ≥ {:.1} s per ef_search and connection count, QPS = median over {} windows (robust to bursts of other load); exact scan: {} queries, enable_indexscan = off, no parallel workers; inserts: {} single-row autocommit transactions, synchronous_commit = {}",
                 data.metric.operator(),
                 settings.min_time.as_secs_f64(),
                 10,
@@ -481,9 +492,17 @@ fn run(a: RunArgs) -> Result<()> {
         ],
     };
     let mut header = header;
+    for s in systems.iter().filter(|s| s.halfvec_rerank.is_some()) {
+        header.lines.push(format!(
+            "{}: index `USING hnsw ({})`, queries `{}`",
+            s.label,
+            runner::index_key(s, &data),
+            runner::search_sql(s, &data, "hnsw.ef_search")
+        ));
+    }
     if let Some(note) = std::env::var("SEMVEC_BENCH_NOTE")
         .ok()
-        .filter(|_| a.systems.iter().any(|s| s == "semvec"))
+        .filter(|_| a.systems.iter().any(|s| s.starts_with("semvec")))
     {
         header.lines.push(format!("note: {note}"));
     }

@@ -22,6 +22,17 @@ pub struct System {
     pub dbname: String,
     /// More hnsw options for this system's index (`quantization = 'sq8'`).
     pub index_with: Option<String>,
+    /// pgvector's way past its 2000 dimensions: index `embedding::halfvec(dims)` and re-rank that
+    /// index's nearest rows by the full vectors.
+    pub halfvec_rerank: Option<Rerank>,
+}
+
+/// How many of the halfvec index's nearest rows the re-rank query orders by the full vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rerank {
+    /// All that the index returns: `hnsw.ef_search` rows.
+    EfSearch,
+    Rows(u32),
 }
 
 /// What every system is run with, so that both see the same work.
@@ -101,6 +112,30 @@ fn session(sys: &System, settings: &Settings, notices: Option<Notices>) -> Resul
 
 fn query_sql(data: &Dataset) -> String {
     format!("SELECT id FROM items ORDER BY embedding {} $1 LIMIT {K}", data.metric.operator())
+}
+
+/// The index's key: the column, or (`halfvec_rerank`) its half-precision copy.
+pub fn index_key(sys: &System, data: &Dataset) -> String {
+    match sys.halfvec_rerank {
+        None => format!("embedding {}", data.metric.opclass("vector")),
+        Some(_) => format!("(embedding::halfvec({})) {}", data.base.dim, data.metric.opclass("halfvec")),
+    }
+}
+
+/// The search sweep's query at `ef_search`: `query_sql`, or the halfvec index's nearest rows re-ranked
+/// by the full vectors, so that the final top 10 (what recall is computed on) is in full precision.
+pub fn search_sql(sys: &System, data: &Dataset, ef_search: impl std::fmt::Display) -> String {
+    let rows = match sys.halfvec_rerank {
+        None => return query_sql(data),
+        Some(Rerank::EfSearch) => ef_search.to_string(),
+        Some(Rerank::Rows(n)) => n.to_string(),
+    };
+    let (op, half) = (data.metric.operator(), format!("halfvec({})", data.base.dim));
+    // `$1::vector` first: the parameter stays a full-precision vector for the outer ORDER BY.
+    format!(
+        "SELECT id FROM (SELECT id, embedding FROM items ORDER BY embedding::{half} {op} $1::vector::{half} \
+         LIMIT {rows}) candidates ORDER BY embedding {op} $1 LIMIT {K}"
+    )
 }
 
 fn run_query(c: &mut Client, stmt: &Statement, q: &[f32]) -> Result<Vec<u32>> {
@@ -223,8 +258,8 @@ fn build_index(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset
     c.batch_execute("CHECKPOINT")?;
     let lsn: String = c.query_one("SELECT pg_current_wal_lsn()::text", &[])?.get(0);
     let sql = format!(
-        "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding {}) WITH (m = {}, ef_construction = {}{})",
-        data.metric.opclass(),
+        "CREATE INDEX items_embedding_idx ON items USING hnsw ({}) WITH (m = {}, ef_construction = {}{})",
+        index_key(sys, data),
         settings.m,
         settings.ef_construction,
         sys.index_with.as_ref().map(|w| format!(", {w}")).unwrap_or_default()
@@ -246,22 +281,28 @@ fn build_index(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset
     Ok(())
 }
 
+/// Sets a connection up for searching at `ef_search` and prepares the query. Sequential scans are off:
+/// on a small table, or with a large ef_search, the planner would rather sort the whole table.
+fn prepare_search(c: &mut Client, sys: &System, data: &Dataset, ef: u32) -> Result<Statement> {
+    c.batch_execute(&format!("SET hnsw.ef_search = {ef}; SET enable_seqscan = off"))?;
+    Ok(c.prepare(&search_sql(sys, data, ef))?)
+}
+
 fn sweep(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset, r: &mut SystemResult) -> Result<()> {
-    let stmt = c.prepare(&query_sql(data))?;
-    let plan: Vec<String> = c
-        .query(
-            format!("EXPLAIN (COSTS OFF) {}", query_sql(data)).as_str(),
-            &[&VectorParam(data.queries.row(0))],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    if !plan.iter().any(|l| l.contains("items_embedding_idx")) {
-        bail!("the planner does not use the hnsw index: {}", plan.join(" / "));
-    }
     let nq = data.queries.len();
     for &ef in &settings.ef_search {
-        c.batch_execute(&format!("SET hnsw.ef_search = {ef}"))?;
+        let stmt = prepare_search(c, sys, data, ef)?;
+        let plan: Vec<String> = c
+            .query(
+                format!("EXPLAIN (COSTS OFF) {}", search_sql(sys, data, ef)).as_str(),
+                &[&VectorParam(data.queries.row(0))],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if !plan.iter().any(|l| l.contains("items_embedding_idx")) {
+            bail!("the planner does not use the hnsw index at ef_search {ef}: {}", plan.join(" / "));
+        }
         for i in 0..settings.warmup_queries.min(nq) {
             run_query(c, &stmt, data.queries.row(i))?;
         }
@@ -308,7 +349,7 @@ fn sweep(c: &mut Client, sys: &System, settings: &Settings, data: &Dataset, r: &
         );
         r.sweep.push(p);
     }
-    c.batch_execute("RESET hnsw.ef_search")?;
+    c.batch_execute("RESET hnsw.ef_search; RESET enable_seqscan")?;
     Ok(())
 }
 
@@ -323,8 +364,7 @@ fn two_connections(sys: &System, settings: &Settings, data: &Dataset, ef: u32) -
                 s.spawn(move || -> Result<(Instant, Vec<Instant>)> {
                     let prepared = (|| -> Result<(Client, Statement)> {
                         let mut c = session(sys, settings, None)?;
-                        c.batch_execute(&format!("SET hnsw.ef_search = {ef}"))?;
-                        let stmt = c.prepare(&query_sql(data))?;
+                        let stmt = prepare_search(&mut c, sys, data, ef)?;
                         for i in (t..data.queries.len()).step_by(THREADS).take(settings.warmup_queries / THREADS + 1) {
                             run_query(&mut c, &stmt, data.queries.row(i))?;
                         }
@@ -424,7 +464,51 @@ fn inserts(c: &mut Client, settings: &Settings, data: &Dataset, r: &mut SystemRe
 
 #[cfg(test)]
 mod tests {
-    use super::{percentile, windowed_qps};
+    use super::*;
+    use crate::datasets::DatasetName;
+    use crate::exact::Metric;
+    use crate::vecio::Vectors;
+
+    #[test]
+    fn halfvec_rerank_indexes_the_datasets_dims_and_metric_and_orders_the_final_ten_in_full_precision() {
+        let data = |metric, dim| Dataset {
+            name: DatasetName::FashionMnist,
+            metric,
+            base: Vectors::new(dim),
+            queries: Vectors::new(dim),
+            inserts: Vectors::new(dim),
+            truth: Vec::new(),
+        };
+        let sys = |halfvec_rerank| System {
+            label: "pgvector-halfvec".into(),
+            extension: "vector".into(),
+            host: "/tmp".into(),
+            port: 28818,
+            user: "postgres".into(),
+            dbname: "bench".into(),
+            index_with: None,
+            halfvec_rerank,
+        };
+        let l2 = data(Metric::L2, 784);
+        assert_eq!(index_key(&sys(None), &l2), "embedding vector_l2_ops");
+        assert_eq!(search_sql(&sys(None), &l2, 40), query_sql(&l2));
+        assert_eq!(
+            index_key(&sys(Some(Rerank::Rows(20))), &l2),
+            "(embedding::halfvec(784)) halfvec_l2_ops"
+        );
+        assert_eq!(
+            search_sql(&sys(Some(Rerank::Rows(20))), &l2, 40),
+            "SELECT id FROM (SELECT id, embedding FROM items ORDER BY embedding::halfvec(784) <-> $1::vector::halfvec(784) \
+             LIMIT 20) candidates ORDER BY embedding <-> $1 LIMIT 10"
+        );
+        let cosine = data(Metric::Cosine, 3072);
+        assert_eq!(
+            index_key(&sys(Some(Rerank::EfSearch)), &cosine),
+            "(embedding::halfvec(3072)) halfvec_cosine_ops"
+        );
+        assert!(search_sql(&sys(Some(Rerank::EfSearch)), &cosine, 160)
+            .contains("<=> $1::vector::halfvec(3072) LIMIT 160) candidates ORDER BY embedding <=> $1 LIMIT 10"));
+    }
 
     #[test]
     fn windowed_qps_ignores_a_slow_window() {
