@@ -49,7 +49,7 @@ mod rabitq;
 mod rotation;
 mod sq8;
 
-pub use payload::{prepared_query, prepared_query_len, Sq8Payloads};
+pub use payload::{prepared_query, prepared_query_len, Sq8Payloads, SQ4_MIN_DIMS};
 pub use rabitq::{RaBitQ, RaBitQQuery};
 pub use rotation::Rotation;
 pub use sq8::{Sq8, Sq8Query};

@@ -5,7 +5,9 @@
 //! payload and searches with a *prepared query* payload
 //! ([`prepared_query`]): `sum | |q|² | |q|` (three `f64`) then the query's
 //! `dims` native-endian `f32`, 24 + 4·dims bytes. A code is 24 + dims bytes
-//! (SQ4: 28 + ceil(dims / 2)), so the two lengths tell the arguments apart.
+//! (SQ4: 28 + ceil(dims / 2)), so the two lengths tell the arguments apart: the
+//! query is the longer one, from 2 dimensions on for SQ4 ([`SQ4_MIN_DIMS`]; at
+//! 1 dimension its code, 29 bytes, is longer than the query's 28).
 //!
 //! * query to code: [`PayloadMetric::distance_with_key`] gives the estimate (to walk the graph
 //!   by) and, as the key rows are returned in the order of, a **lower bound** of the exact distance (estimate minus
@@ -22,6 +24,9 @@
 
 use crate::{read_f32, Metric, Quantizer, Sq8};
 use semvec_storage::metric::Metric as PayloadMetric;
+
+/// Fewest dimensions of SQ4 codes this metric compares (see the module docs).
+pub const SQ4_MIN_DIMS: usize = 2;
 
 /// Bytes before the query's values in a prepared query payload.
 pub const QUERY_HEADER: usize = 24;

@@ -59,6 +59,7 @@ proptest! {
         four_bit in any::<bool>(),
     ) {
         let bits = if four_bit { 4 } else { 8 };
+        let dims = if four_bit { dims.max(semvec_quant::SQ4_MIN_DIMS) } else { dims };
         let mut rng = Rng::new(seed);
         let scale = 2f32.powi(scale_exp);
         let metric = if l2 { Metric::L2Squared } else { Metric::NegativeDot };

@@ -131,6 +131,14 @@ unsafe fn build(
             itype.max_dims(),
             (itype.quant == Quant::Sq8).then_some("quantization = 'sq4' indexes up to 16000 dimensions."),
         );
+        if itype.quant == Quant::Sq4 && (dims as usize) < semvec_quant::SQ4_MIN_DIMS {
+            raise(
+                INVALID_PARAMETER_VALUE,
+                format!("quantization = 'sq4' needs at least {} dimensions", semvec_quant::SQ4_MIN_DIMS),
+                None,
+                None,
+            );
+        }
         let (m, ef) = options::get(index);
         if ef / 2 < m {
             raise(

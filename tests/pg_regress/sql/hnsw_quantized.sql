@@ -158,6 +158,10 @@ CREATE INDEX ON qother USING hnsw (b bit_hamming_ops) WITH (quantization = 'sq8'
 CREATE INDEX ON qother USING hnsw (s sparsevec_l2_ops) WITH (quantization = 'sq8');
 CREATE INDEX ON qother USING hnsw (v vector_l1_ops) WITH (quantization = 'sq8');
 CREATE INDEX ON qother USING hnsw (v vector_l2_ops) WITH (quantization = 'rabbit');
+CREATE TABLE qone (v vector(1));
+CREATE INDEX ON qone USING hnsw (v vector_l2_ops) WITH (quantization = 'sq4');
+CREATE INDEX ON qone USING hnsw (v vector_l2_ops) WITH (quantization = 'sq8');
+DROP TABLE qone;
 CREATE INDEX ON qother USING hnsw (v vector_l2_ops) WITH (quantization = 'none');
 DROP TABLE qz, qzq, qbig, qbig_h, qhuge, qother;
 DROP FUNCTION qz_compare;
