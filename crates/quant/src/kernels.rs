@@ -284,22 +284,31 @@ fn fwht_body(x: &mut [f32]) {
 
 #[inline(always)]
 fn dot_u8_u8_body(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
+    byte_pair_sums(a, b, |x, y| (x * y, x, y))
+}
+
+/// (Σ d, Σ sa, Σ sb) of `pair(a_i, b_i)` over byte pairs, in `LANES` accumulators: the shared body of
+/// the exact byte-code dot products ([`dot_u8_u8`], [`dot_u4_u4`]).
+#[inline(always)]
+fn byte_pair_sums(a: &[u8], b: &[u8], pair: impl Fn(u32, u32) -> (u32, u32, u32)) -> (u32, u32, u32) {
     assert_eq!(a.len(), b.len());
     let (ac, at) = a.as_chunks::<LANES>();
     let (bc, bt) = b.as_chunks::<LANES>();
     let (mut d, mut sa, mut sb) = ([0u32; LANES], [0u32; LANES], [0u32; LANES]);
     for (x, y) in ac.iter().zip(bc) {
         for j in 0..LANES {
-            d[j] += x[j] as u32 * y[j] as u32;
-            sa[j] += x[j] as u32;
-            sb[j] += y[j] as u32;
+            let (pd, pa, pb) = pair(x[j] as u32, y[j] as u32);
+            d[j] += pd;
+            sa[j] += pa;
+            sb[j] += pb;
         }
     }
     let mut out = (d.iter().sum::<u32>(), sa.iter().sum::<u32>(), sb.iter().sum::<u32>());
     for (&x, &y) in at.iter().zip(bt) {
-        out.0 += x as u32 * y as u32;
-        out.1 += x as u32;
-        out.2 += y as u32;
+        let (pd, pa, pb) = pair(x as u32, y as u32);
+        out.0 += pd;
+        out.1 += pa;
+        out.2 += pb;
     }
     out
 }
@@ -328,26 +337,10 @@ fn dot_f32_u4_body(q: &[f32], c: &[u8]) -> f32 {
 
 #[inline(always)]
 fn dot_u4_u4_body(a: &[u8], b: &[u8]) -> (u32, u32, u32) {
-    assert_eq!(a.len(), b.len());
-    let (ac, at) = a.as_chunks::<LANES>();
-    let (bc, bt) = b.as_chunks::<LANES>();
-    let (mut d, mut sa, mut sb) = ([0u32; LANES], [0u32; LANES], [0u32; LANES]);
-    for (x, y) in ac.iter().zip(bc) {
-        for j in 0..LANES {
-            let (xl, xh, yl, yh) = ((x[j] & 15) as u32, (x[j] >> 4) as u32, (y[j] & 15) as u32, (y[j] >> 4) as u32);
-            d[j] += xl * yl + xh * yh;
-            sa[j] += xl + xh;
-            sb[j] += yl + yh;
-        }
-    }
-    let mut out = (d.iter().sum::<u32>(), sa.iter().sum::<u32>(), sb.iter().sum::<u32>());
-    for (&x, &y) in at.iter().zip(bt) {
-        let (xl, xh, yl, yh) = ((x & 15) as u32, (x >> 4) as u32, (y & 15) as u32, (y >> 4) as u32);
-        out.0 += xl * yl + xh * yh;
-        out.1 += xl + xh;
-        out.2 += yl + yh;
-    }
-    out
+    byte_pair_sums(a, b, |x, y| {
+        let (xl, xh, yl, yh) = (x & 15, x >> 4, y & 15, y >> 4);
+        (xl * yl + xh * yh, xl + xh, yl + yh)
+    })
 }
 
 /// The `i`-th 4-bit code of a packed code.

@@ -250,9 +250,9 @@ impl IndexType {
 
     /// Size of the vector part of every payload for a column of `dims` dimensions, when fixed.
     pub fn payload_len(&self, dims: i32) -> Option<usize> {
-        match self.quant {
-            Quant::None => self.kind.payload_len(dims),
-            Quant::Sq8 | Quant::Sq4 => (dims >= 1).then(|| semvec_quant::Sq8::code_len_bits(dims as usize, self.quant.bits().unwrap())),
+        match self.quant.bits() {
+            None => self.kind.payload_len(dims),
+            Some(bits) => (dims >= 1).then(|| semvec_quant::Sq8::code_len_bits(dims as usize, bits)),
         }
     }
 
