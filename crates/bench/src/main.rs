@@ -231,6 +231,19 @@ fn cache_dir(c: &Common) -> PathBuf {
     dir.canonicalize().unwrap_or(dir)
 }
 
+/// Connects to `sys`'s database, creating it first when the server does not have it.
+fn connect_creating_db(sys: &System) -> Result<postgres::Client> {
+    let mut admin = runner::connect(sys, "postgres", None)?;
+    if admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&sys.dbname])?
+        .is_none()
+    {
+        admin.batch_execute(&format!("CREATE DATABASE \"{}\"", sys.dbname.replace('"', "")))?;
+    }
+    drop(admin);
+    runner::connect(sys, &sys.dbname, None)
+}
+
 fn system(label: &str, c: &Common) -> Result<System> {
     // pgvector past its 2000 dimensions (issue 15), on the pgvector server: a halfvec expression index
     // whose ef_search nearest rows (pgvector-halfvec) or nearest N (pgvector-halfvec-N) are re-ranked.
@@ -300,7 +313,8 @@ fn real_main() -> Result<()> {
         }
         Some(Command::EmbedDebian { embed_sql, batch, common }) => {
             let sys = system("semvec", &common)?;
-            let mut client = runner::connect(&sys, &sys.dbname, None)?;
+            // A fresh project cluster (the README's demo) has no bench database yet.
+            let mut client = connect_creating_db(&sys)?;
             client.batch_execute("CREATE EXTENSION IF NOT EXISTS semvec")?;
             // One statement embeds at a time: give ONNX Runtime every core (the default is 1).
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -322,15 +336,7 @@ fn real_main() -> Result<()> {
                 anyhow::bail!("--count and every --threads value must be at least 1");
             }
             let sys = system("semvec", &common)?;
-            let mut admin = runner::connect(&sys, "postgres", None)?;
-            if admin
-                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&sys.dbname])?
-                .is_none()
-            {
-                admin.batch_execute(&format!("CREATE DATABASE \"{}\"", sys.dbname.replace('"', "")))?;
-            }
-            drop(admin);
-            let mut client = runner::connect(&sys, &sys.dbname, None)?;
+            let mut client = connect_creating_db(&sys)?;
             let options = embed_bench::Options {
                 count,
                 batch,
