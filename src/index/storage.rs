@@ -354,16 +354,33 @@ impl RelationWrite for PgRelation {
 
     fn write(&self, blkno: u32) -> PgWriteGuard {
         let buf = self.read_buffer(blkno);
-        unsafe { pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32) };
-        self.guard(buf, false)
+        unsafe {
+            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+            // A page that was never initialised (a block whose extender failed before writing
+            // it, or that it left empty) is logged whole: redo must not read it as a page to
+            // apply a delta to, since on a replica or in crash recovery it may not exist, or be
+            // all zeros ("WAL contains references to invalid pages"). A delta is only safe on
+            // top of a page some earlier record initialised.
+            let new_page = (*(pg_sys::BufferGetPage(buf) as *const Page)).is_new();
+            self.guard(buf, new_page)
+        }
     }
 
     fn extend(&self) -> (u32, PgWriteGuard) {
         unsafe {
             pg_sys::LockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
-            let buf = self.read_buffer(pg_sys::InvalidBlockNumber);
-            // Lock the new page before others can see the relation grew.
-            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+            // RBM_ZERO_AND_LOCK: the new buffer is locked before it becomes valid, so no other
+            // backend that sees the relation grew (its `nblocks`) can lock the page before this
+            // one has initialised it. (With P_NEW and RBM_NORMAL there is a moment between the
+            // extension and LockBuffer in which another writer could take the page, still all
+            // zeros, and WAL-log it.) For local buffers the lock is a no-op, as LockBuffer's is.
+            let buf = pg_sys::ReadBufferExtended(
+                self.rel,
+                self.fork,
+                pg_sys::InvalidBlockNumber,
+                pg_sys::ReadBufferMode::RBM_ZERO_AND_LOCK,
+                std::ptr::null_mut(),
+            );
             pg_sys::UnlockRelationForExtension(self.rel, pg_sys::ExclusiveLock as i32);
             let blkno = pg_sys::BufferGetBlockNumber(buf);
             (blkno, self.guard(buf, true))

@@ -432,7 +432,13 @@ fn alloc_chunk<R: RelationWrite>(rel: &R, parent_blk: u32, parent: &mut Page, ch
         return Tid::new(parent_blk, off);
     }
     let last = rel.nblocks().saturating_sub(1);
-    if last > parent_blk {
+    // Looked at under a share lock first: a write guard is a WAL record even when nothing is
+    // written, and the last page is often another kind's (an element page) or full.
+    let fits = last > parent_blk && {
+        let page = rel.read(last);
+        is_keys_page(&page) && page.free_space() >= crate::page::maxalign(chunk.len())
+    };
+    if fits {
         let mut page = rel.write(last);
         if is_keys_page(&page) {
             if let Some(off) = page.alloc(chunk) {
