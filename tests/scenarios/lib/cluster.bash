@@ -242,6 +242,9 @@ check_eventually() {
         sleep 0.1
     done
     fail "$what (not '$want' after ${secs} s: $sql)"
+    # A server that stopped says why in its log: show that next to the failure (the whole tail
+    # comes at the end, which a shortened CI log may leave out).
+    grep -E '(PANIC|FATAL): |TRAP: |terminated by signal' "$(node_dir "$node")/server.log" 2>/dev/null | tail -n 5 | sed 's/^/    /' >&2 || true
 }
 
 # check_no_rows NODE SQL WHAT: passes when SQL returns no row; else fails and prints the first 10.
