@@ -203,6 +203,12 @@ impl<M: Metric> Metric for KeyedMetric<M> {
     fn distance(&self, a: &[u8], b: &[u8]) -> f32 {
         self.0.distance(split(a).0, split(b).0)
     }
+    /// The inner metric's pair (a quantized metric walks by its estimate and returns rows by a
+    /// lower bound: the default, `distance` twice, would walk by the bound).
+    #[inline(always)]
+    fn distance_with_key(&self, q: &[u8], p: &[u8]) -> (f32, f32) {
+        self.0.distance_with_key(split(q).0, split(p).0)
+    }
     #[inline]
     fn to_sql(&self, d: f32) -> f64 {
         self.0.to_sql(d)
@@ -254,6 +260,26 @@ mod tests {
             m.distance(&ak, &query_payload(&b)),
             crate::metric::L2Squared::new().distance(&a, &b)
         );
+    }
+
+    /// A quantized metric's (estimate, lower bound) pair comes through the keys unchanged.
+    #[test]
+    fn keyed_metric_passes_on_the_estimate_and_the_key() {
+        struct Quantized;
+        impl Metric for Quantized {
+            fn distance(&self, a: &[u8], b: &[u8]) -> f32 {
+                self.distance_with_key(a, b).1
+            }
+            fn distance_with_key(&self, q: &[u8], p: &[u8]) -> (f32, f32) {
+                let d = (q[0] as f32 - p[0] as f32).abs();
+                (d, d - 0.5)
+            }
+        }
+        let mut p = vec![9u8, 0, 0, 0];
+        append_keys(&mut p, &[vec![4]]);
+        let q = query_payload(&[3, 0, 0, 0]);
+        assert_eq!(KeyedMetric(Quantized).distance_with_key(&q, &p), (6.0, 5.5));
+        assert_eq!(KeyedMetric(Quantized).distance(&q, &p), 5.5);
     }
 
     #[test]
