@@ -17,7 +17,10 @@ Method (cosine geometry: every vector is normalised to unit length first)
      so the step is about --spread times the local neighbour distance and stays on the data's local
      "manifold"); the second is a small isotropic part (--iso, relative to the same local distance) so
      that no two grown points coincide. Renormalising keeps the cosine geometry. Dense regions stay dense,
-     sparse ones sparse: each step is scaled to the seed's own neighbour distance.
+     sparse ones sparse: each step is scaled to the seed's own neighbour distance. A seed whose neighbours
+     are all its own copies (duplicate rows in the source) has a neighbour distance of 0; its isotropic
+     part uses the pool's median neighbour distance instead, so that no two grown rows coincide (before
+     this, 1M rows grown from the Debian descriptions held 47 groups of identical vectors, up to 1,458).
      Queries are grown the same way from the held-out seeds (their neighbours looked up in the pool), so a
      query is never a copy of a base point. --inserts M grows M more rows like the base ones, for a
      benchmark's single-row inserts after the build (not in the ground truth).
@@ -170,13 +173,20 @@ def top_k(queries, base, k, exclude_self=False, block=65536):
     return np.take_along_axis(best_i, order, axis=1), np.take_along_axis(best_s, order, axis=1)
 
 
-def grow(rng, seeds, neigh, spread, iso):
-    """seeds (b, d) unit vectors, neigh (b, k, d) their neighbours: grown unit vectors (b, d)."""
+def local_scale(seeds, neigh):
+    """The RMS distance of each seed (b, d) to its k neighbours (b, k, d), shape (b, 1)."""
+    off = neigh - seeds[:, None, :]
+    return np.sqrt((off**2).sum(axis=2).mean(axis=1, keepdims=True))
+
+
+def grow(rng, seeds, neigh, spread, iso, floor=0.0):
+    """seeds (b, d) unit vectors, neigh (b, k, d) their neighbours: grown unit vectors (b, d).
+    floor: the least local scale of the isotropic part (see --help: duplicates in the source)."""
     b, k, d = neigh.shape
     off = neigh - seeds[:, None, :]
     w = rng.standard_normal((b, k)).astype(np.float32) * np.float32(spread / np.sqrt(k))
     step = np.einsum("bk,bkd->bd", w, off)
-    local = np.sqrt((off**2).sum(axis=2).mean(axis=1, keepdims=True))
+    local = np.maximum(np.sqrt((off**2).sum(axis=2).mean(axis=1, keepdims=True)), np.float32(floor))
     g = rng.standard_normal((b, d)).astype(np.float32)
     x = seeds + step + np.float32(iso) * local * g / np.float32(np.sqrt(d))
     return unit(x)
@@ -250,14 +260,24 @@ def main():
     q_nb, _ = top_k(q_seeds, pool, k)
     log(f"  done ({time.time() - t0:.0f} s)")
 
+    # Seeds whose k nearest neighbours are their own copies (a source with duplicate rows: Debian
+    # packages sharing one description share its embedding) have a local scale of 0, so every row
+    # grown from them would be that same vector again (1M rows from the Debian descriptions had 47
+    # groups of identical vectors, the largest of 1,458 rows, before this floor). Their isotropic
+    # part uses the pool's median non-zero scale instead: the copies become a dense clump, as the
+    # duplicates are in the source, but no two grown rows coincide.
+    scales = np.concatenate([local_scale(pool[i : i + 8192], pool[pool_nb[i : i + 8192]]).ravel() for i in range(0, pool_n, 8192)])
+    floor = float(np.median(scales[scales > 0])) if (scales > 0).any() else 0.0
+    log(f"  {int((scales == 0).sum())} pool seeds have only copies for neighbours; their isotropic scale: {floor:.4f}")
+
     order = rng.permutation(pool_n)
     rows = a.n + a.inserts  # the inserts are the base's continuation: same seeds, same growing
     seed_of = order[np.arange(rows) % pool_n]  # pool row each base row is grown from
     base = np.empty((rows, d), dtype=np.float32)
     for i in range(0, rows, 8192):  # 8192 x k x d neighbour copies at a time
         s = seed_of[i : i + 8192]
-        base[i : i + len(s)] = grow(rng, pool[s], pool[pool_nb[s]], a.spread, a.iso)
-    queries = grow(rng, q_seeds, pool[q_nb], a.spread, a.iso)
+        base[i : i + len(s)] = grow(rng, pool[s], pool[pool_nb[s]], a.spread, a.iso, floor)
+    queries = grow(rng, q_seeds, pool[q_nb], a.spread, a.iso, floor)
     log(f"grew {a.n} base rows, {a.inserts} inserts and {a.queries} queries ({time.time() - t0:.0f} s)")
 
     if a.project:
