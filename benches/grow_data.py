@@ -173,9 +173,8 @@ def top_k(queries, base, k, exclude_self=False, block=65536):
     return np.take_along_axis(best_i, order, axis=1), np.take_along_axis(best_s, order, axis=1)
 
 
-def local_scale(seeds, neigh):
-    """The RMS distance of each seed (b, d) to its k neighbours (b, k, d), shape (b, 1)."""
-    off = neigh - seeds[:, None, :]
+def local_scale(off):
+    """The RMS length of each seed's k offsets to its neighbours (b, k, d): shape (b, 1)."""
     return np.sqrt((off**2).sum(axis=2).mean(axis=1, keepdims=True))
 
 
@@ -186,7 +185,7 @@ def grow(rng, seeds, neigh, spread, iso, floor=0.0):
     off = neigh - seeds[:, None, :]
     w = rng.standard_normal((b, k)).astype(np.float32) * np.float32(spread / np.sqrt(k))
     step = np.einsum("bk,bkd->bd", w, off)
-    local = np.maximum(np.sqrt((off**2).sum(axis=2).mean(axis=1, keepdims=True)), np.float32(floor))
+    local = np.maximum(local_scale(off), np.float32(floor))
     g = rng.standard_normal((b, d)).astype(np.float32)
     x = seeds + step + np.float32(iso) * local * g / np.float32(np.sqrt(d))
     return unit(x)
@@ -266,7 +265,9 @@ def main():
     # groups of identical vectors, the largest of 1,458 rows, before this floor). Their isotropic
     # part uses the pool's median non-zero scale instead: the copies become a dense clump, as the
     # duplicates are in the source, but no two grown rows coincide.
-    scales = np.concatenate([local_scale(pool[i : i + 8192], pool[pool_nb[i : i + 8192]]).ravel() for i in range(0, pool_n, 8192)])
+    scales = np.concatenate([
+        local_scale(pool[pool_nb[i : i + 8192]] - pool[i : i + 8192, None, :]).ravel() for i in range(0, pool_n, 8192)
+    ])
     floor = float(np.median(scales[scales > 0])) if (scales > 0).any() else 0.0
     log(f"  {int((scales == 0).sum())} pool seeds have only copies for neighbours; their isotropic scale: {floor:.4f}")
 
